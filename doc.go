@@ -1,0 +1,21 @@
+// Package kpikit records customer KPIs and operational metrics through one
+// OpenTelemetry MeterProvider, so that product dashboards and on-call
+// dashboards read the same pipeline.
+//
+// The module is split by job; import only what you need:
+//
+//   - [github.com/kpikit/kpikit/customer] records customer KPIs: conversion
+//     funnels, cohort retention, revenue / ARPU / ARPPU / LTV and active users.
+//     A user id is never a metric attribute.
+//   - [github.com/kpikit/kpikit/operational] records service health: latency
+//     histograms, error counters, net/http middleware and client transport
+//     following the OpenTelemetry HTTP semantic conventions.
+//   - [github.com/kpikit/kpikit/exporter] builds the SDK MeterProvider the
+//     recorders write into and ships the metrics to an OTLP collector (gRPC or
+//     HTTP), to Prometheus, or to the console, configured by options and the
+//     standard OTEL_* environment variables.
+//
+// customer and operational depend only on the OpenTelemetry metric API: an
+// application that already owns a MeterProvider imports them alone and links
+// neither the SDK nor any exporter. Only exporter brings in the SDK.
+package kpikit
