@@ -432,7 +432,7 @@ func newSettings(getenv func(string) string, opts []Option) (settings, error) {
 	s.serviceNameEnv = strings.TrimSpace(getenv("OTEL_SERVICE_NAME"))
 	for _, kv := range c.attrs {
 		if !kv.Valid() {
-			errs = append(errs, fmt.Errorf("exporter: WithAttributes: invalid attribute %q=%v", kv.Key, kv.Value.Emit()))
+			errs = append(errs, fmt.Errorf("exporter: WithAttributes: invalid attribute %q=%v", kv.Key, kv.Value.String()))
 		}
 	}
 	return s, errors.Join(errs...)

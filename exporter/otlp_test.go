@@ -19,11 +19,11 @@ import (
 func record(t *testing.T, mp metric.MeterProvider) {
 	t.Helper()
 	m := mp.Meter("github.com/kpikit/kpikit/exporter_test")
-	c, err := m.Int64Counter("shop.orders", metric.WithUnit("{order}"))
+	c, err := m.Int64Counter("shop.orders", metric.WithUnit("{order}"), metric.WithDescription("Orders placed."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"))
+	h, err := m.Float64Histogram("http.server.request.duration", metric.WithUnit("s"), metric.WithDescription("Duration of HTTP server requests."))
 	if err != nil {
 		t.Fatal(err)
 	}
