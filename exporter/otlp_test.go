@@ -164,6 +164,27 @@ func TestOTLPWire(t *testing.T) {
 	}
 }
 
+// TestOTLPTLS trusts the receiver's certificate through
+// OTEL_EXPORTER_OTLP_CERTIFICATE.
+func TestOTLPTLS(t *testing.T) {
+	rcv := otlptest.StartHTTPS(t)
+	t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.Endpoint)
+	t.Setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", rcv.CAFile)
+	ctx := context.Background()
+	p, err := exporter.New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, p.MeterProvider())
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if findMetric(rcv.ResourceMetrics(), "shop.orders") == nil {
+		t.Fatal("no metrics over TLS")
+	}
+}
+
 // TestOTLPIntervalAndTemporality checks OTEL_METRIC_EXPORT_INTERVAL (an
 // export arrives without any flush) and the temporality preference.
 func TestOTLPIntervalAndTemporality(t *testing.T) {

@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +30,9 @@ type Receiver struct {
 	// Endpoint is the base URL to give the exporter, such as
 	// "http://127.0.0.1:43121".
 	Endpoint string
+	// CAFile is the PEM file of the certificate to trust, for a TLS
+	// receiver.
+	CAFile string
 
 	mu      sync.Mutex
 	reqs    []*colmetricspb.ExportMetricsServiceRequest
@@ -91,6 +97,29 @@ func (r *Receiver) ResourceMetrics() []*metricspb.ResourceMetrics {
 func StartHTTP(t testing.TB) *Receiver {
 	t.Helper()
 	r := newReceiver()
+	srv := httptest.NewServer(r.httpHandler())
+	t.Cleanup(srv.Close)
+	r.Endpoint = srv.URL
+	return r
+}
+
+// StartHTTPS is [StartHTTP] over TLS with a self-signed certificate, which
+// it writes as PEM to [Receiver.CAFile].
+func StartHTTPS(t testing.TB) *Receiver {
+	t.Helper()
+	r := newReceiver()
+	srv := httptest.NewTLSServer(r.httpHandler())
+	t.Cleanup(srv.Close)
+	r.Endpoint = srv.URL
+	r.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(r.CAFile, block, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *Receiver) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/metrics", func(w http.ResponseWriter, req *http.Request) {
 		var body io.Reader = req.Body
@@ -125,10 +154,7 @@ func StartHTTP(t testing.TB) *Receiver {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		_, _ = io.Copy(w, bytes.NewReader(out))
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	r.Endpoint = srv.URL
-	return r
+	return mux
 }
 
 type grpcService struct {
