@@ -1,0 +1,127 @@
+package benchmarks
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/kpikit/kpikit/operational"
+)
+
+// serverWriter has the optional interfaces of net/http's HTTP/1
+// ResponseWriter and allocates nothing, so that the benchmarks measure the
+// middleware alone.
+type serverWriter struct{ h http.Header }
+
+func (w *serverWriter) Header() http.Header               { return w.h }
+func (w *serverWriter) Write(b []byte) (int, error)       { return len(b), nil }
+func (w *serverWriter) WriteString(s string) (int, error) { return len(s), nil }
+func (w *serverWriter) WriteHeader(int)                   {}
+func (w *serverWriter) Flush()                            {}
+func (w *serverWriter) FlushError() error                 { return nil }
+func (w *serverWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, http.ErrNotSupported
+}
+func (w *serverWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
+func (w *serverWriter) SetReadDeadline(time.Time) error     { return nil }
+func (w *serverWriter) SetWriteDeadline(time.Time) error    { return nil }
+func (w *serverWriter) EnableFullDuplex() error             { return nil }
+func (w *serverWriter) CloseNotify() <-chan bool            { return nil }
+
+var helloBody = []byte("hello")
+
+func newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(helloBody)
+	})
+	return mux
+}
+
+func sdkProvider() *sdkmetric.MeterProvider {
+	return sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+}
+
+// handlers returns the contenders, each wrapping its own ServeMux and
+// recording into its own real backend.
+func handlers(b *testing.B) []struct {
+	name string
+	h    http.Handler
+} {
+	mw, err := operational.NewMiddleware(operational.WithMeterProvider(sdkProvider()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lean, err := operational.NewMiddleware(operational.WithMeterProvider(sdkProvider()), operational.WithoutBodySizes())
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	otelH := otelhttp.NewHandler(newMux(), "server",
+		otelhttp.WithMeterProvider(sdkProvider()),
+		otelhttp.WithTracerProvider(tracenoop.NewTracerProvider()))
+
+	reg := prometheus.NewRegistry()
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "http_request_duration_seconds", Buckets: operational.DurationBuckets,
+	}, []string{"code", "method"})
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total"}, []string{"code", "method"})
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{Name: "http_requests_in_flight"})
+	reg.MustRegister(duration, requests, inFlight)
+	promH := promhttp.InstrumentHandlerInFlight(inFlight,
+		promhttp.InstrumentHandlerDuration(duration,
+			promhttp.InstrumentHandlerCounter(requests, newMux())))
+
+	return []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", newMux()},
+		{"kpikit", mw.Handler(newMux())},
+		{"kpikit-without-body-sizes", lean.Handler(newMux())},
+		{"otelhttp", otelH},
+		{"promhttp", promH},
+	}
+}
+
+// BenchmarkServer serves one routed request per iteration. The overhead
+// of a middleware is its time minus bare's.
+func BenchmarkServer(b *testing.B) {
+	for _, c := range handlers(b) {
+		b.Run("impl="+c.name, func(b *testing.B) {
+			w := &serverWriter{h: http.Header{}}
+			r := httptest.NewRequest("GET", "/users/42", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// BenchmarkServerParallel shows how each scales with cores.
+func BenchmarkServerParallel(b *testing.B) {
+	for _, c := range handlers(b) {
+		b.Run("impl="+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &serverWriter{h: http.Header{}}
+				r := httptest.NewRequest("GET", "/users/42", nil)
+				for pb.Next() {
+					c.h.ServeHTTP(w, r)
+				}
+			})
+		})
+	}
+}

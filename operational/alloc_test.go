@@ -1,0 +1,67 @@
+package operational_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/kpikit/kpikit/operational"
+)
+
+// Allocation budgets of the hot paths.
+func TestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	mp, _ := newProvider()
+	ctx := context.Background()
+	op, _ := operational.NewOperation("db.query", operational.WithMeterProvider(mp))
+	ec, _ := operational.NewErrorCounter("cache.refresh", operational.WithMeterProvider(mp))
+	mw, _ := operational.NewMiddleware(operational.WithMeterProvider(mp))
+	tr, _ := operational.NewTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1}, nil
+	}), operational.WithMeterProvider(mp))
+
+	bare := benchMux()
+	wrapped := mw.Handler(benchMux())
+	w := &serverWriter{h: http.Header{}}
+	req := httptest.NewRequest("GET", "/users/42", nil)
+	creq := httptest.NewRequest("GET", "http://api.internal/x", nil)
+	errOther := errors.New("boom")
+
+	tests := []struct {
+		name string
+		max  float64
+		fn   func()
+	}{
+		{"Operation.Record", 0, func() { op.Record(ctx, time.Millisecond, nil) }},
+		{"Operation.Record error", 0, func() { op.Record(ctx, time.Millisecond, errOther) }},
+		{"Operation.Record canceled", 0, func() { op.Record(ctx, time.Millisecond, context.Canceled) }},
+		{"Timer", 0, func() { op.Start(ctx).End(nil) }},
+		{"ErrorCounter.Add", 0, func() { ec.Add(ctx, context.DeadlineExceeded) }},
+		{"ErrorType", 0, func() { _ = operational.ErrorType(errOther) }},
+		{"Transport.RoundTrip", 1, func() { _, _ = tr.RoundTrip(creq) }}, // the base's response
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn()
+			if got := testing.AllocsPerRun(100, tt.fn); got > tt.max {
+				t.Errorf("%s: %v allocs, want at most %v", tt.name, got, tt.max)
+			}
+		})
+	}
+
+	// The middleware's budget, above the bare handler: httpsnoop's wrapper
+	// (one allocation, plus one per hooked method the writer has).
+	t.Run("Middleware", func(t *testing.T) {
+		wrapped.ServeHTTP(w, req)
+		base := testing.AllocsPerRun(100, func() { bare.ServeHTTP(w, req) })
+		got := testing.AllocsPerRun(100, func() { wrapped.ServeHTTP(w, req) })
+		if over := got - base; over > 6 {
+			t.Errorf("middleware: %v allocs over the bare handler's %v, want at most 6", over, base)
+		}
+	})
+}

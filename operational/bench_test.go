@@ -1,0 +1,238 @@
+package operational_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/kpikit/kpikit/operational"
+)
+
+// serverWriter has the optional interfaces of net/http's HTTP/1
+// ResponseWriter and allocates nothing, so that benchmarks measure the
+// middleware alone.
+type serverWriter struct{ h http.Header }
+
+func (w *serverWriter) Header() http.Header               { return w.h }
+func (w *serverWriter) Write(b []byte) (int, error)       { return len(b), nil }
+func (w *serverWriter) WriteString(s string) (int, error) { return len(s), nil }
+func (w *serverWriter) WriteHeader(int)                   {}
+func (w *serverWriter) Flush()                            {}
+func (w *serverWriter) FlushError() error                 { return nil }
+func (w *serverWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, http.ErrNotSupported
+}
+func (w *serverWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
+func (w *serverWriter) SetReadDeadline(time.Time) error     { return nil }
+func (w *serverWriter) SetWriteDeadline(time.Time) error    { return nil }
+func (w *serverWriter) EnableFullDuplex() error             { return nil }
+func (w *serverWriter) CloseNotify() <-chan bool            { return nil }
+
+var helloBody = []byte("hello")
+
+func benchMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(helloBody)
+	})
+	return mux
+}
+
+func serveLoop(b *testing.B, h http.Handler) {
+	w := &serverWriter{h: http.Header{}}
+	r := httptest.NewRequest("GET", "/users/42", nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
+
+func serveParallel(b *testing.B, h http.Handler) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &serverWriter{h: http.Header{}}
+		r := httptest.NewRequest("GET", "/users/42", nil)
+		for pb.Next() {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	mp, _ := newProvider()
+	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	off, _ := operational.NewMiddleware(operational.WithMeterProvider(noop.NewMeterProvider()))
+	handlers := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"bare", benchMux()},
+		{"kpikit", mw.Handler(benchMux())},
+		{"kpikit-disabled", off.Handler(benchMux())},
+	}
+	for _, h := range handlers {
+		b.Run(h.name, func(b *testing.B) { serveLoop(b, h.h) })
+	}
+	for _, h := range handlers {
+		b.Run(h.name+"-parallel", func(b *testing.B) { serveParallel(b, h.h) })
+	}
+}
+
+var errBench = errors.New("boom")
+
+// The operation recorder against the raw SDK histogram it records into,
+// with a prebuilt attribute set.
+func BenchmarkOperation(b *testing.B) {
+	mp, _ := newProvider()
+	ctx := context.Background()
+	meter := mp.Meter("raw")
+	raw, _ := meter.Float64Histogram("raw.duration", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(operational.DurationBuckets...))
+	rawOpt := metric.WithAttributeSet(attribute.NewSet(attribute.String("operation.name", "db.query")))
+	rawErrOpt := metric.WithAttributeSet(attribute.NewSet(attribute.String("operation.name", "db.query"), attribute.String("error.type", "_OTHER")))
+	op, err := operational.NewOperation("db.query", operational.WithMeterProvider(mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	off, _ := operational.NewOperation("db.query", operational.WithMeterProvider(noop.NewMeterProvider()))
+	d := 3 * time.Millisecond
+
+	b.Run("raw-sdk-record", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw.Record(ctx, d.Seconds(), rawOpt)
+		}
+	})
+	b.Run("record", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			op.Record(ctx, d, nil)
+		}
+	})
+	b.Run("raw-sdk-record-error", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw.Record(ctx, d.Seconds(), rawErrOpt)
+		}
+	})
+	b.Run("record-error", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			op.Record(ctx, d, errBench)
+		}
+	})
+	b.Run("raw-sdk-timed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			start := time.Now()
+			raw.Record(ctx, time.Since(start).Seconds(), rawOpt)
+		}
+	})
+	b.Run("start-end", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			op.Start(ctx).End(nil)
+		}
+	})
+	b.Run("record-disabled", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			off.Record(ctx, d, errBench)
+		}
+	})
+	b.Run("raw-sdk-record-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				raw.Record(ctx, d.Seconds(), rawOpt)
+			}
+		})
+	})
+	b.Run("record-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				op.Record(ctx, d, nil)
+			}
+		})
+	})
+}
+
+// The error counter against the raw SDK counter, with a prebuilt attribute
+// set holding the error type it classifies to.
+func BenchmarkErrorCounter(b *testing.B) {
+	mp, _ := newProvider()
+	ctx := context.Background()
+	raw, _ := mp.Meter("raw").Int64Counter("raw.errors")
+	rawOpt := metric.WithAttributeSet(attribute.NewSet(attribute.String("operation.name", "cache.refresh"), attribute.String("error.type", "context_canceled")))
+	ec, err := operational.NewErrorCounter("cache.refresh", operational.WithMeterProvider(mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	wrapped := &net.OpError{Op: "read", Err: context.Canceled}
+	b.Run("raw-sdk-add", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw.Add(ctx, 1, rawOpt)
+		}
+	})
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ec.Add(ctx, context.Canceled)
+		}
+	})
+	b.Run("add-wrapped", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ec.Add(ctx, wrapped)
+		}
+	})
+	b.Run("add-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ec.Add(ctx, context.Canceled)
+			}
+		})
+	})
+}
+
+func BenchmarkTransport(b *testing.B) {
+	mp, _ := newProvider()
+	resp := &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
+	tr, err := operational.NewTransport(base, operational.WithMeterProvider(mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://api.internal:8080/x", nil)
+	for _, rt := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"bare", base}, {"kpikit", tr}} {
+		b.Run(rt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = rt.rt.RoundTrip(req)
+			}
+		})
+	}
+}

@@ -1,0 +1,173 @@
+package operational
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ScopeName is the instrumentation scope of every instrument this package
+// creates.
+const ScopeName = "github.com/kpikit/kpikit/operational"
+
+// DefaultValueLimit is the number of distinct http.route values a
+// [Middleware], server.address values a [Transport], and error.type values
+// an [Operation] or [ErrorCounter] records before folding further values into
+// "_OTHER". Change it with [WithValueLimit].
+const DefaultValueLimit = 1000
+
+// maxValueLen is the longest route, server address or error type recorded
+// as is; longer values fold into "_OTHER".
+const maxValueLen = 256
+
+// Errors returned by the constructors for options with nonsense values.
+var (
+	// ErrInvalidOption wraps every error about an option value.
+	ErrInvalidOption = errors.New("operational: invalid option")
+)
+
+type config struct {
+	mp            metric.MeterProvider
+	filter        func(*http.Request) bool
+	routeFunc     func(*http.Request) string
+	attrs         []attribute.KeyValue
+	serverAddress string
+	valueLimit    int
+	noBodySizes   bool
+	errs          []error
+}
+
+// Option configures a [Middleware], [Transport], [Operation] or
+// [ErrorCounter]. Each option documents which of them it applies to; the
+// others ignore it.
+type Option interface {
+	apply(config) config
+}
+
+type optionFunc func(config) config
+
+func (f optionFunc) apply(c config) config { return f(c) }
+
+// WithMeterProvider sets the MeterProvider the instruments are created from.
+// The default is the global provider (otel.GetMeterProvider) at construction
+// time. A nil provider is ignored.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c config) config {
+		if mp != nil {
+			c.mp = mp
+		}
+		return c
+	})
+}
+
+// WithFilter sets a function that decides, per request, whether the request
+// is recorded: requests for which keep returns false (health checks,
+// readiness probes) are passed through untouched. It applies to
+// [Middleware] and [Transport]. A nil function is ignored.
+func WithFilter(keep func(*http.Request) bool) Option {
+	return optionFunc(func(c config) config {
+		if keep != nil {
+			c.filter = keep
+		}
+		return c
+	})
+}
+
+// WithRouteFunc sets the function that returns the route template of a
+// request (e.g. "/users/{id}") for routers other than [http.ServeMux], such
+// as chi or gorilla/mux. It is called after the inner handler returned, so a
+// router that stores its match on the request or its context has done so.
+// An empty result records no http.route. The result must be a template, never
+// the raw path; distinct values are capped by [WithValueLimit]. It applies to
+// [Middleware]. A nil function is ignored: the route then comes from
+// [http.Request.Pattern].
+func WithRouteFunc(route func(*http.Request) string) Option {
+	return optionFunc(func(c config) config {
+		if route != nil {
+			c.routeFunc = route
+		}
+		return c
+	})
+}
+
+// WithAttributes adds static attributes (for example a deployment tier) to
+// every measurement. Keep the set small and its values fixed: they are built
+// into each cached attribute set once. Keys this package sets itself
+// (http.request.method, http.route, error.type, …) are rejected. Calls
+// accumulate. It applies to all recorders.
+func WithAttributes(attrs ...attribute.KeyValue) Option {
+	return optionFunc(func(c config) config {
+		for _, kv := range attrs {
+			switch {
+			case !kv.Valid():
+				c.errs = append(c.errs, fmt.Errorf("%w: attribute %q is invalid", ErrInvalidOption, kv.Key))
+			case reservedKeys[kv.Key]:
+				c.errs = append(c.errs, fmt.Errorf("%w: attribute %q is set by the recorder", ErrInvalidOption, kv.Key))
+			default:
+				c.attrs = append(c.attrs, kv)
+			}
+		}
+		return c
+	})
+}
+
+// WithServerAddress records server.address with the given logical name of
+// the server on every server-side measurement. The Host header is never
+// used: it is chosen by the client and unbounded. It applies to
+// [Middleware]; an empty host is an error.
+func WithServerAddress(host string) Option {
+	return optionFunc(func(c config) config {
+		if host == "" || len(host) > maxValueLen {
+			c.errs = append(c.errs, fmt.Errorf("%w: server address %q", ErrInvalidOption, host))
+			return c
+		}
+		c.serverAddress = host
+		return c
+	})
+}
+
+// WithValueLimit caps the distinct values of the open-ended attributes:
+// http.route for a [Middleware], server.address for a [Transport] and
+// error.type for an [Operation] or [ErrorCounter]. Values past the cap, and
+// values longer than 256 bytes, are recorded as "_OTHER" and counted on the
+// kpikit.dropped counter. The default is [DefaultValueLimit]; n < 1 is an
+// error.
+func WithValueLimit(n int) Option {
+	return optionFunc(func(c config) config {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("%w: value limit %d, want at least 1", ErrInvalidOption, n))
+			return c
+		}
+		c.valueLimit = n
+		return c
+	})
+}
+
+// WithoutBodySizes leaves out the http.server.request.body.size and
+// http.server.response.body.size histograms, which the semantic conventions
+// still mark as in development. Each histogram costs one SDK measurement per
+// request; without them a [Middleware] records one histogram instead of
+// three. It applies to [Middleware].
+func WithoutBodySizes() Option {
+	return optionFunc(func(c config) config {
+		c.noBodySizes = true
+		return c
+	})
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{valueLimit: DefaultValueLimit}
+	for _, o := range opts {
+		if o != nil {
+			c = o.apply(c)
+		}
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	return c, errors.Join(c.errs...)
+}

@@ -1,0 +1,110 @@
+// Package operational records service health through the OpenTelemetry
+// metric API: net/http server middleware and client transport following the
+// OpenTelemetry HTTP semantic conventions, a duration recorder for any unit
+// of work, and an error counter. It depends on the metric API only; the
+// application chooses the SDK and exporter (see package exporter of this
+// module, or bring your own MeterProvider).
+//
+// # Usage
+//
+// Wrap the router once:
+//
+//	mw, err := operational.NewMiddleware()
+//	if err != nil { … }
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /users/{id}", getUser)
+//	http.ListenAndServe(":8080", mw.Handler(mux))
+//
+// Every request is then recorded on
+//
+//   - http.server.request.duration (s; buckets 0.005 … 10 s),
+//   - http.server.active_requests ({request}; method and scheme only),
+//   - http.server.request.body.size and http.server.response.body.size (By;
+//     buckets of powers of four from 64 B to 1 GiB),
+//
+// with http.request.method (the nine known methods, else "_OTHER"),
+// url.scheme, http.response.status_code, http.route, network.protocol.version
+// and, on failure only, error.type: the status code for a 5xx, "panic" for a
+// handler that panicked. The raw path is never recorded.
+//
+// The outcome is decided once per request, when the handler returns:
+//
+//   - a handler that writes nothing is a 200; 1xx responses other than 101
+//     are informational, not the final status;
+//   - a handler that panics is recorded as 500 with error.type "panic" and
+//     the panic continues; [http.ErrAbortHandler] is not reported as a panic;
+//   - a request whose client went away (its context canceled before the
+//     status was sent) is recorded as 499, [StatusClientClosedRequest], with
+//     no error.type: it is not a server error;
+//   - a hijacked connection (a websocket upgrade) with no status written is
+//     recorded as 101;
+//   - a status code net/http rejects (below 100 or above 999) is counted on
+//     the kpikit.dropped counter (kpikit.component
+//     "operational.http.server", reason "invalid_status_code") and recorded
+//     as 500.
+//
+// http.route comes from [http.Request.Pattern], set by [http.ServeMux] on
+// the request the middleware passed it; other routers provide it with
+// [WithRouteFunc]. A request no pattern matched carries no http.route.
+//
+// The wrapped ResponseWriter keeps exactly the optional interfaces of the
+// original ([http.Flusher], [http.Hijacker], [io.ReaderFrom], deadlines and
+// full duplex through [http.ResponseController]), so streaming and
+// websockets work through the middleware.
+//
+// For outbound calls, wrap a RoundTripper with [NewTransport]; it records
+// http.client.request.duration, with error.type for transport errors and
+// for 4xx and 5xx responses. For any other unit of work:
+//
+//	query, err := operational.NewOperation("db.get_user")
+//	…
+//	t := query.Start(ctx)
+//	err = db.QueryRowContext(ctx, q, id).Scan(&u)
+//	t.End(err)
+//
+// records kpikit.operation.duration (s) with operation.name and, on failure,
+// error.type from [ErrorType]. [ErrorCounter] counts failures that have no
+// duration on kpikit.errors ({error}).
+//
+// # Configuration
+//
+// Options are shared by the constructors; each says which recorders it
+// applies to. [WithMeterProvider] picks the provider (default: the global
+// one at construction). [WithFilter] skips requests such as health checks.
+// [WithAttributes] adds a small set of static attributes. [WithoutBodySizes]
+// leaves out the two body-size histograms. [WithServerAddress]
+// adds server.address to server measurements (the Host header is never
+// used). [WithValueLimit] caps the distinct values of http.route,
+// server.address and error.type; values past it are recorded as "_OTHER"
+// and counted on kpikit.dropped. Options with nonsense values make the
+// constructors return an error wrapping [ErrInvalidOption].
+//
+// A nil handler passed to [Middleware.Handler] is [http.DefaultServeMux]
+// and a nil base passed to [NewTransport] is [http.DefaultTransport], as in
+// net/http. Methods of a nil *Middleware, *Transport, *Operation or
+// *ErrorCounter record nothing and do not panic.
+//
+// # Performance
+//
+// Attribute sets are built once per combination of bounded values (method,
+// scheme, status, route, protocol version, error type) and cached in
+// lock-free tables, so the common path builds no attributes and takes no
+// lock. Active requests are counted in atomics and observed at collection,
+// so a request makes one SDK measurement per histogram and no more. Each
+// request checks the histograms' Enabled method first: with no SDK
+// installed, or every histogram dropped by a view, the middleware only
+// counts the request as active and calls the handler directly. The ResponseWriter is wrapped with
+// github.com/felixge/httpsnoop, whose wrapper costs one allocation plus one
+// per observed method (six per request); [Operation.Record], [Timer.End] and
+// [ErrorCounter.Add] do not allocate. The benchmarks of this package and of
+// the benchmarks module of this repository compare the cost with the raw SDK,
+// otelhttp and promhttp.
+//
+// # Concurrency
+//
+// Every type is safe for concurrent use by any number of goroutines, and a
+// [Timer] is a value that may be ended from another goroutine. As with
+// net/http, the ResponseWriter passed to a handler must not be used after
+// the handler returns: the middleware reuses its per-request state, and a
+// late call may observe another request.
+package operational

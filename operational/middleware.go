@@ -1,0 +1,529 @@
+package operational
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// Metric names and units of the server middleware, from the OpenTelemetry
+// HTTP semantic conventions.
+const (
+	ServerDurationName     = "http.server.request.duration"
+	ServerActiveName       = "http.server.active_requests"
+	ServerRequestSizeName  = "http.server.request.body.size"
+	ServerResponseSizeName = "http.server.response.body.size"
+	ClientDurationName     = "http.client.request.duration"
+)
+
+// StatusClientClosedRequest is the status recorded for a request whose
+// client went away before a response was sent (the code nginx uses). It is
+// never sent to a client.
+const StatusClientClosedRequest = 499
+
+// DurationBuckets are the explicit bucket boundaries, in seconds, of the
+// duration histograms, as the semantic conventions advise.
+var DurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// SizeBuckets are the explicit bucket boundaries, in bytes, of the body size
+// histograms: powers of four from 64 B to 1 GiB.
+var SizeBuckets = []float64{0, 64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30}
+
+// Selfobs component names and reasons.
+const (
+	componentServer      = "operational.http.server"
+	reasonInvalidStatus  = "invalid_status_code"
+	reasonRouteLimit     = "route_limit"
+	componentClient      = "operational.http.client"
+	reasonAddressLimit   = "server_address_limit"
+	reasonErrorTypeLimit = "error_type_limit"
+)
+
+// Bits of the per-request enabled mask.
+const (
+	enDuration = 1 << iota
+	enRequestSize
+	enResponseSize
+)
+
+// Middleware records the OpenTelemetry HTTP server metrics of the handlers
+// it wraps. Create it once with [NewMiddleware] and wrap any number of
+// handlers with [Middleware.Handler]; it is safe for concurrent use.
+type Middleware struct {
+	duration     metric.Float64Histogram
+	requestSize  metric.Int64Histogram
+	responseSize metric.Int64Histogram
+
+	filter    func(*http.Request) bool
+	routeFunc func(*http.Request) string
+	base      []attribute.KeyValue // static attributes and server.address
+	limit     int
+
+	// Active requests are counted in atomics, not through the SDK on every
+	// request, and observed at collection: the metric is the same
+	// non-monotonic sum at a fraction of the cost.
+	active     [len(methodNames)][2]activeCount
+	activeOpts [len(methodNames)][2][]metric.ObserveOption
+
+	routes     cowMap[string, *routeEntry]
+	noRoute    *routeEntry
+	otherRoute *routeEntry
+	nsets      atomic.Int64
+
+	invalidStatus selfobs.Reason
+	routeLimit    selfobs.Reason
+
+	states sync.Pool // *respState
+}
+
+// routeEntry holds the attribute sets of one route.
+type routeEntry struct {
+	route string // "" records no http.route
+	setCache
+}
+
+// NewMiddleware returns a Middleware that records into the MeterProvider of
+// [WithMeterProvider] (default: the global one). Options with nonsense
+// values make it return a nil Middleware and an error wrapping
+// [ErrInvalidOption]. If the provider fails to create an instrument, the
+// error is returned together with a Middleware that records the other
+// instruments.
+func NewMiddleware(opts ...Option) (*Middleware, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	meter := c.mp.Meter(ScopeName)
+	m := &Middleware{
+		filter:    c.filter,
+		routeFunc: c.routeFunc,
+		limit:     c.valueLimit,
+	}
+	m.base = append(m.base, c.attrs...)
+	if c.serverAddress != "" {
+		m.base = append(m.base, keyServerAddress.String(c.serverAddress))
+	}
+	var errs []error
+	m.duration, err = meter.Float64Histogram(ServerDurationName,
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP server requests."),
+		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+	errs = append(errs, err)
+	_, err = meter.Int64ObservableUpDownCounter(ServerActiveName,
+		metric.WithUnit("{request}"),
+		metric.WithDescription("Number of active HTTP server requests."),
+		metric.WithInt64Callback(m.observeActive))
+	errs = append(errs, err)
+	if !c.noBodySizes {
+		m.requestSize, err = meter.Int64Histogram(ServerRequestSizeName,
+			metric.WithUnit("By"),
+			metric.WithDescription("Size of HTTP server request bodies."),
+			metric.WithExplicitBucketBoundaries(SizeBuckets...))
+		errs = append(errs, err)
+		m.responseSize, err = meter.Int64Histogram(ServerResponseSizeName,
+			metric.WithUnit("By"),
+			metric.WithDescription("Size of HTTP server response bodies."),
+			metric.WithExplicitBucketBoundaries(SizeBuckets...))
+		errs = append(errs, err)
+	}
+	dropped, err := selfobs.New(meter, componentServer)
+	errs = append(errs, err)
+	m.duration = orNopFloat64Histogram(m.duration)
+	m.requestSize, m.responseSize = orNopInt64Histogram(m.requestSize), orNopInt64Histogram(m.responseSize)
+	if dropped != nil {
+		m.invalidStatus = dropped.Reason(reasonInvalidStatus)
+		m.routeLimit = dropped.Reason(reasonRouteLimit)
+	}
+
+	for mi := range methodNames {
+		for si := range 2 {
+			kvs := append(m.baseCopy(), keyMethod.String(methodNames[mi]), keyScheme.String(schemeNames[si]))
+			m.activeOpts[mi][si] = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+		}
+	}
+	m.noRoute = &routeEntry{}
+	m.otherRoute = &routeEntry{route: other}
+	m.states.New = func() any { return newRespState() }
+	return m, errors.Join(errs...)
+}
+
+// activeCount is the number of requests in flight of one method and
+// scheme; used turns true at the first request, after which the count is
+// reported even when it is back to zero.
+type activeCount struct {
+	n    atomic.Int64
+	used atomic.Bool
+}
+
+func (m *Middleware) observeActive(_ context.Context, o metric.Int64Observer) error {
+	for mi := range m.active {
+		for si := range m.active[mi] {
+			if a := &m.active[mi][si]; a.used.Load() {
+				o.Observe(a.n.Load(), m.activeOpts[mi][si]...)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Middleware) baseCopy() []attribute.KeyValue {
+	return append(make([]attribute.KeyValue, 0, len(m.base)+7), m.base...)
+}
+
+// Handler wraps next so that every request it serves is recorded. A nil
+// next is [http.DefaultServeMux], as for [http.Server]. Its method value has
+// the usual middleware shape, func(http.Handler) http.Handler, for routers
+// that take one (chi's Use, gorilla's Use).
+//
+// Wrap the router itself (the [http.ServeMux]), not the handlers it routes
+// to, so that http.route is known: the route is read from
+// [http.Request.Pattern] after next returns, and ServeMux sets it on the
+// request it was given. A middleware between this one and the mux that
+// replaces the request (r.WithContext) hides the pattern; use
+// [WithRouteFunc] then.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	if next == nil {
+		next = http.DefaultServeMux
+	}
+	if m == nil {
+		return next
+	}
+	return &handler{m: m, next: next}
+}
+
+type handler struct {
+	m    *Middleware
+	next http.Handler
+}
+
+func (m *Middleware) enabled(ctx context.Context) uint8 {
+	var en uint8
+	if m.duration.Enabled(ctx) {
+		en |= enDuration
+	}
+	if m.requestSize.Enabled(ctx) {
+		en |= enRequestSize
+	}
+	if m.responseSize.Enabled(ctx) {
+		en |= enResponseSize
+	}
+	return en
+}
+
+// ServeHTTP serves r through the wrapped handler and records it once, when
+// the handler returns or panics.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := h.m
+	if m.filter != nil && !m.filter(r) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	ctx := r.Context()
+	method := methodIndex(r.Method)
+	var scheme uint32
+	if r.TLS != nil {
+		scheme = 1
+	}
+	active := &m.active[method][scheme]
+	active.n.Add(1)
+	if !active.used.Load() {
+		active.used.Store(true)
+	}
+	en := m.enabled(ctx)
+	if en == 0 {
+		defer active.n.Add(-1)
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	var body *countingBody
+	if r.ContentLength < 0 && en&enRequestSize != 0 && r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{rc: r.Body}
+		r.Body = body
+	}
+	s := m.states.Get().(*respState)
+	s.ctx, s.m = ctx, m
+	ww := httpsnoop.Wrap(w, s.hooks)
+	start := time.Now()
+	returned := false
+	defer func() {
+		var rec any
+		if !returned {
+			rec = recover()
+		}
+		elapsed := time.Since(start)
+		active.n.Add(-1)
+		status, errPanic := s.final(rec, returned)
+		reqSize := r.ContentLength
+		if body != nil {
+			reqSize = body.n
+		}
+		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, s.written)
+		s.release()
+		m.states.Put(s)
+		if rec != nil {
+			panic(rec)
+		}
+	}()
+	h.next.ServeHTTP(ww, r)
+	returned = true
+}
+
+// record looks up the attribute set of the request and records it.
+func (m *Middleware) record(ctx context.Context, r *http.Request, en uint8, method, scheme uint32, status int, errPanic bool, elapsed time.Duration, reqSize, respSize int64) {
+	var e *routeEntry
+	if m.routeFunc != nil {
+		e = m.route(ctx, m.routeFunc(r), false)
+	} else {
+		e = m.route(ctx, r.Pattern, true)
+	}
+	proto := protoIndex(r.ProtoMajor, r.ProtoMinor)
+	key := method | scheme<<4 | proto<<5 | uint32(status)<<8
+	if errPanic {
+		key |= 1 << 18
+	}
+	opts, ok := e.sets.load(key)
+	if !ok {
+		opts = e.add(key, &m.nsets, m.serverAttrs(e.route, method, scheme, proto, status, errPanic))
+	}
+	if en&enDuration != 0 {
+		m.duration.Record(ctx, elapsed.Seconds(), opts...)
+	}
+	if en&enRequestSize != 0 && reqSize >= 0 {
+		m.requestSize.Record(ctx, reqSize, opts...)
+	}
+	if en&enResponseSize != 0 {
+		m.responseSize.Record(ctx, respSize, opts...)
+	}
+}
+
+func (m *Middleware) serverAttrs(route string, method, scheme, proto uint32, status int, errPanic bool) []attribute.KeyValue {
+	kvs := append(m.baseCopy(),
+		keyMethod.String(methodNames[method]),
+		keyScheme.String(schemeNames[scheme]),
+		keyStatus.Int(status))
+	if route != "" {
+		kvs = append(kvs, keyRoute.String(route))
+	}
+	if proto != 0 {
+		kvs = append(kvs, keyProtoVersion.String(protoNames[proto]))
+	}
+	switch {
+	case errPanic:
+		kvs = append(kvs, keyErrorType.String("panic"))
+	case status >= 500:
+		kvs = append(kvs, keyErrorType.String(statusText(status)))
+	}
+	return kvs
+}
+
+// route returns the entry of a route pattern, adding it while under the
+// value limit.
+func (m *Middleware) route(ctx context.Context, pattern string, fromMux bool) *routeEntry {
+	if pattern == "" {
+		return m.noRoute
+	}
+	if e, ok := m.routes.load(pattern); ok {
+		return e
+	}
+	if len(pattern) <= maxValueLen {
+		e, ok := m.routes.loadOrCreate(pattern, m.limit, func() *routeEntry {
+			route := pattern
+			if fromMux {
+				route = muxRoute(pattern)
+			}
+			return &routeEntry{route: strings.Clone(route)}
+		})
+		if ok {
+			return e
+		}
+	}
+	m.routeLimit.Add(ctx, 1)
+	return m.otherRoute
+}
+
+// muxRoute turns a ServeMux pattern, "[METHOD ][HOST]/[PATH]", into the
+// path template the semantic conventions want in http.route.
+func muxRoute(pattern string) string {
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 {
+		pattern = strings.TrimLeft(pattern[i:], " \t")
+	}
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		pattern = pattern[i:]
+	}
+	return pattern
+}
+
+// countingBody counts the bytes a handler reads from a request body of
+// unknown length.
+type countingBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+// respState observes one response. It is pooled: its hooks are built once
+// and forward to the methods of the current request's ResponseWriter.
+type respState struct {
+	hooks httpsnoop.Hooks
+
+	writeHeader httpsnoop.WriteHeaderFunc
+	write       httpsnoop.WriteFunc
+	writeString httpsnoop.WriteStringFunc
+	readFrom    httpsnoop.ReadFromFunc
+	hijack      httpsnoop.HijackFunc
+
+	ctx         context.Context
+	m           *Middleware
+	status      int
+	written     int64
+	wroteHeader bool
+	gone        bool // the client had gone when the status was decided
+	hijacked    bool
+}
+
+func newRespState() *respState {
+	s := &respState{status: http.StatusOK}
+	var (
+		writeHeader = func(code int) {
+			s.observeHeader(code)
+			s.writeHeader(code)
+		}
+		write = func(b []byte) (int, error) {
+			if !s.wroteHeader {
+				s.observeHeader(http.StatusOK)
+			}
+			n, err := s.write(b)
+			s.written += int64(n)
+			return n, err
+		}
+		writeString = func(str string) (int, error) {
+			if !s.wroteHeader {
+				s.observeHeader(http.StatusOK)
+			}
+			n, err := s.writeString(str)
+			s.written += int64(n)
+			return n, err
+		}
+		readFrom = func(src io.Reader) (int64, error) {
+			if !s.wroteHeader {
+				s.observeHeader(http.StatusOK)
+			}
+			n, err := s.readFrom(src)
+			s.written += n
+			return n, err
+		}
+		hijack = func() (net.Conn, *bufio.ReadWriter, error) {
+			c, rw, err := s.hijack()
+			if err == nil {
+				s.hijacked = true
+			}
+			return c, rw, err
+		}
+	)
+	s.hooks = httpsnoop.Hooks{
+		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+			s.writeHeader = next
+			return writeHeader
+		},
+		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+			s.write = next
+			return write
+		},
+		WriteString: func(next httpsnoop.WriteStringFunc) httpsnoop.WriteStringFunc {
+			s.writeString = next
+			return writeString
+		},
+		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+			s.readFrom = next
+			return readFrom
+		},
+		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+			s.hijack = next
+			return hijack
+		},
+	}
+	return s
+}
+
+// observeHeader notes the status of a WriteHeader call, or the implicit 200
+// of a first write. 1xx other than 101 are informational, not final; codes
+// net/http rejects are counted and recorded as 500.
+func (s *respState) observeHeader(code int) {
+	if s.wroteHeader {
+		return
+	}
+	switch {
+	case !validStatus(code):
+		s.m.invalidStatus.Add(s.ctx, 1)
+		code = http.StatusInternalServerError
+	case code < 200 && code != http.StatusSwitchingProtocols:
+		return
+	}
+	s.status, s.wroteHeader = code, true
+	s.gone = clientGone(s.ctx)
+}
+
+// final decides the status to record once the handler returned (returned)
+// or panicked with rec.
+func (s *respState) final(rec any, returned bool) (status int, errPanic bool) {
+	switch {
+	case !returned && rec != nil && rec != any(http.ErrAbortHandler):
+		return http.StatusInternalServerError, true
+	case s.hijacked && !s.wroteHeader:
+		return http.StatusSwitchingProtocols, false
+	case s.wroteHeader && s.gone:
+		return StatusClientClosedRequest, false
+	case s.wroteHeader:
+		return s.status, false
+	case clientGone(s.ctx):
+		return StatusClientClosedRequest, false
+	case !returned:
+		// Aborted (http.ErrAbortHandler or runtime.Goexit) before any
+		// response: the client gets a broken connection.
+		return http.StatusInternalServerError, false
+	}
+	return http.StatusOK, false
+}
+
+// release resets s for the pool. Calls through a ResponseWriter kept past
+// the handler's return (which net/http forbids) get an error until s is
+// reused.
+func (s *respState) release() {
+	s.writeHeader, s.write, s.writeString, s.readFrom, s.hijack = closedWriteHeader, closedWrite, closedWriteString, closedReadFrom, closedHijack
+	s.ctx, s.m = nil, nil
+	s.status, s.written, s.wroteHeader, s.gone, s.hijacked = http.StatusOK, 0, false, false, false
+}
+
+var errClosed = errors.New("operational: ResponseWriter used after the handler returned")
+
+func closedWriteHeader(int)                              {}
+func closedWrite([]byte) (int, error)                    { return 0, errClosed }
+func closedWriteString(string) (int, error)              { return 0, errClosed }
+func closedReadFrom(io.Reader) (int64, error)            { return 0, errClosed }
+func closedHijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, errClosed }
+
+// clientGone reports whether the request context was canceled: the client
+// closed the connection or reset the stream.
+func clientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}

@@ -1,0 +1,226 @@
+package operational
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// Metric names of the operation recorder and the error counter.
+const (
+	OperationDurationName = "kpikit.operation.duration"
+	ErrorsName            = "kpikit.errors"
+)
+
+const (
+	componentOperation = "operational.operation"
+	componentErrors    = "operational.errors"
+)
+
+// Operation records the duration and outcome of one kind of unit of work
+// (a query, a job, an outbound call) on the kpikit.operation.duration
+// histogram, with operation.name set to its name and error.type set on
+// failure (see [ErrorType]). Create one per kind of work at start-up with
+// [NewOperation]; it is safe for concurrent use. A nil *Operation records
+// nothing.
+type Operation struct {
+	h    metric.Float64Histogram
+	sets errorSets
+}
+
+// NewOperation returns the recorder of the operation called name, which must
+// be non-empty, at most 256 bytes long and fixed (never an id). The options
+// that apply are [WithMeterProvider], [WithAttributes] and
+// [WithValueLimit]. Several Operations share one histogram, told apart by
+// operation.name.
+func NewOperation(name string, opts ...Option) (*Operation, error) {
+	c, err := newConfig(opts)
+	if err == nil {
+		err = checkName(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	meter := c.mp.Meter(ScopeName)
+	h, err := meter.Float64Histogram(OperationDurationName,
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of operations, by name and error type."),
+		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+	dropped, derr := selfobs.New(meter, componentOperation)
+	o := &Operation{h: orNopFloat64Histogram(h)}
+	o.sets.init(name, c, dropped)
+	return o, errors.Join(err, derr)
+}
+
+func checkName(name string) error {
+	if name == "" || len(name) > maxValueLen {
+		return fmt.Errorf("%w: operation name %q", ErrInvalidOption, name)
+	}
+	return nil
+}
+
+// Timer is one running operation, returned by [Operation.Start]. It is a
+// value; copying it is cheap.
+type Timer struct {
+	o     *Operation
+	ctx   context.Context
+	start time.Time
+}
+
+// Start starts timing one operation. End the returned Timer with the
+// operation's error:
+//
+//	t := op.Start(ctx)
+//	err := doWork(ctx)
+//	t.End(err)
+func (o *Operation) Start(ctx context.Context) Timer {
+	if o == nil {
+		return Timer{}
+	}
+	return Timer{o: o, ctx: ctx, start: time.Now()}
+}
+
+// End records the time since Start, classifying err (nil is a success). A
+// zero Timer records nothing.
+func (t Timer) End(err error) {
+	if t.o == nil {
+		return
+	}
+	t.o.Record(t.ctx, time.Since(t.start), err)
+}
+
+// Record records an operation that took d and ended with err (nil is a
+// success), for callers that measured the duration themselves.
+func (o *Operation) Record(ctx context.Context, d time.Duration, err error) {
+	if o == nil {
+		return
+	}
+	if err == nil {
+		o.h.Record(ctx, d.Seconds(), o.sets.ok...)
+		return
+	}
+	if !o.h.Enabled(ctx) {
+		return
+	}
+	o.h.Record(ctx, d.Seconds(), o.sets.forError(ctx, err)...)
+}
+
+// ErrorCounter counts failures that have no duration on the kpikit.errors
+// counter, with operation.name set to its name and error.type classified as
+// [ErrorType] does. Create one per kind of failure at start-up with
+// [NewErrorCounter]; it is safe for concurrent use. A nil *ErrorCounter
+// counts nothing.
+type ErrorCounter struct {
+	c    metric.Int64Counter
+	sets errorSets
+}
+
+// NewErrorCounter returns the counter of errors of the operation called
+// name, which must be non-empty, at most 256 bytes long and fixed. The
+// options that apply are [WithMeterProvider], [WithAttributes] and
+// [WithValueLimit].
+func NewErrorCounter(name string, opts ...Option) (*ErrorCounter, error) {
+	c, err := newConfig(opts)
+	if err == nil {
+		err = checkName(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	meter := c.mp.Meter(ScopeName)
+	ctr, err := meter.Int64Counter(ErrorsName,
+		metric.WithUnit("{error}"),
+		metric.WithDescription("Errors, by operation name and error type."))
+	dropped, derr := selfobs.New(meter, componentErrors)
+	e := &ErrorCounter{c: orNopInt64Counter(ctr)}
+	e.sets.init(name, c, dropped)
+	return e, errors.Join(err, derr)
+}
+
+// Add counts err once. A nil err counts nothing.
+func (e *ErrorCounter) Add(ctx context.Context, err error) {
+	if e == nil || err == nil || !e.c.Enabled(ctx) {
+		return
+	}
+	e.c.Add(ctx, 1, e.sets.forErrorAdd(ctx, err)...)
+}
+
+// errorSets holds the prebuilt attribute sets of one named recorder: the
+// success set, one per built-in error kind, and a capped cache of the types
+// errors name themselves.
+type errorSets struct {
+	ok       []metric.RecordOption
+	kinds    [kindNamed][]metric.RecordOption
+	kindsAdd [kindNamed][]metric.AddOption
+	named    cowMap[string, namedSet]
+	base     []attribute.KeyValue
+	limit    int
+	overflow selfobs.Reason
+}
+
+type namedSet struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+func (s *errorSets) init(name string, c config, dropped *selfobs.Counter) {
+	s.base = append(append(make([]attribute.KeyValue, 0, len(c.attrs)+2), c.attrs...), keyOperation.String(name))
+	s.limit = c.valueLimit
+	if dropped != nil {
+		s.overflow = dropped.Reason(reasonErrorTypeLimit)
+	}
+	s.ok = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(s.base...))}
+	for k := range s.kinds {
+		s.kinds[k], s.kindsAdd[k] = s.build(kindNames[k])
+	}
+}
+
+func (s *errorSets) build(errType string) ([]metric.RecordOption, []metric.AddOption) {
+	kvs := append(append(make([]attribute.KeyValue, 0, len(s.base)+1), s.base...), keyErrorType.String(errType))
+	opt := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	return []metric.RecordOption{opt}, []metric.AddOption{opt}
+}
+
+func (s *errorSets) lookup(ctx context.Context, err error) (int, namedSet) {
+	kind, name := classify(err)
+	if kind != kindNamed {
+		return kind, namedSet{}
+	}
+	if ns, ok := s.named.load(name); ok {
+		return kindNamed, ns
+	}
+	if len(name) <= maxValueLen {
+		ns, ok := s.named.loadOrCreate(name, s.limit, func() namedSet {
+			rec, add := s.build(strings.Clone(name))
+			return namedSet{rec: rec, add: add}
+		})
+		if ok {
+			return kindNamed, ns
+		}
+	}
+	s.overflow.Add(ctx, 1)
+	return kindOther, namedSet{}
+}
+
+func (s *errorSets) forError(ctx context.Context, err error) []metric.RecordOption {
+	kind, ns := s.lookup(ctx, err)
+	if kind == kindNamed {
+		return ns.rec
+	}
+	return s.kinds[kind]
+}
+
+func (s *errorSets) forErrorAdd(ctx context.Context, err error) []metric.AddOption {
+	kind, ns := s.lookup(ctx, err)
+	if kind == kindNamed {
+		return ns.add
+	}
+	return s.kindsAdd[kind]
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package operational_test
+
+const raceEnabled = true
