@@ -44,14 +44,14 @@ func New(m metric.Meter, component string) (*Counter, error) {
 // Build reasons once, at construction, and keep them.
 func (c *Counter) Reason(reason string) Reason {
 	set := attribute.NewSet(ComponentKey.String(c.component), ReasonKey.String(reason))
-	return Reason{c: c.c, opt: metric.WithAttributeSet(set)}
+	return Reason{c: c.c, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
 }
 
 // Reason adds to the dropped counter with one prebuilt reason. The zero value
 // is a no-op.
 type Reason struct {
-	c   metric.Int64Counter
-	opt metric.AddOption
+	c    metric.Int64Counter
+	opts []metric.AddOption // prebuilt: a lone option would allocate its variadic slice per call
 }
 
 // Add counts n dropped events.
@@ -59,5 +59,5 @@ func (r Reason) Add(ctx context.Context, n int64) {
 	if r.c == nil {
 		return
 	}
-	r.c.Add(ctx, n, r.opt)
+	r.c.Add(ctx, n, r.opts...)
 }

@@ -46,3 +46,19 @@ func TestCounterReasons(t *testing.T) {
 	}
 	metricdatatest.AssertEqual(t, want, rm.ScopeMetrics[0].Metrics[0], metricdatatest.IgnoreTimestamp())
 }
+
+func TestReasonAddDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	c, err := selfobs.New(mp.Meter("test"), "operational.http.server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Reason("invalid_status_code")
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { r.Add(ctx, 1) }); n != 0 {
+		t.Errorf("Reason.Add: %v allocs, want 0", n)
+	}
+}

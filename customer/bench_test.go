@@ -1,0 +1,197 @@
+package customer_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/kpikit/kpikit/customer"
+)
+
+// benchFunnel returns a five-step funnel with two segment dimensions on an
+// SDK provider (or the no-op one), and the time its events happen at.
+func benchFunnel(b *testing.B, sdk bool, opts ...customer.Option) (*customer.Funnel, *harness, time.Time) {
+	b.Helper()
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var h *harness
+	var mp customer.Option = customer.WithMeterProvider(noop.NewMeterProvider())
+	if sdk {
+		h = newHarness(b)
+		mp = customer.WithMeterProvider(h.mp)
+	}
+	opts = append([]customer.Option{mp, customer.WithSegments("device", "plan"),
+		customer.WithClock(func() time.Time { return at })}, opts...)
+	f := mustFunnel(b, "bench", []string{"s1", "s2", "s3", "s4", "s5"}, opts...)
+	return f, h, at
+}
+
+func userIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "user-" + strconv.Itoa(i)
+	}
+	return ids
+}
+
+func BenchmarkFunnelStep(b *testing.B) {
+	ctx := context.Background()
+	const nUsers = 1 << 14
+	ids := userIDs(nUsers)
+	for _, sdk := range []bool{true, false} {
+		provider := map[bool]string{true: "sdk", false: "noop"}[sdk]
+		b.Run("baseline_nil_funnel/"+provider, func(b *testing.B) {
+			var f *customer.Funnel
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.Step(ctx, ids[i%nUsers], "s1", "ios", "pro")
+			}
+		})
+		b.Run("tracked_repeat/"+provider, func(b *testing.B) {
+			f, _, at := benchFunnel(b, sdk)
+			for _, id := range ids {
+				f.StepAt(ctx, at, id, "s1", "ios", "pro")
+				f.StepAt(ctx, at, id, "s2", "ios", "pro")
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.Step(ctx, ids[i%nUsers], "s2", "ios", "pro")
+			}
+		})
+		b.Run("tracked_advance/"+provider, func(b *testing.B) {
+			// Each round moves every user one step further; after the
+			// last step a fresh funnel starts over (not timed).
+			steps := []string{"s2", "s3", "s4", "s5"}
+			var f *customer.Funnel
+			var at time.Time
+			reset := func() {
+				f, _, at = benchFunnel(b, sdk)
+				for _, id := range ids {
+					f.StepAt(ctx, at, id, "s1", "ios", "pro")
+				}
+			}
+			reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				round := (i / nUsers) % len(steps)
+				if i > 0 && i%(nUsers*len(steps)) == 0 {
+					b.StopTimer()
+					reset()
+					b.StartTimer()
+				}
+				f.StepAt(ctx, at, ids[i%nUsers], steps[round])
+			}
+		})
+		b.Run("new_user/"+provider, func(b *testing.B) {
+			f, _, at := benchFunnel(b, sdk, customer.WithMaxUsers(1<<30))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.StepAt(ctx, at, "new-"+strconv.Itoa(i), "s1", "ios", "pro")
+			}
+		})
+		b.Run("dropped_unknown_step/"+provider, func(b *testing.B) {
+			f, _, at := benchFunnel(b, sdk)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.StepAt(ctx, at, ids[i%nUsers], "nope")
+			}
+		})
+	}
+}
+
+func BenchmarkFunnelStepParallel(b *testing.B) {
+	ctx := context.Background()
+	const nUsers = 1 << 16
+	ids := userIDs(nUsers)
+	f, _, at := benchFunnel(b, true)
+	for _, id := range ids {
+		f.StepAt(ctx, at, id, "s1", "ios", "pro")
+		f.StepAt(ctx, at, id, "s2", "ios", "pro")
+	}
+	var seed atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(seed.Add(7919))
+		for pb.Next() {
+			f.Step(ctx, ids[i%nUsers], "s2", "ios", "pro")
+			i++
+		}
+	})
+}
+
+func BenchmarkGoal(b *testing.B) {
+	ctx := context.Background()
+	const nUsers = 1 << 14
+	ids := userIDs(nUsers)
+	h := newHarness(b)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	g := mustGoal(b, "bench", customer.WithMeterProvider(h.mp), customer.WithSegments("variant"),
+		customer.WithClock(func() time.Time { return at }))
+	for _, id := range ids {
+		g.ExposeAt(ctx, at, id, "A")
+	}
+	b.Run("convert_tracked", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			g.Convert(ctx, ids[i%nUsers])
+		}
+	})
+	b.Run("expose_tracked", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			g.Expose(ctx, ids[i%nUsers], "A")
+		}
+	})
+}
+
+// BenchmarkFunnelCollect collects a funnel of 5 steps and 20 values of one
+// segment dimension through the SDK's ManualReader.
+func BenchmarkFunnelCollect(b *testing.B) {
+	ctx := context.Background()
+	h := newHarness(b)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	steps := []string{"s1", "s2", "s3", "s4", "s5"}
+	f := mustFunnel(b, "bench", steps, customer.WithMeterProvider(h.mp), customer.WithSegments("channel"),
+		customer.WithClock(func() time.Time { return at }))
+	for u := range 2000 {
+		id, ch := strconv.Itoa(u), "channel-"+strconv.Itoa(u%20)
+		for _, s := range steps[:1+u%5] {
+			f.StepAt(ctx, at, id, s, ch)
+		}
+	}
+	if got := len(only(h.points(b), customer.MetricFunnelUsers)); got != 100 {
+		b.Fatalf("%d user points, want 100", got)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.collect(b)
+	}
+}
+
+// BenchmarkFunnelMemory tracks one million users and reports the heap they
+// take, per user. Run it with -benchtime=1x.
+func BenchmarkFunnelMemory(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	ids := userIDs(n) // allocated before the baseline: only the funnel's state counts
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f, _, at := benchFunnel(b, false)
+		for i, id := range ids {
+			f.StepAt(ctx, at, id, "s1", "ios", fmt.Sprint("plan", i%4))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/user")
+		runtime.KeepAlive(f)
+	}
+}

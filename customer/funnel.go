@@ -1,0 +1,265 @@
+package customer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// ScopeName is the instrumentation scope of the meters the recorders use.
+const ScopeName = "github.com/kpikit/kpikit/customer"
+
+// Metric names reported by [Funnel].
+const (
+	MetricFunnelUsers         = "customer.funnel.users"
+	MetricFunnelConversion    = "customer.funnel.conversion"
+	MetricFunnelTimeToConvert = "customer.funnel.time_to_convert"
+	MetricFunnelTrackedUsers  = "customer.funnel.tracked_users"
+)
+
+// Attribute keys the recorders set; a segment dimension cannot use them.
+const (
+	funnelKey    = attribute.Key("funnel")
+	stepKey      = attribute.Key("funnel.step")
+	stepIndexKey = attribute.Key("funnel.step.index")
+	basisKey     = attribute.Key("funnel.basis")
+	goalKey      = attribute.Key("goal")
+)
+
+var (
+	basisPrevious = basisKey.String("previous")
+	basisFirst    = basisKey.String("first")
+)
+
+// Funnel records users' progress through an ordered list of steps and
+// reports, per step and segment combination, the users who reached it, the
+// conversion ratios and the time to convert. See the package documentation
+// for the definitions and the metrics.
+//
+// A Funnel is safe for concurrent use. The methods of a nil *Funnel do
+// nothing.
+type Funnel struct {
+	name  string
+	steps []string
+	index map[string]int
+	clock func() time.Time
+	store *progressStore
+	rows  *rowTable
+
+	users      metric.Int64ObservableCounter
+	conversion metric.Float64ObservableGauge
+	tracked    metric.Int64ObservableUpDownCounter
+	nameOpt    []metric.ObserveOption
+
+	closeOnce sync.Once
+	reg       metric.Registration
+}
+
+// NewFunnel returns a funnel called name through steps, in order. It needs
+// at least two steps and at most [MaxSteps], with unique non-empty names.
+//
+// A bad name, step list or option is an error wrapping [ErrInvalidConfig]
+// that names the bad value, and no funnel is returned. An error creating
+// the instruments is returned along with a funnel that reports what it can.
+func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
+	c, err := newConfig(opts)
+	errs := []error{err}
+	if !validName(name) {
+		errs = append(errs, invalidf("funnel name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
+	}
+	index := make(map[string]int, len(steps))
+	switch {
+	case len(steps) < 2:
+		errs = append(errs, invalidf("funnel %q has %d steps %q, at least 2 needed", name, len(steps), steps))
+	case len(steps) > MaxSteps:
+		errs = append(errs, invalidf("funnel %q has %d steps, at most %d allowed", name, len(steps), MaxSteps))
+	}
+	for i, s := range steps {
+		if !validName(s) {
+			errs = append(errs, invalidf("funnel %q step %d name %q is not valid UTF-8 of 1 to %d bytes", name, i+1, s, maxNameLen))
+			continue
+		}
+		if j, dup := index[s]; dup {
+			errs = append(errs, invalidf("funnel %q has duplicate step %q (steps %d and %d)", name, s, j+1, i+1))
+			continue
+		}
+		index[s] = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	f := &Funnel{
+		name:  name,
+		steps: append([]string(nil), steps...),
+		index: index,
+		clock: c.clock,
+	}
+	nameAttr := funnelKey.String(name)
+	f.nameOpt = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(nameAttr))}
+	m := c.provider.Meter(ScopeName)
+	dropped, err := selfobs.New(m, "customer.funnel")
+	errs = append(errs[:0], err)
+	f.users, err = m.Int64ObservableCounter(MetricFunnelUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Users who reached the funnel step, counted once per attempt."))
+	errs = append(errs, err)
+	f.conversion, err = m.Float64ObservableGauge(MetricFunnelConversion,
+		metric.WithUnit("1"),
+		metric.WithDescription("Users who reached the funnel step divided by those who reached the previous or the first step."))
+	errs = append(errs, err)
+	f.tracked, err = m.Int64ObservableUpDownCounter(MetricFunnelTrackedUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Users whose funnel progress is held in memory."))
+	errs = append(errs, err)
+	ttc, err := m.Float64Histogram(MetricFunnelTimeToConvert,
+		metric.WithUnit("s"),
+		metric.WithDescription("Time from the first to the last step of the funnel, per converted attempt."),
+		metric.WithExplicitBucketBoundaries(c.buckets...))
+	errs = append(errs, err)
+
+	f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
+	f.store = newProgressStore(c, len(steps), f.rows, newDrops(dropped), ttc)
+	f.reg, err = m.RegisterCallback(f.observe, observables(f.users, f.conversion, f.tracked)...)
+	errs = append(errs, err)
+	return f, errors.Join(errs...)
+}
+
+// observables drops the instruments that could not be created.
+func observables(in ...metric.Observable) []metric.Observable {
+	out := in[:0]
+	for _, o := range in {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// buildRow prebuilds the attribute sets of one segment combination: users
+// per step, then conversion from the previous and from the first step for
+// every step after the first.
+func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
+	n := len(f.steps)
+	obs := make([]metric.ObserveOption, n+2*(n-1))
+	set := func(extra ...attribute.KeyValue) metric.MeasurementOption {
+		kv := make([]attribute.KeyValue, 0, len(base)+len(extra))
+		kv = append(append(kv, base...), extra...)
+		return metric.WithAttributeSet(attribute.NewSet(kv...))
+	}
+	for k, s := range f.steps {
+		step, idx := stepKey.String(s), stepIndexKey.Int(k+1)
+		obs[k] = set(step, idx)
+		if k > 0 {
+			obs[n+2*(k-1)] = set(step, idx, basisPrevious)
+			obs[n+2*(k-1)+1] = set(step, idx, basisFirst)
+		}
+	}
+	return rowOpts{observe: obs, record: []metric.RecordOption{set()}}
+}
+
+func (f *Funnel) observe(_ context.Context, o metric.Observer) error {
+	n := len(f.steps)
+	var counts [MaxSteps]int64
+	f.rows.each(func(r *row) {
+		// Later steps first: concurrent progress then never shows a step
+		// with more users than the one before it.
+		for k := n - 1; k >= 0; k-- {
+			counts[k] = r.users[k].Load()
+		}
+		for k := range n {
+			o.ObserveInt64(f.users, counts[k], r.opts.observe[k:k+1]...)
+			if k == 0 {
+				continue
+			}
+			if counts[k-1] > 0 {
+				o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[k-1]), r.opts.observe[n+2*(k-1):n+2*(k-1)+1]...)
+			}
+			if counts[0] > 0 {
+				o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[0]), r.opts.observe[n+2*(k-1)+1:n+2*(k-1)+2]...)
+			}
+		}
+	})
+	o.ObserveInt64(f.tracked, f.store.tracked.Load(), f.nameOpt...)
+	return nil
+}
+
+// Name returns the funnel's name.
+func (f *Funnel) Name() string {
+	if f == nil {
+		return ""
+	}
+	return f.name
+}
+
+// Steps returns a copy of the funnel's steps.
+func (f *Funnel) Steps() []string {
+	if f == nil {
+		return nil
+	}
+	return append([]string(nil), f.steps...)
+}
+
+// Step records that user reached step now, by the funnel's clock. segments
+// are the values of the declared segment dimensions, in order; they are
+// used when the event starts an attempt and ignored otherwise. See
+// [Funnel.StepAt].
+func (f *Funnel) Step(ctx context.Context, user, step string, segments ...string) {
+	if f == nil {
+		return
+	}
+	now := unixNano(f.clock())
+	f.record(ctx, now, now, user, step, segments)
+}
+
+// StepAt records that user reached step at event time t.
+//
+// An empty or over-long user id, an unknown step, an event more than
+// [FutureTolerance] ahead of the clock, and an event older than the
+// window behind the latest event seen are dropped and counted on the
+// kpikit.dropped counter with the reason. Segment values are folded, never
+// dropped: a missing or empty value reports as [UnknownValue]; invalid
+// UTF-8, a value longer than [MaxSegmentValueLen], extra values and values
+// over the dimension's limit report as [OtherValue] and are counted.
+//
+// It does not allocate for a user already tracked.
+func (f *Funnel) StepAt(ctx context.Context, t time.Time, user, step string, segments ...string) {
+	if f == nil {
+		return
+	}
+	f.record(ctx, unixNano(f.clock()), unixNano(t), user, step, segments)
+}
+
+func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, segments []string) {
+	if !f.store.checkUser(ctx, user) {
+		return
+	}
+	k, ok := f.index[step]
+	if !ok {
+		f.store.drops.unknownStep.Add(ctx, 1)
+		return
+	}
+	f.store.record(ctx, now, at, user, k, segments)
+}
+
+// Close stops reporting the funnel's metrics. Recording after Close is
+// allowed and does nothing. Close is safe to call more than once.
+func (f *Funnel) Close() error {
+	if f == nil {
+		return nil
+	}
+	var err error
+	f.closeOnce.Do(func() {
+		f.store.closed.Store(true)
+		if f.reg != nil {
+			err = f.reg.Unregister()
+		}
+	})
+	return err
+}

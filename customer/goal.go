@@ -1,0 +1,207 @@
+package customer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// Metric names reported by [Goal].
+const (
+	MetricGoalExposedUsers   = "customer.goal.exposed_users"
+	MetricGoalConvertedUsers = "customer.goal.converted_users"
+	MetricGoalExposures      = "customer.goal.exposures"
+	MetricGoalConversions    = "customer.goal.conversions"
+	MetricGoalConversion     = "customer.goal.conversion"
+	MetricGoalTimeToConvert  = "customer.goal.time_to_convert"
+	MetricGoalTrackedUsers   = "customer.goal.tracked_users"
+)
+
+const (
+	goalExposure   = 0
+	goalConversion = 1
+)
+
+// Goal records exposures to one goal and conversions to it, such as a trial
+// converting to a paid plan or the visitors of an A/B variant buying. It is
+// a two-step sequential funnel that also counts every event: a user exposed
+// once starts an attempt that lasts the window; conversions inside the
+// window are attributed to it, with the segment values of the exposure that
+// started it. Conversions of users not exposed within the window are not
+// counted.
+//
+// A Goal is safe for concurrent use. The methods of a nil *Goal do nothing.
+type Goal struct {
+	name  string
+	clock func() time.Time
+	store *progressStore
+	rows  *rowTable
+
+	exposedUsers, convertedUsers, exposures, conversions metric.Int64ObservableCounter
+	conversion                                           metric.Float64ObservableGauge
+	tracked                                              metric.Int64ObservableUpDownCounter
+	nameOpt                                              []metric.ObserveOption
+
+	closeOnce sync.Once
+	reg       metric.Registration
+}
+
+// NewGoal returns a goal called name. All options apply but [WithOrder].
+//
+// A bad name or option is an error wrapping [ErrInvalidConfig] that names
+// the bad value, and no goal is returned. An error creating the instruments
+// is returned along with a goal that reports what it can.
+func NewGoal(name string, opts ...Option) (*Goal, error) {
+	c, err := newConfig(opts)
+	errs := []error{err}
+	if !validName(name) {
+		errs = append(errs, invalidf("goal name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
+	}
+	if c.orderSet {
+		errs = append(errs, invalidf("goal %q: WithOrder(%v) applies to funnels only", name, c.order))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c.order = Sequential
+
+	g := &Goal{name: name, clock: c.clock}
+	nameAttr := goalKey.String(name)
+	g.nameOpt = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(nameAttr))}
+	m := c.provider.Meter(ScopeName)
+	dropped, err := selfobs.New(m, "customer.goal")
+	errs = append(errs[:0], err)
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	g.exposedUsers = counter(MetricGoalExposedUsers, "{user}", "Users exposed to the goal, counted once per attempt.")
+	g.convertedUsers = counter(MetricGoalConvertedUsers, "{user}", "Exposed users who converted within the window, counted once per attempt.")
+	g.exposures = counter(MetricGoalExposures, "{exposure}", "Exposure events, repeats included.")
+	g.conversions = counter(MetricGoalConversions, "{conversion}", "Conversion events of exposed users within the window, repeats included.")
+	g.conversion, err = m.Float64ObservableGauge(MetricGoalConversion,
+		metric.WithUnit("1"),
+		metric.WithDescription("Converted users divided by exposed users."))
+	errs = append(errs, err)
+	g.tracked, err = m.Int64ObservableUpDownCounter(MetricGoalTrackedUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Users whose goal progress is held in memory."))
+	errs = append(errs, err)
+	ttc, err := m.Float64Histogram(MetricGoalTimeToConvert,
+		metric.WithUnit("s"),
+		metric.WithDescription("Time from exposure to first conversion, per converted attempt."),
+		metric.WithExplicitBucketBoundaries(c.buckets...))
+	errs = append(errs, err)
+
+	g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
+	g.store = newProgressStore(c, 2, g.rows, newDrops(dropped), ttc)
+	g.store.events = true
+	g.reg, err = m.RegisterCallback(g.observe,
+		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
+	errs = append(errs, err)
+	return g, errors.Join(errs...)
+}
+
+// goalRow prebuilds the one attribute set that every goal metric of a
+// segment combination uses.
+func goalRow(base []attribute.KeyValue) rowOpts {
+	opt := metric.WithAttributeSet(attribute.NewSet(base...))
+	return rowOpts{observe: []metric.ObserveOption{opt}, record: []metric.RecordOption{opt}}
+}
+
+func (g *Goal) observe(_ context.Context, o metric.Observer) error {
+	g.rows.each(func(r *row) {
+		opt := r.opts.observe[:1]
+		converted := r.users[goalConversion].Load()
+		exposed := r.users[goalExposure].Load()
+		o.ObserveInt64(g.exposedUsers, exposed, opt...)
+		o.ObserveInt64(g.convertedUsers, converted, opt...)
+		o.ObserveInt64(g.conversions, r.events[goalConversion].Load(), opt...)
+		o.ObserveInt64(g.exposures, r.events[goalExposure].Load(), opt...)
+		if exposed > 0 {
+			o.ObserveFloat64(g.conversion, float64(converted)/float64(exposed), opt...)
+		}
+	})
+	o.ObserveInt64(g.tracked, g.store.tracked.Load(), g.nameOpt...)
+	return nil
+}
+
+// Name returns the goal's name.
+func (g *Goal) Name() string {
+	if g == nil {
+		return ""
+	}
+	return g.name
+}
+
+// Expose records that user was exposed to the goal now, by the goal's
+// clock. See [Goal.ExposeAt].
+func (g *Goal) Expose(ctx context.Context, user string, segments ...string) {
+	if g == nil {
+		return
+	}
+	now := unixNano(g.clock())
+	g.record(ctx, now, now, user, goalExposure, segments)
+}
+
+// ExposeAt records that user was exposed to the goal at event time t. The
+// first exposure starts an attempt that lasts the window and fixes its
+// segment values; later exposures inside the window count as exposure
+// events only. Bad input is dropped, counted or folded as for
+// [Funnel.StepAt].
+func (g *Goal) ExposeAt(ctx context.Context, t time.Time, user string, segments ...string) {
+	if g == nil {
+		return
+	}
+	g.record(ctx, unixNano(g.clock()), unixNano(t), user, goalExposure, segments)
+}
+
+// Convert records that user converted now, by the goal's clock. See
+// [Goal.ConvertAt].
+func (g *Goal) Convert(ctx context.Context, user string) {
+	if g == nil {
+		return
+	}
+	now := unixNano(g.clock())
+	g.record(ctx, now, now, user, goalConversion, nil)
+}
+
+// ConvertAt records that user converted at event time t. It counts only if
+// the user was exposed within the window before t; the first conversion of
+// an attempt counts a converted user and its time to convert, every one
+// counts a conversion event.
+func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
+	if g == nil {
+		return
+	}
+	g.record(ctx, unixNano(g.clock()), unixNano(t), user, goalConversion, nil)
+}
+
+func (g *Goal) record(ctx context.Context, now, at int64, user string, k int, segments []string) {
+	if g.store.checkUser(ctx, user) {
+		g.store.record(ctx, now, at, user, k, segments)
+	}
+}
+
+// Close stops reporting the goal's metrics. Recording after Close is
+// allowed and does nothing. Close is safe to call more than once.
+func (g *Goal) Close() error {
+	if g == nil {
+		return nil
+	}
+	var err error
+	g.closeOnce.Do(func() {
+		g.store.closed.Store(true)
+		if g.reg != nil {
+			err = g.reg.Unregister()
+		}
+	})
+	return err
+}

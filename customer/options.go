@@ -1,0 +1,283 @@
+package customer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ErrInvalidConfig is wrapped by every error that a constructor returns for
+// a bad argument or option. Errors that come from creating instruments do
+// not wrap it: the recorder is still returned and usable then.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Defaults and limits of the configuration.
+const (
+	// DefaultWindow is the conversion window when [WithWindow] is not given.
+	DefaultWindow = 14 * 24 * time.Hour
+	// MaxWindow is the longest conversion window.
+	MaxWindow = 5 * 366 * 24 * time.Hour
+	// DefaultMaxUsers is the cap on tracked users when [WithMaxUsers] is not
+	// given.
+	DefaultMaxUsers = 1_000_000
+	// DefaultSegmentValueLimit is the number of distinct values a segment
+	// dimension takes before further values fold into [OtherValue].
+	DefaultSegmentValueLimit = 50
+	// MaxSteps is the most steps a funnel can have.
+	MaxSteps = 32
+	// MaxSegments is the most segment dimensions a recorder can declare.
+	MaxSegments = 8
+	// MaxSegmentValueLen is the longest segment value, in bytes, that is
+	// kept; a longer one folds into [OtherValue].
+	MaxSegmentValueLen = 128
+	// MaxUserIDLen is the longest user id, in bytes, that is accepted; an
+	// event with a longer one is dropped.
+	MaxUserIDLen = 256
+	// FutureTolerance is how far ahead of the clock an event time may be.
+	// A later event is dropped.
+	FutureTolerance = time.Hour
+)
+
+// DefaultTimeToConvertBuckets are the histogram bucket boundaries, in
+// seconds, of the time-to-convert histograms: one second to thirty days.
+var DefaultTimeToConvertBuckets = []float64{
+	1, 10, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600,
+	86400, 2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
+}
+
+// Order says which events of a user advance a funnel.
+type Order uint8
+
+const (
+	// Sequential counts a step only once every earlier step was reached in
+	// the same attempt; events of other steps may come in between and are
+	// ignored. It is the default.
+	Sequential Order = iota
+	// Any counts each step the first time it is reached in an attempt,
+	// whatever the order. A later step can then have more users than an
+	// earlier one.
+	Any
+	// Strict counts a step only when it comes right after the previous one;
+	// any other step of the funnel (a repeat of the current step aside)
+	// ends the attempt, and the user counts again only once the window has
+	// expired.
+	Strict
+)
+
+// String returns "sequential", "any" or "strict".
+func (o Order) String() string {
+	switch o {
+	case Sequential:
+		return "sequential"
+	case Any:
+		return "any"
+	case Strict:
+		return "strict"
+	}
+	return fmt.Sprintf("Order(%d)", uint8(o))
+}
+
+// Option configures [NewFunnel] and [NewGoal].
+type Option interface {
+	apply(config) config
+}
+
+type optionFunc func(config) config
+
+func (f optionFunc) apply(c config) config { return f(c) }
+
+// config is what the options set; newConfig fills in the defaults.
+type config struct {
+	provider   metric.MeterProvider
+	window     time.Duration
+	order      Order
+	orderSet   bool
+	segments   []string
+	valueLimit int
+	maxUsers   int
+	buckets    []float64
+	clock      func() time.Time
+}
+
+// WithMeterProvider sets the MeterProvider the recorder reports to. Without
+// it, or given nil, the global provider at construction time is used.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c config) config {
+		if mp != nil {
+			c.provider = mp
+		}
+		return c
+	})
+}
+
+// WithWindow sets the conversion window, measured from the event that
+// starts an attempt (default [DefaultWindow]). It must be positive and at
+// most [MaxWindow].
+func WithWindow(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		c.window = d
+		return c
+	})
+}
+
+// WithOrder sets the ordering mode of a funnel (default [Sequential]). It
+// applies to [NewFunnel] only: a goal is always sequential.
+func WithOrder(o Order) Option {
+	return optionFunc(func(c config) config {
+		c.order = o
+		c.orderSet = true
+		return c
+	})
+}
+
+// WithSegments declares the segment dimensions, such as "device" or "plan".
+// Each becomes a metric attribute of that name; recording calls give the
+// values in the same order. At most [MaxSegments] dimensions; names must be
+// unique, valid UTF-8, and not one of the attribute names the recorder uses
+// itself (see the package documentation).
+func WithSegments(dimensions ...string) Option {
+	dims := append([]string(nil), dimensions...)
+	return optionFunc(func(c config) config {
+		c.segments = dims
+		return c
+	})
+}
+
+// WithSegmentValueLimit sets how many distinct values each segment dimension
+// takes (default [DefaultSegmentValueLimit]); later new values fold into
+// [OtherValue] and are counted as dropped with reason "segment_overflow".
+// It must be between 1 and 65000.
+func WithSegmentValueLimit(n int) Option {
+	return optionFunc(func(c config) config {
+		c.valueLimit = n
+		return c
+	})
+}
+
+// WithMaxUsers caps the number of users whose progress is held (default
+// [DefaultMaxUsers]). When the cap is reached and no expired attempt can be
+// reclaimed, events that would start a new attempt are dropped and counted
+// with reason "user_cap". It must be positive.
+func WithMaxUsers(n int) Option {
+	return optionFunc(func(c config) config {
+		c.maxUsers = n
+		return c
+	})
+}
+
+// WithTimeToConvertBuckets sets the bucket boundaries, in seconds, of the
+// time-to-convert histogram (default [DefaultTimeToConvertBuckets]). They
+// must be finite and strictly increasing.
+func WithTimeToConvertBuckets(bounds ...float64) Option {
+	b := append([]float64(nil), bounds...)
+	return optionFunc(func(c config) config {
+		c.buckets = b
+		return c
+	})
+}
+
+// WithClock sets the clock that the recording calls without an event time
+// use, and that bounds event times from the future (default time.Now). A
+// nil clock is ignored.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c config) config {
+		if now != nil {
+			c.clock = now
+		}
+		return c
+	})
+}
+
+// newConfig sets the defaults, applies opts and validates the result.
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		window:     DefaultWindow,
+		valueLimit: DefaultSegmentValueLimit,
+		maxUsers:   DefaultMaxUsers,
+		buckets:    DefaultTimeToConvertBuckets,
+		clock:      time.Now,
+	}
+	for _, o := range opts {
+		if o != nil {
+			c = o.apply(c)
+		}
+	}
+	if c.provider == nil {
+		c.provider = otel.GetMeterProvider()
+	}
+	var errs []error
+	if c.window <= 0 || c.window > MaxWindow {
+		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
+	}
+	if c.order > Strict {
+		errs = append(errs, invalidf("unknown order %v", c.order))
+	}
+	if c.valueLimit < 1 || c.valueLimit > maxValueLimit {
+		errs = append(errs, invalidf("segment value limit %d must be between 1 and %d", c.valueLimit, maxValueLimit))
+	}
+	if c.maxUsers < 1 {
+		errs = append(errs, invalidf("max users %d must be positive", c.maxUsers))
+	}
+	if err := checkSegments(c.segments); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkBuckets(c.buckets); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+const maxValueLimit = 65000
+
+// reservedKeys are the attribute names the recorders use themselves.
+var reservedKeys = map[string]bool{
+	string(funnelKey):    true,
+	string(stepKey):      true,
+	string(stepIndexKey): true,
+	string(basisKey):     true,
+	string(goalKey):      true,
+}
+
+func checkSegments(dims []string) error {
+	if len(dims) > MaxSegments {
+		return invalidf("%d segment dimensions %q, at most %d", len(dims), dims, MaxSegments)
+	}
+	seen := make(map[string]bool, len(dims))
+	for _, d := range dims {
+		switch {
+		case d == "":
+			return invalidf("empty segment dimension name in %q", dims)
+		case !validName(d):
+			return invalidf("segment dimension %q is not valid UTF-8 of at most %d bytes", d, maxNameLen)
+		case reservedKeys[d]:
+			return invalidf("segment dimension %q is an attribute the recorder sets itself", d)
+		case seen[d]:
+			return invalidf("duplicate segment dimension %q", d)
+		}
+		seen[d] = true
+	}
+	return nil
+}
+
+func checkBuckets(b []float64) error {
+	if len(b) == 0 {
+		return invalidf("no time-to-convert bucket boundaries")
+	}
+	for i, v := range b {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return invalidf("time-to-convert bucket boundary %v is not finite", v)
+		}
+		if i > 0 && v <= b[i-1] {
+			return invalidf("time-to-convert bucket boundaries %v are not strictly increasing at %v", b, v)
+		}
+	}
+	return nil
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("customer: "+format+": %w", append(args, ErrInvalidConfig)...)
+}

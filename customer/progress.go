@@ -1,0 +1,376 @@
+package customer
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// This file holds the per-user progress state shared by funnels and goals.
+//
+// The transition rules (what one event does to one user's attempt) are the
+// pure function advance; progressStore only keeps attempts in memory,
+// sharded by a hash of the user id, and reclaims expired ones. A store kept
+// elsewhere applies the same advance to the attempts it holds.
+
+// attempt is one user's progress through a funnel within one window.
+type attempt struct {
+	start int64  // event time of the step that started it, Unix ns
+	row   *row   // the segment combination, fixed at the start
+	mask  uint32 // bit i: step i reached
+	ended bool   // strict order broke the attempt; it waits for expiry
+}
+
+// outcome is what one event did.
+type outcome struct {
+	reached   int  // step newly reached, or -1
+	completed bool // every step is now reached
+	counted   bool // the event belongs to an attempt (for event totals)
+}
+
+// advance applies step k of a funnel with n steps to an active attempt.
+func advance(a *attempt, k, n int, order Order) outcome {
+	bit := uint32(1) << k
+	full := uint32(1)<<n - 1
+	if a.ended {
+		return outcome{reached: -1}
+	}
+	switch order {
+	case Any:
+		if a.mask&bit != 0 {
+			return outcome{reached: -1, counted: true}
+		}
+		a.mask |= bit
+		return outcome{reached: k, completed: a.mask == full, counted: true}
+	case Strict:
+		next := reachedCount(a.mask)
+		switch k {
+		case next:
+		case next - 1:
+			return outcome{reached: -1, counted: true}
+		default:
+			a.ended = true
+			return outcome{reached: -1}
+		}
+	default: // Sequential
+		next := reachedCount(a.mask)
+		if k < next {
+			return outcome{reached: -1, counted: true}
+		}
+		if k > next {
+			return outcome{reached: -1}
+		}
+	}
+	a.mask |= bit
+	return outcome{reached: k, completed: a.mask == full, counted: true}
+}
+
+// reachedCount is the number of leading steps reached: the index of the
+// next step in sequential and strict order.
+func reachedCount(mask uint32) int {
+	n := 0
+	for mask&1 != 0 {
+		n++
+		mask >>= 1
+	}
+	return n
+}
+
+// startsAttempt says whether step k can start an attempt.
+func startsAttempt(k int, order Order) bool {
+	return k == 0 || order == Any
+}
+
+const numShards = 64
+
+// shard holds the attempts of the users whose id hashes to it.
+type shard struct {
+	mu        sync.Mutex
+	users     map[string]*attempt
+	rows      map[comboKey]*row // cache of rowTable lookups
+	nextSweep int64             // watermark at which to sweep next
+	swept     int64             // watermark of the last sweep
+	_         [64]byte
+}
+
+// drops are the prebuilt dropped-event reasons of one recorder.
+type drops struct {
+	emptyUser, longUser, unknownStep, future, late, userCap, overflow, invalid selfobs.Reason
+}
+
+func newDrops(c *selfobs.Counter) drops {
+	return drops{
+		emptyUser:   c.Reason("empty_user_id"),
+		longUser:    c.Reason("long_user_id"),
+		unknownStep: c.Reason("unknown_step"),
+		future:      c.Reason("future_event"),
+		late:        c.Reason("late_event"),
+		userCap:     c.Reason("user_cap"),
+		overflow:    c.Reason("segment_overflow"),
+		invalid:     c.Reason("invalid_segment"),
+	}
+}
+
+// progressStore keeps attempts in memory.
+type progressStore struct {
+	steps    int
+	order    Order
+	events   bool // count events per step (goals)
+	window   int64
+	maxUsers int64
+	clock    func() time.Time
+	rows     *rowTable
+	drops    drops
+	ttc      metric.Float64Histogram
+
+	closed  atomic.Bool
+	seed    maphash.Seed
+	gran    int64 // watermark granularity
+	_       [64]byte
+	wm      atomic.Int64 // watermark: latest event time seen, capped at the clock
+	_       [56]byte
+	tracked atomic.Int64
+	_       [56]byte
+	shards  [numShards]shard
+
+	reclaimMu   sync.Mutex
+	lastReclaim int64 // watermark of the last reclaim; guarded by reclaimMu
+}
+
+func newProgressStore(c config, steps int, rows *rowTable, d drops, ttc metric.Float64Histogram) *progressStore {
+	s := &progressStore{
+		steps:    steps,
+		order:    c.order,
+		window:   int64(c.window),
+		maxUsers: int64(c.maxUsers),
+		clock:    c.clock,
+		rows:     rows,
+		drops:    d,
+		ttc:      ttc,
+		seed:     maphash.MakeSeed(),
+		gran:     min(max(int64(c.window)/1024, 1), int64(time.Second)),
+	}
+	for i := range s.shards {
+		s.shards[i].users = make(map[string]*attempt)
+		s.shards[i].rows = make(map[comboKey]*row)
+	}
+	return s
+}
+
+// Event times are Unix ns in [0, maxTime]: events before 1970 are dropped
+// as late, events after maxTime as future (the clock never gets there), so
+// that no difference of two times or a window overflows.
+const maxTime = 1 << 62
+
+// unixNano converts t, clamped to [-1, maxTime].
+func unixNano(t time.Time) int64 {
+	switch s := t.Unix(); {
+	case s < 0:
+		return -1
+	case s >= maxTime/int64(time.Second):
+		return maxTime
+	}
+	return t.UnixNano()
+}
+
+// checkUser drops an event whose user id is unusable.
+func (s *progressStore) checkUser(ctx context.Context, user string) bool {
+	switch {
+	case user == "":
+		s.drops.emptyUser.Add(ctx, 1)
+		return false
+	case len(user) > MaxUserIDLen:
+		s.drops.longUser.Add(ctx, 1)
+		return false
+	}
+	return true
+}
+
+// record applies step k at event time at (Unix ns) for user. now is the
+// clock's reading in Unix ns. It returns what the event did.
+func (s *progressStore) record(ctx context.Context, now, at int64, user string, k int, segs []string) outcome {
+	switch {
+	case s.closed.Load():
+		return outcome{reached: -1}
+	case at > now+int64(FutureTolerance):
+		s.drops.future.Add(ctx, 1)
+		return outcome{reached: -1}
+	case at < 0:
+		s.drops.late.Add(ctx, 1)
+		return outcome{reached: -1}
+	}
+	o, st := s.apply(ctx, now, at, user, k, segs, true)
+	switch st {
+	case stLate:
+		s.drops.late.Add(ctx, 1)
+	case stCap:
+		s.drops.userCap.Add(ctx, 1)
+	}
+	return o
+}
+
+type status uint8
+
+const (
+	stOK status = iota
+	stLate
+	stCap
+)
+
+func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k int, segs []string, mayReclaim bool) (outcome, status) {
+	wm := s.wm.Load()
+	if at < wm-s.window {
+		return outcome{reached: -1}, stLate
+	}
+	if w := min(at, now); w > wm+s.gran {
+		wm = s.advanceWatermark(w)
+	}
+	h := maphash.String(s.seed, user)
+	sh := &s.shards[h%numShards]
+	sh.mu.Lock()
+	if wm >= sh.nextSweep {
+		s.sweep(sh, wm)
+	}
+	if at < sh.swept-s.window {
+		// A sweep with a later watermark ran since the check above.
+		sh.mu.Unlock()
+		return outcome{reached: -1}, stLate
+	}
+	a := sh.users[user]
+	if a != nil && at < a.start {
+		if at <= a.start-s.window {
+			// The event belongs to an earlier attempt that is gone.
+			sh.mu.Unlock()
+			return outcome{reached: -1}, stLate
+		}
+		at = a.start // applied in arrival order, at the attempt's start
+	}
+	if a != nil && at-a.start < s.window {
+		r := a.row
+		o := advance(a, k, s.steps, s.order)
+		elapsed := at - a.start
+		sh.mu.Unlock()
+		s.count(ctx, r, k, o, elapsed)
+		return o, stOK
+	}
+	// No active attempt: the event may start one.
+	if !startsAttempt(k, s.order) {
+		// An expired attempt stays until swept: a late event may still
+		// belong to it.
+		sh.mu.Unlock()
+		return outcome{reached: -1}, stOK
+	}
+	if a == nil {
+		if s.tracked.Add(1) > s.maxUsers {
+			s.tracked.Add(-1)
+			sh.mu.Unlock()
+			if mayReclaim && s.reclaim() {
+				return s.apply(ctx, now, at, user, k, segs, false)
+			}
+			return outcome{reached: -1}, stCap
+		}
+		a = new(attempt)
+		sh.users[strings.Clone(user)] = a
+	}
+	r := s.rowFor(ctx, sh, segs)
+	*a = attempt{start: at, row: r}
+	o := advance(a, k, s.steps, s.order)
+	sh.mu.Unlock()
+	s.count(ctx, r, k, o, 0)
+	return o, stOK
+}
+
+// rowFor resolves segment values to their row, through the shard's cache.
+// sh.mu is held.
+func (s *progressStore) rowFor(ctx context.Context, sh *shard, segs []string) *row {
+	k, invalid, overflow := s.rows.key(segs)
+	if invalid > 0 {
+		s.drops.invalid.Add(ctx, invalid)
+	}
+	if overflow > 0 {
+		s.drops.overflow.Add(ctx, overflow)
+	}
+	r := sh.rows[k]
+	if r == nil {
+		r = s.rows.get(k)
+		sh.rows[k] = r
+	}
+	return r
+}
+
+// count adds what the event did to its row.
+func (s *progressStore) count(ctx context.Context, r *row, k int, o outcome, elapsed int64) {
+	if o.counted && s.events {
+		r.events[k].Add(1)
+	}
+	if o.reached >= 0 {
+		r.users[o.reached].Add(1)
+	}
+	if o.completed && s.ttc != nil {
+		s.ttc.Record(ctx, time.Duration(elapsed).Seconds(), r.opts.record...)
+	}
+}
+
+// advanceWatermark raises the watermark to w unless it is already later,
+// and returns the watermark. It is called at most once per granule of
+// event time, so that concurrent recording does not fight over it.
+func (s *progressStore) advanceWatermark(w int64) int64 {
+	for {
+		old := s.wm.Load()
+		if w <= old || s.wm.CompareAndSwap(old, w) {
+			return max(w, old)
+		}
+	}
+}
+
+// sweep deletes the attempts of sh that expired a full window before wm:
+// no event that is still accepted (at or after wm - window) can belong to
+// them. sh.mu is held.
+func (s *progressStore) sweep(sh *shard, wm int64) {
+	if wm <= sh.swept {
+		return
+	}
+	sh.swept = wm
+	cut := wm - 2*s.window
+	var n int64
+	for u, a := range sh.users {
+		if a.start <= cut {
+			delete(sh.users, u)
+			n++
+		}
+	}
+	if n > 0 {
+		s.tracked.Add(-n)
+	}
+	sh.nextSweep = wm + max(s.window/16, 1)
+}
+
+// reclaim sweeps every shard, when the cap is hit. It runs at most once
+// per 1/64 of the window of event time, and only one caller at a time; it
+// reports whether it freed anything.
+func (s *progressStore) reclaim() bool {
+	if !s.reclaimMu.TryLock() {
+		return false
+	}
+	defer s.reclaimMu.Unlock()
+	wm := s.wm.Load()
+	if wm-s.lastReclaim < max(s.window/64, 1) {
+		return false
+	}
+	s.lastReclaim = wm
+	before := s.tracked.Load()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		s.sweep(sh, wm)
+		sh.mu.Unlock()
+	}
+	return s.tracked.Load() < before
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package selfobs_test
+
+const raceEnabled = true
