@@ -1,0 +1,196 @@
+package sketch_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/axiomhq/hyperloglog"
+
+	"github.com/kpikit/kpikit/internal/sketch"
+)
+
+// stream returns distinct, well-spread hashes without hashing cost.
+type stream uint64
+
+func (s *stream) next() uint64 {
+	*s += 0x9e3779b97f4a7c15
+	z := uint64(*s)
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+var goroutineSeed atomic.Uint64
+
+func BenchmarkHash(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		sketch.Hash("6f1c1e2a-9b7d-4c55-8f5e-2d3c4b5a6978")
+	}
+}
+
+func BenchmarkInsert(b *testing.B) {
+	b.Run("exact/present", func(b *testing.B) {
+		s := filled(30, 0, 1000)
+		hs := make([]uint64, 1000)
+		for i := range hs {
+			hs[i] = userHash(30, i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Insert(hs[i%len(hs)])
+			i++
+		}
+	})
+	b.Run("dense/new", func(b *testing.B) {
+		s := filled(30, 0, 10_000)
+		var st stream
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Insert(st.next())
+		}
+	})
+	b.Run("baseline/axiomhq", func(b *testing.B) {
+		sk := hyperloglog.NewNoSparse()
+		var st stream
+		b.ReportAllocs()
+		for b.Loop() {
+			sk.InsertHash(st.next())
+		}
+	})
+	b.Run("baseline/axiomhq+mutex", func(b *testing.B) {
+		sk := hyperloglog.NewNoSparse()
+		var mu sync.Mutex
+		var st stream
+		b.ReportAllocs()
+		for b.Loop() {
+			mu.Lock()
+			sk.InsertHash(st.next())
+			mu.Unlock()
+		}
+	})
+}
+
+// BenchmarkInsertParallel inserts distinct hashes into one shared set from
+// every goroutine; run with -cpu 1,2,... to see the scaling.
+func BenchmarkInsertParallel(b *testing.B) {
+	b.Run("set", func(b *testing.B) {
+		s := filled(31, 0, 10_000)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			st := stream(goroutineSeed.Add(1) << 40)
+			for pb.Next() {
+				s.Insert(st.next())
+			}
+		})
+	})
+	b.Run("baseline/axiomhq+mutex", func(b *testing.B) {
+		sk := hyperloglog.NewNoSparse()
+		var mu sync.Mutex
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			st := stream(goroutineSeed.Add(1) << 40)
+			for pb.Next() {
+				h := st.next()
+				mu.Lock()
+				sk.InsertHash(h)
+				mu.Unlock()
+			}
+		})
+	})
+}
+
+// BenchmarkRecord is the shape of one activity on the customer hot path:
+// hash the user id once and insert it into the day's active set, the
+// (cohort, week) retention cell and the month's set.
+func BenchmarkRecord(b *testing.B) {
+	ids := make([]string, 4096)
+	for i := range ids {
+		ids[i] = "user-" + string(rune('a'+i%26)) + "-" + itoa(i)
+	}
+	day, week, month := filled(32, 0, 10_000), filled(33, 0, 10_000), filled(34, 0, 10_000)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			h := sketch.Hash(ids[i&4095])
+			day.Insert(h)
+			week.Insert(h)
+			month.Insert(h)
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(goroutineSeed.Add(1) * 977)
+			for pb.Next() {
+				h := sketch.Hash(ids[i&4095])
+				day.Insert(h)
+				week.Insert(h)
+				month.Insert(h)
+				i++
+			}
+		})
+	})
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+		if i == 0 {
+			return string(b[n:])
+		}
+	}
+}
+
+func BenchmarkEstimate(b *testing.B) {
+	s := filled(35, 0, 100_000)
+	ref := hyperloglog.NewNoSparse()
+	for i := range 100_000 {
+		ref.InsertHash(userHash(35, i))
+	}
+	b.Run("cached", func(b *testing.B) {
+		s.Estimate()
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Estimate()
+		}
+	})
+	b.Run("baseline/axiomhq", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ref.Estimate()
+		}
+	})
+}
+
+// BenchmarkUnion30 builds a rolling MAU: the union of 30 dense daily sets
+// and its estimate.
+func BenchmarkUnion30(b *testing.B) {
+	days := make([]*sketch.Set, 30)
+	for d := range days {
+		days[d] = filled(36, d*2000, d*2000+20_000)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sketch.Union(days...).Estimate()
+	}
+}
+
+// BenchmarkSize1M reports the bytes a set holds after 1M distinct users.
+func BenchmarkSize1M(b *testing.B) {
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		s := filled(37, 0, 1_000_000)
+		size = s.SizeBytes()
+	}
+	b.ReportMetric(float64(size), "bytes/set")
+}
