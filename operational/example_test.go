@@ -76,7 +76,7 @@ func ExampleNewMiddleware() {
 	for _, path := range []string{"/users/1", "/users/2", "/users/0"} {
 		handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
 	}
-	printMetrics(reader, operational.ServerDurationName, operational.ServerResponseSizeName)
+	printMetrics(reader, operational.MetricServerRequestDuration, operational.MetricServerResponseBodySize)
 	// Output:
 	// http.server.request.duration (s)
 	//   http.request.method=GET,http.response.status_code=200,http.route=/users/{id},network.protocol.version=1.1,url.scheme=http count=2
@@ -106,7 +106,7 @@ func ExampleNewOperation() {
 	for _, id := range []int{1, 2, 0} {
 		_ = getUser(context.Background(), id)
 	}
-	printMetrics(reader, operational.OperationDurationName)
+	printMetrics(reader, operational.MetricOperationDuration)
 	// Output:
 	// kpikit.operation.duration (s)
 	//   error.type=context_deadline_exceeded,operation.name=db.get_user count=1
@@ -131,7 +131,7 @@ func ExampleErrorCounter_Add() {
 	refreshErrors.Add(ctx, fmt.Errorf("refresh: %w", notFound{"sku-1"}))
 	refreshErrors.Add(ctx, errors.New("unexpected"))
 	refreshErrors.Add(ctx, nil) // not an error: not counted
-	printMetrics(reader, operational.ErrorsName)
+	printMetrics(reader, operational.MetricErrors)
 	// Output:
 	// kpikit.errors ({error})
 	//   error.type=_OTHER,operation.name=cache.refresh value=1

@@ -22,11 +22,11 @@ import (
 // Metric names and units of the server middleware, from the OpenTelemetry
 // HTTP semantic conventions.
 const (
-	ServerDurationName     = "http.server.request.duration"
-	ServerActiveName       = "http.server.active_requests"
-	ServerRequestSizeName  = "http.server.request.body.size"
-	ServerResponseSizeName = "http.server.response.body.size"
-	ClientDurationName     = "http.client.request.duration"
+	MetricServerRequestDuration  = "http.server.request.duration"
+	MetricServerActiveRequests   = "http.server.active_requests"
+	MetricServerRequestBodySize  = "http.server.request.body.size"
+	MetricServerResponseBodySize = "http.server.response.body.size"
+	MetricClientRequestDuration  = "http.client.request.duration"
 )
 
 // StatusClientClosedRequest is the status recorded for a request whose
@@ -117,23 +117,23 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 		m.base = append(m.base, keyServerAddress.String(c.serverAddress))
 	}
 	var errs []error
-	m.duration, err = meter.Float64Histogram(ServerDurationName,
+	m.duration, err = meter.Float64Histogram(MetricServerRequestDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of HTTP server requests."),
 		metric.WithExplicitBucketBoundaries(DurationBuckets...))
 	errs = append(errs, err)
-	_, err = meter.Int64ObservableUpDownCounter(ServerActiveName,
+	_, err = meter.Int64ObservableUpDownCounter(MetricServerActiveRequests,
 		metric.WithUnit("{request}"),
 		metric.WithDescription("Number of active HTTP server requests."),
 		metric.WithInt64Callback(m.observeActive))
 	errs = append(errs, err)
 	if !c.noBodySizes {
-		m.requestSize, err = meter.Int64Histogram(ServerRequestSizeName,
+		m.requestSize, err = meter.Int64Histogram(MetricServerRequestBodySize,
 			metric.WithUnit("By"),
 			metric.WithDescription("Size of HTTP server request bodies."),
 			metric.WithExplicitBucketBoundaries(SizeBuckets...))
 		errs = append(errs, err)
-		m.responseSize, err = meter.Int64Histogram(ServerResponseSizeName,
+		m.responseSize, err = meter.Int64Histogram(MetricServerResponseBodySize,
 			metric.WithUnit("By"),
 			metric.WithDescription("Size of HTTP server response bodies."),
 			metric.WithExplicitBucketBoundaries(SizeBuckets...))

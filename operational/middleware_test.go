@@ -75,15 +75,15 @@ func TestMiddlewareStatus(t *testing.T) {
 			mw.Handler(tt.handler).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 			got := collect(t, r)
 			want := []point{{tt.want, 1}}
-			if diff := cmp.Diff(want, got[operational.ServerDurationName]); diff != "" {
+			if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 				t.Errorf("duration points (-want +got):\n%s", diff)
 			}
-			sizes := histSums(t, r, operational.ServerResponseSizeName)
+			sizes := histSums(t, r, operational.MetricServerResponseBodySize)
 			if sizes[tt.want] != tt.size {
 				t.Errorf("response size = %d, want %d", sizes[tt.want], tt.size)
 			}
 			wantActive := []point{{"http.request.method=GET,url.scheme=http", 0}}
-			if diff := cmp.Diff(wantActive, got[operational.ServerActiveName]); diff != "" {
+			if diff := cmp.Diff(wantActive, got[operational.MetricServerActiveRequests]); diff != "" {
 				t.Errorf("active requests (-want +got):\n%s", diff)
 			}
 		})
@@ -118,12 +118,12 @@ func TestMiddlewareInstruments(t *testing.T) {
 			}},
 		}}
 	}
-	metricdatatest.AssertEqual(t, wantSize(operational.ServerRequestSizeName, "Size of HTTP server request bodies.", 3),
-		byName[operational.ServerRequestSizeName], metricdatatest.IgnoreTimestamp())
-	metricdatatest.AssertEqual(t, wantSize(operational.ServerResponseSizeName, "Size of HTTP server response bodies.", 100),
-		byName[operational.ServerResponseSizeName], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, wantSize(operational.MetricServerRequestBodySize, "Size of HTTP server request bodies.", 3),
+		byName[operational.MetricServerRequestBodySize], metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, wantSize(operational.MetricServerResponseBodySize, "Size of HTTP server response bodies.", 100),
+		byName[operational.MetricServerResponseBodySize], metricdatatest.IgnoreTimestamp())
 
-	d := byName[operational.ServerDurationName]
+	d := byName[operational.MetricServerRequestDuration]
 	if d.Unit != "s" {
 		t.Errorf("duration unit = %q", d.Unit)
 	}
@@ -131,7 +131,7 @@ func TestMiddlewareInstruments(t *testing.T) {
 	if len(dps) != 1 || !cmp.Equal(dps[0].Bounds, operational.DurationBuckets) || !dps[0].Attributes.Equals(&set) {
 		t.Errorf("duration points = %+v", dps)
 	}
-	a := byName[operational.ServerActiveName]
+	a := byName[operational.MetricServerActiveRequests]
 	if a.Unit != "{request}" {
 		t.Errorf("active unit = %q", a.Unit)
 	}
@@ -163,7 +163,7 @@ func TestMiddlewareInvalidStatus(t *testing.T) {
 			}
 			got := collect(t, r)
 			want := []point{{"error.type=500," + fmt.Sprintf(base11, 500), 1}}
-			if diff := cmp.Diff(want, got[operational.ServerDurationName]); diff != "" {
+			if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 			wantDropped := []point{{"kpikit.component=operational.http.server,reason=invalid_status_code", 1}}
@@ -185,7 +185,7 @@ func TestMiddlewareInvalidStatusNetHTTP(t *testing.T) {
 	}()
 	got := collect(t, r)
 	want := []point{{"error.type=panic," + fmt.Sprintf(base11, 500), 1}}
-	if diff := cmp.Diff(want, got[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -214,11 +214,11 @@ func TestMiddlewarePanic(t *testing.T) {
 				t.Errorf("recovered %v, want the handler's panic %v to continue", got, tt.value)
 			}
 			pts := collect(t, r)
-			if diff := cmp.Diff([]point{{tt.want, 1}}, pts[operational.ServerDurationName]); diff != "" {
+			if diff := cmp.Diff([]point{{tt.want, 1}}, pts[operational.MetricServerRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 			wantActive := []point{{"http.request.method=GET,url.scheme=http", 0}}
-			if diff := cmp.Diff(wantActive, pts[operational.ServerActiveName]); diff != "" {
+			if diff := cmp.Diff(wantActive, pts[operational.MetricServerActiveRequests]); diff != "" {
 				t.Errorf("active (-want +got):\n%s", diff)
 			}
 		})
@@ -235,7 +235,7 @@ func TestMiddlewareAbortAfterStatus(t *testing.T) {
 			panic(http.ErrAbortHandler)
 		})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 	}()
-	if diff := cmp.Diff([]point{{fmt.Sprintf(base11, 200), 1}}, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff([]point{{fmt.Sprintf(base11, 200), 1}}, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -260,7 +260,7 @@ func TestMiddlewareMethodsAndProtocols(t *testing.T) {
 			req.Proto = tt.proto
 			req.ProtoMajor, req.ProtoMinor, _ = http.ParseHTTPVersion(tt.proto)
 			mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(httptest.NewRecorder(), req)
-			if diff := cmp.Diff([]point{{tt.want, 1}}, collect(t, r)[operational.ServerDurationName]); diff != "" {
+			if diff := cmp.Diff([]point{{tt.want, 1}}, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 		})
@@ -278,7 +278,7 @@ func TestMiddlewareTLSScheme(t *testing.T) {
 	_ = resp.Body.Close()
 	srv.Close()
 	want := []point{{"http.request.method=GET,http.response.status_code=200,network.protocol.version=1.1,url.scheme=https", 1}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -311,7 +311,7 @@ func TestMiddlewareRouteFromServeMux(t *testing.T) {
 		{"http.request.method=GET,http.response.status_code=404,network.protocol.version=1.1,url.scheme=http", 1},
 		{"http.request.method=POST,http.response.status_code=200,http.route=/items/{id}/,network.protocol.version=1.1,url.scheme=http", 1},
 	}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -328,7 +328,7 @@ func TestMiddlewareRouteHiddenByWithContext(t *testing.T) {
 	})
 	mw.Handler(replacing).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
 	want := []point{{fmt.Sprintf(base11, 200), 1}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -347,7 +347,7 @@ func TestMiddlewareRouteFuncAndLimit(t *testing.T) {
 		{"http.request.method=GET,http.response.status_code=200,http.route=/b,network.protocol.version=1.1,url.scheme=http", 1},
 		{"http.request.method=GET,http.response.status_code=200,http.route=_OTHER,network.protocol.version=1.1,url.scheme=http", 3},
 	}
-	if diff := cmp.Diff(want, got[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 	wantDropped := []point{{"kpikit.component=operational.http.server,reason=route_limit", 3}}
@@ -370,11 +370,11 @@ func TestMiddlewareFilterAttributesServerAddress(t *testing.T) {
 	}
 	got := collect(t, r)
 	want := []point{{"http.request.method=GET,http.response.status_code=200,network.protocol.version=1.1,server.address=api.example.com,tier=gold,url.scheme=http", 1}}
-	if diff := cmp.Diff(want, got[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 	wantActive := []point{{"http.request.method=GET,server.address=api.example.com,tier=gold,url.scheme=http", 0}}
-	if diff := cmp.Diff(wantActive, got[operational.ServerActiveName]); diff != "" {
+	if diff := cmp.Diff(wantActive, got[operational.MetricServerActiveRequests]); diff != "" {
 		t.Errorf("active (-want +got):\n%s", diff)
 	}
 }
@@ -398,7 +398,7 @@ func TestMiddlewareRequestBodySize(t *testing.T) {
 			mw.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 			})).ServeHTTP(httptest.NewRecorder(), req)
-			sums := histSums(t, r, operational.ServerRequestSizeName)
+			sums := histSums(t, r, operational.MetricServerRequestBodySize)
 			if len(sums) != 1 {
 				t.Fatalf("points = %v", sums)
 			}
@@ -435,7 +435,7 @@ func TestMiddlewareNil(t *testing.T) {
 	if w.Code != http.StatusNotFound {
 		t.Errorf("nil handler (DefaultServeMux) answered %d, want 404", w.Code)
 	}
-	if len(collect(t, r)[operational.ServerDurationName]) != 1 {
+	if len(collect(t, r)[operational.MetricServerRequestDuration]) != 1 {
 		t.Error("request through nil handler not recorded")
 	}
 	var nilMW *operational.Middleware
@@ -508,7 +508,7 @@ func TestMiddlewareClientGone(t *testing.T) {
 	}
 	<-done
 	want := []point{{fmt.Sprintf(base11, 499), 1}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -549,7 +549,7 @@ func TestMiddlewareServerSentEvents(t *testing.T) {
 		next <- struct{}{}
 	}
 	<-done
-	sizes := histSums(t, r, operational.ServerResponseSizeName)
+	sizes := histSums(t, r, operational.MetricServerResponseBodySize)
 	if got := sizes[fmt.Sprintf(base11, 200)]; got != int64(3*len("data: 0\n\n")) {
 		t.Errorf("response size = %d (%v)", got, sizes)
 	}
@@ -588,7 +588,7 @@ func TestMiddlewareHijack(t *testing.T) {
 	}
 	<-done
 	want := []point{{fmt.Sprintf(base11, 101), 1}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerDurationName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
@@ -623,7 +623,7 @@ func TestMiddlewareReaderFromAndController(t *testing.T) {
 		t.Errorf("body = %q", b)
 	}
 	<-done
-	if got := histSums(t, r, operational.ServerResponseSizeName)[fmt.Sprintf(base11, 202)]; got != int64(len(body)) {
+	if got := histSums(t, r, operational.MetricServerResponseBodySize)[fmt.Sprintf(base11, 202)]; got != int64(len(body)) {
 		t.Errorf("response size = %d, want %d", got, len(body))
 	}
 }
@@ -665,7 +665,7 @@ func TestMiddlewareConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	var total int64
-	pts := collect(t, r)[operational.ServerDurationName]
+	pts := collect(t, r)[operational.MetricServerRequestDuration]
 	for _, p := range pts {
 		total += p.Value
 	}
@@ -682,11 +682,11 @@ func TestMiddlewareActiveDuringRequest(t *testing.T) {
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/x", nil))
 	want := []point{{"http.request.method=POST,url.scheme=http", 1}}
-	if diff := cmp.Diff(want, during[operational.ServerActiveName]); diff != "" {
+	if diff := cmp.Diff(want, during[operational.MetricServerActiveRequests]); diff != "" {
 		t.Errorf("active while serving (-want +got):\n%s", diff)
 	}
 	want = []point{{"http.request.method=POST,url.scheme=http", 0}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ServerActiveName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerActiveRequests]); diff != "" {
 		t.Errorf("active after serving (-want +got):\n%s", diff)
 	}
 }
@@ -697,12 +697,12 @@ func TestMiddlewareWithoutBodySizes(t *testing.T) {
 		_, _ = w.Write([]byte("hello"))
 	})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/x", strings.NewReader("abc")))
 	got := collect(t, r)
-	for _, name := range []string{operational.ServerRequestSizeName, operational.ServerResponseSizeName} {
+	for _, name := range []string{operational.MetricServerRequestBodySize, operational.MetricServerResponseBodySize} {
 		if _, ok := got[name]; ok {
 			t.Errorf("%s recorded with WithoutBodySizes", name)
 		}
 	}
-	if len(got[operational.ServerDurationName]) != 1 || len(got[operational.ServerActiveName]) != 1 {
+	if len(got[operational.MetricServerRequestDuration]) != 1 || len(got[operational.MetricServerActiveRequests]) != 1 {
 		t.Errorf("duration or active requests missing: %v", got)
 	}
 }

@@ -15,8 +15,8 @@ import (
 
 // Metric names of the operation recorder and the error counter.
 const (
-	OperationDurationName = "kpikit.operation.duration"
-	ErrorsName            = "kpikit.errors"
+	MetricOperationDuration = "kpikit.operation.duration"
+	MetricErrors            = "kpikit.errors"
 )
 
 const (
@@ -49,7 +49,7 @@ func NewOperation(name string, opts ...Option) (*Operation, error) {
 		return nil, err
 	}
 	meter := c.mp.Meter(ScopeName)
-	h, err := meter.Float64Histogram(OperationDurationName,
+	h, err := meter.Float64Histogram(MetricOperationDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of operations, by name and error type."),
 		metric.WithExplicitBucketBoundaries(DurationBuckets...))
@@ -135,7 +135,7 @@ func NewErrorCounter(name string, opts ...Option) (*ErrorCounter, error) {
 		return nil, err
 	}
 	meter := c.mp.Meter(ScopeName)
-	ctr, err := meter.Int64Counter(ErrorsName,
+	ctr, err := meter.Int64Counter(MetricErrors,
 		metric.WithUnit("{error}"),
 		metric.WithDescription("Errors, by operation name and error type."))
 	dropped, derr := selfobs.New(meter, componentErrors)

@@ -100,7 +100,7 @@ func TestOperation(t *testing.T) {
 		{base + "error.type=context_canceled,operation.name=db.get_user", 1},
 		{base + "operation.name=db.get_user", 2},
 	}
-	if diff := cmp.Diff(want, got[operational.OperationDurationName]); diff != "" {
+	if diff := cmp.Diff(want, got[operational.MetricOperationDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 	wantDropped := []point{{"kpikit.component=operational.operation,reason=error_type_limit", 2}}
@@ -109,7 +109,7 @@ func TestOperation(t *testing.T) {
 	}
 	for _, sm := range collectRM(t, r).ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name == operational.OperationDurationName {
+			if m.Name == operational.MetricOperationDuration {
 				h := m.Data.(metricdata.Histogram[float64])
 				if m.Unit != "s" || !cmp.Equal(h.DataPoints[0].Bounds, operational.DurationBuckets) {
 					t.Errorf("unit %q, bounds %v", m.Unit, h.DataPoints[0].Bounds)
@@ -134,7 +134,7 @@ func TestErrorCounter(t *testing.T) {
 		{"error.type=_OTHER,operation.name=cache.refresh", 2},
 		{"error.type=redis_down,operation.name=cache.refresh", 1},
 	}
-	if diff := cmp.Diff(want, collect(t, r)[operational.ErrorsName]); diff != "" {
+	if diff := cmp.Diff(want, collect(t, r)[operational.MetricErrors]); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }

@@ -62,7 +62,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) (*Transport, error) {
 		base = http.DefaultTransport
 	}
 	meter := c.mp.Meter(ScopeName)
-	h, err := meter.Float64Histogram(ClientDurationName,
+	h, err := meter.Float64Histogram(MetricClientRequestDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of HTTP client requests."),
 		metric.WithExplicitBucketBoundaries(DurationBuckets...))

@@ -62,7 +62,7 @@ func TestTransportStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = resp.Body.Close()
-			if diff := cmp.Diff([]point{{tt.want, 1}}, collect(t, r)[operational.ClientDurationName]); diff != "" {
+			if diff := cmp.Diff([]point{{tt.want, 1}}, collect(t, r)[operational.MetricClientRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 		})
@@ -99,7 +99,7 @@ func TestTransportErrors(t *testing.T) {
 				t.Errorf("error = %v, want the base's %v", err, tt.err)
 			}
 			want := []point{{"error.type=" + tt.want + "," + base, 1}}
-			if diff := cmp.Diff(want, collect(t, r)[operational.ClientDurationName]); diff != "" {
+			if diff := cmp.Diff(want, collect(t, r)[operational.MetricClientRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 		})
@@ -145,7 +145,7 @@ func TestTransportRealErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("request succeeded")
 			}
-			pts := collect(t, r)[operational.ClientDurationName]
+			pts := collect(t, r)[operational.MetricClientRequestDuration]
 			if len(pts) != 1 || !strings.HasPrefix(pts[0].Attrs, tt.want+",") {
 				t.Errorf("error %v: points = %v, want one starting with %s", err, pts, tt.want)
 			}
@@ -169,7 +169,7 @@ func TestTransportAddressLimitAndFilter(t *testing.T) {
 		{"http.request.method=GET,http.response.status_code=200,network.protocol.version=2,server.address=_OTHER,url.scheme=https", 1},
 		{"http.request.method=GET,http.response.status_code=200,network.protocol.version=2,server.address=a,server.port=8080,url.scheme=http", 1},
 	}
-	if diff := cmp.Diff(want, got[operational.ClientDurationName]); diff != "" {
+	if diff := cmp.Diff(want, got[operational.MetricClientRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 	wantDropped := []point{{"kpikit.component=operational.http.client,reason=server_address_limit", 2}}
@@ -188,7 +188,7 @@ func TestTransportNil(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	if len(collect(t, r)[operational.ClientDurationName]) != 1 {
+	if len(collect(t, r)[operational.MetricClientRequestDuration]) != 1 {
 		t.Error("not recorded")
 	}
 	// A nil *Transport sends through http.DefaultTransport unrecorded.
