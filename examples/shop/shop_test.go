@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// consoleMetrics decodes the console exporter's JSON documents and returns
+// the last one's data points: metric name → list of points (attributes and
+// value or count).
+type consolePoint struct {
+	Attributes []struct {
+		Key   string
+		Value struct{ Value any }
+	}
+	Value any
+	Count uint64
+}
+
+func lastExport(t *testing.T, out []byte) map[string][]consolePoint {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var last map[string][]consolePoint
+	for {
+		var doc struct {
+			ScopeMetrics []struct {
+				Metrics []struct {
+					Name string
+					Unit string
+					Data struct{ DataPoints []consolePoint }
+				}
+			}
+		}
+		if err := dec.Decode(&doc); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("console output: %v", err)
+		}
+		last = map[string][]consolePoint{}
+		for _, sm := range doc.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				last[m.Name] = append(last[m.Name], m.Data.DataPoints...)
+			}
+		}
+	}
+	if last == nil {
+		t.Fatal("no export on the console")
+	}
+	return last
+}
+
+func (p consolePoint) attr(key string) (any, bool) {
+	for _, a := range p.Attributes {
+		if a.Key == key {
+			return a.Value.Value, true
+		}
+	}
+	return nil, false
+}
+
+// TestShopRun runs the shop with its traffic generator for a few seconds
+// and checks what it exported on shutdown against the generator's own
+// count.
+func TestShopRun(t *testing.T) {
+	t.Setenv("OTEL_METRICS_EXPORTER", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	reportFile := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	c := config{addr: "127.0.0.1:0", traffic: true, rate: 40, duration: 3 * time.Second,
+		errorRate: 0.05, latency: 2 * time.Millisecond, day: time.Second, every: time.Second, report: reportFile}
+	if err := run(context.Background(), c, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	raw, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests < 50 || rep.Failures != 0 {
+		t.Fatalf("generator report %+v: want at least 50 requests and no failures", rep)
+	}
+	got := lastExport(t, stdout.Bytes())
+
+	var served, clientSent uint64
+	var failed, routes = uint64(0), map[string]bool{}
+	for _, p := range got["http.server.request.duration"] {
+		served += p.Count
+		if _, ok := p.attr("error.type"); ok {
+			failed += p.Count
+		}
+		if r, ok := p.attr("http.route"); ok {
+			routes[r.(string)] = true
+		}
+	}
+	for _, p := range got["http.client.request.duration"] {
+		clientSent += p.Count
+	}
+	if served != uint64(rep.Requests) || clientSent != uint64(rep.Requests) {
+		t.Errorf("server recorded %d requests, client transport %d; the generator counted %d", served, clientSent, rep.Requests)
+	}
+	if failed == 0 || failed > served/2 {
+		t.Errorf("%d of %d requests failed at a 5%% error rate", failed, served)
+	}
+	for _, r := range []string{"/{$}", "/search", "/product/{id}", "/cart/{id}", "/checkout"} {
+		if !routes[r] {
+			t.Errorf("no request recorded with http.route %q (routes %v)", r, routes)
+		}
+	}
+
+	// The funnel: users per step never grow along the steps.
+	users := make([]float64, len(steps))
+	for _, p := range got["customer.funnel.users"] {
+		i, _ := p.attr("funnel.step.index")
+		users[int(i.(float64))-1] += p.Value.(float64)
+	}
+	if users[0] == 0 {
+		t.Fatalf("funnel: no visits: %v", users)
+	}
+	for i := 1; i < len(users); i++ {
+		if users[i] > users[i-1] {
+			t.Errorf("funnel step %s has %v users, more than %s's %v", steps[i], users[i], steps[i-1], users[i-1])
+		}
+	}
+	for _, p := range got["customer.funnel.conversion"] {
+		if v := p.Value.(float64); v < 0 || v > 1 {
+			t.Errorf("funnel conversion %v outside [0, 1]", v)
+		}
+	}
+	if !strings.Contains(stderr.String(), "req/s") {
+		t.Errorf("no summary line on stderr:\n%s", stderr.String())
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		c    config
+		want string
+	}{
+		{"rate", config{rate: 0, day: time.Second, every: time.Second}, "-rate 0"},
+		{"error rate", config{rate: 1, errorRate: 2, day: time.Second, every: time.Second}, "-error-rate 2"},
+		{"day", config{rate: 1, day: 0, every: time.Second}, "-day"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.c, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%+v) = %v, want an error containing %q", tt.c, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/operational"
+)
+
+// summary turns the collected metrics into one line a person reads at a
+// glance. It reads the same metrics the exporters ship, through a manual
+// reader of its own.
+type summary struct {
+	reader *sdkmetric.ManualReader
+	shop   *shop
+
+	last      time.Time
+	lastCount uint64
+	lastErrs  uint64
+	lastBkts  []uint64
+}
+
+// stats are the figures of one summary line.
+type stats struct {
+	Requests    uint64  // served since the start
+	PerSecond   float64 // served per second since the last line
+	P50, P95    float64 // seconds, since the last line
+	ErrorRate   float64 // 5xx and panics, since the last line
+	FunnelUsers []int64 // users per funnel step, since the start
+	Conversion  float64 // pay / visit, since the start
+	PaidRate    float64 // cart_to_paid goal conversion
+}
+
+func (s *summary) collect(ctx context.Context) (stats, error) {
+	var rm metricdata.ResourceMetrics
+	if err := s.reader.Collect(ctx, &rm); err != nil {
+		return stats{}, err
+	}
+	var st stats
+	st.FunnelUsers = make([]int64, len(steps))
+	var count, errs uint64
+	var bounds []float64
+	var bkts []uint64
+	var exposed, converted int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case operational.MetricServerRequestDuration:
+				h, ok := m.Data.(metricdata.Histogram[float64])
+				if !ok {
+					continue
+				}
+				for _, dp := range h.DataPoints {
+					count += dp.Count
+					if _, failed := dp.Attributes.Value("error.type"); failed {
+						errs += dp.Count
+					}
+					if bkts == nil {
+						bounds, bkts = dp.Bounds, make([]uint64, len(dp.BucketCounts))
+					}
+					for i, c := range dp.BucketCounts {
+						if i < len(bkts) {
+							bkts[i] += c
+						}
+					}
+				}
+			case customer.MetricFunnelUsers:
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					if v, ok := dp.Attributes.Value("funnel.step.index"); ok && int(v.AsInt64()) <= len(steps) {
+						st.FunnelUsers[v.AsInt64()-1] += dp.Value
+					}
+				}
+			case customer.MetricGoalExposedUsers:
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					exposed += dp.Value
+				}
+			case customer.MetricGoalConvertedUsers:
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					converted += dp.Value
+				}
+			}
+		}
+	}
+	now := time.Now()
+	st.Requests = count
+	dCount := count - s.lastCount
+	if !s.last.IsZero() {
+		st.PerSecond = float64(dCount) / now.Sub(s.last).Seconds()
+	}
+	if dCount > 0 {
+		st.ErrorRate = float64(errs-s.lastErrs) / float64(dCount)
+	}
+	delta := make([]uint64, len(bkts))
+	for i := range bkts {
+		delta[i] = bkts[i]
+		if i < len(s.lastBkts) {
+			delta[i] -= s.lastBkts[i]
+		}
+	}
+	st.P50, st.P95 = quantile(bounds, delta, 0.50), quantile(bounds, delta, 0.95)
+	if st.FunnelUsers[0] > 0 {
+		st.Conversion = float64(st.FunnelUsers[len(steps)-1]) / float64(st.FunnelUsers[0])
+	}
+	if exposed > 0 {
+		st.PaidRate = float64(converted) / float64(exposed)
+	}
+	s.last, s.lastCount, s.lastErrs, s.lastBkts = now, count, errs, bkts
+	return st, nil
+}
+
+// quantile estimates the q-quantile of an explicit-bucket histogram by
+// linear interpolation inside the bucket that holds it.
+func quantile(bounds []float64, counts []uint64, q float64) float64 {
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 || len(bounds) == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	var seen float64
+	for i, c := range counts {
+		if seen+float64(c) >= rank && c > 0 {
+			lo, hi := 0.0, bounds[len(bounds)-1]
+			if i > 0 {
+				lo = bounds[i-1]
+			}
+			if i < len(bounds) {
+				hi = bounds[i]
+			}
+			return lo + (hi-lo)*(rank-seen)/float64(c)
+		}
+		seen += float64(c)
+	}
+	return bounds[len(bounds)-1]
+}
+
+func (s *summary) print(w io.Writer, st stats) {
+	fmt.Fprintf(w, "day %-3d %7.1f req/s  p50 %5.1fms  p95 %6.1fms  errors %4.1f%%  funnel visit→pay %5.2f%% (%d→%d)  cart→paid %4.1f%%  revenue $%d.%02d\n",
+		s.shop.clock.Day(), st.PerSecond, st.P50*1000, st.P95*1000, st.ErrorRate*100,
+		st.Conversion*100, st.FunnelUsers[0], st.FunnelUsers[len(steps)-1], st.PaidRate*100,
+		s.shop.revenueCents.Load()/100, s.shop.revenueCents.Load()%100)
+}
