@@ -99,13 +99,18 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 
 	manual := sdkmetric.NewManualReader()
-	p, err := exporter.New(context.Background(),
+	opts := []exporter.Option{
 		exporter.WithDefaultExporters(exporter.Console),
-		exporter.WithServiceName("shop"),
 		exporter.WithConsoleWriter(stdout),
 		exporter.WithRuntimeMetrics(),
 		exporter.WithReader(manual),
-	)
+	}
+	if os.Getenv("OTEL_SERVICE_NAME") == "" {
+		// An option beats the environment: name the service only when the
+		// deployment did not.
+		opts = append(opts, exporter.WithServiceName("shop"))
+	}
+	p, err := exporter.New(context.Background(), opts...)
 	if err != nil {
 		return err
 	}
