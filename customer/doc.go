@@ -1,6 +1,7 @@
 // Package customer records customer KPIs as OpenTelemetry metrics:
-// conversion funnels ([Funnel]) and goal conversion ([Goal]). It depends on
-// the OpenTelemetry metric API only; any MeterProvider receives the metrics.
+// conversion funnels ([Funnel]), goal conversion ([Goal]), and active
+// users, cohort retention and revenue ([Activity]). It depends on the
+// OpenTelemetry metric API only; any MeterProvider receives the metrics.
 //
 // A user id is never a metric attribute. Users are counted exactly from
 // per-user progress state held in memory, bounded by a cap; the attributes
@@ -54,6 +55,77 @@
 // clock, one before 1970, and one more than a window behind the latest
 // event seen (the watermark, which never passes the clock) are dropped.
 //
+// # Activity: active users, retention, revenue
+//
+//	app, err := customer.NewActivity("shop",
+//		customer.WithPeriod(customer.Month), // cohorts and figures by month
+//		customer.WithHorizon(12),            // keep 12 months
+//		customer.WithCurrencies("USD", "EUR"))
+//	app.Active(ctx, userID, signupTime)                         // now
+//	app.PurchaseAt(ctx, orderTime, userID, signupTime, "USD", 1999) // 19.99 USD
+//	app.RefundAt(ctx, refundTime, userID, signupTime, "USD", 500)
+//
+// An [Activity] counts distinct users in distinct-count sets (exact up to
+// 1536 users, then a HyperLogLog sketch of precision 14, 0.81% standard
+// error in 16 KiB) keyed by period: the users active in each period, the
+// members of each cohort, the users of each cohort active in each period
+// (one set per cohort and offset), the paying users of each period and
+// currency, and one set per day for the rolling windows. Every figure is
+// one set or a union of sets; an intersection is never estimated by
+// inclusion–exclusion.
+//
+// The period is a calendar day, an ISO 8601 week or a calendar month
+// ([WithPeriod], default week) in the location of [WithLocation] (default
+// UTC). A user's cohort is the period of the signup time given with each
+// call; when the zero time.Time is given, it is the period of the first
+// event of the user the recorder saw (first-seen), held per user in
+// memory up to [WithMaxUsers] users. First-seen needs each user's events
+// to arrive in time order: an event before the user's cohort is dropped
+// (reason before_cohort), so replay history in time order or give signup
+// times.
+//
+// The recorder keeps the latest [WithHorizon] periods (default 12): their
+// per-period figures, the cohorts of those periods, and per cohort the
+// offsets 0 (the cohort's own period) up to the latest period. The latest
+// period is the newest one with an event (events up to [FutureTolerance]
+// ahead of the clock are accepted). An event in an older period is
+// dropped with reason late_event. A user whose cohort has left the horizon
+// still counts in the per-period figures but in no cohort.
+//
+// Definitions, as in the product-analytics tools:
+//   - active user: a user with an activity or a purchase in the period; a
+//     refund is not activity.
+//   - retention, mode on: users of cohort c active in period c+k, divided
+//     by the cohort size; mode on_or_after: users of c active in c+k or
+//     any later period (the union of the cells k, k+1, …), divided by the
+//     size. Ratios are capped at 1 (estimates of a part and of the whole
+//     can disagree slightly once dense).
+//   - cohort size: distinct users with an event attributed to the cohort.
+//   - revenue: purchases minus refunds in the period, per currency,
+//     accumulated exactly as int64 amounts in the currency's scale (minor
+//     unit by default, finer with [WithScale]) and reported as float64
+//     major units. A purchase of zero counts as a purchase.
+//   - paying users: distinct users with a purchase in the period and
+//     currency. ARPU: revenue / active users of the period; ARPPU:
+//     revenue / paying users.
+//   - cohort revenue and purchases: those of the cohort's users in the
+//     period at each offset; LTV at offset k: the cohort's cumulative
+//     revenue over offsets 0 to k divided by the cohort size.
+//   - DAU, WAU, MAU: distinct users active on the last 1, 7 and 30 days
+//     (unions of daily sets), where the last day is today by the clock, or
+//     the latest day with an event when later. Stickiness: DAU / MAU.
+//
+// Values per period are reported with the period's label as an attribute
+// (period="2009-01", cohort="2009-W02", cohort.offset=3), bounded by the
+// horizon: a period's figures keep changing while late events arrive and
+// stay readable as one series per period, and a backend never has to
+// reconstruct calendar periods from a stream of increments. The rolling
+// windows (DAU, WAU, MAU, stickiness) have no period label: their current
+// value is the figure, and their history is the time series itself. Each
+// metric of an Activity has at most horizon × (horizon+1) series per mode
+// and currency; with a long horizon raise the SDK's cardinality limit
+// (2000 series per instrument by default; sdkmetric.WithCardinalityLimit).
+//
 // # Metrics
 //
 // All are reported under the instrumentation scope [ScopeName]. Counters
@@ -88,19 +160,56 @@
 //   - customer.goal.time_to_convert (histogram, s; goal, segments): time
 //     from exposure to the first conversion.
 //   - customer.goal.tracked_users (up-down counter, {user}; goal).
-//   - kpikit.dropped (counter, {event}; kpikit.component="customer.funnel"
-//     or "customer.goal", reason): events dropped or segment values
-//     folded. Reasons: empty_user_id, long_user_id (over [MaxUserIDLen]
+//   - customer.active.users (gauge, {user}; activity, active.window="1d",
+//     "7d" or "30d"): DAU, WAU and MAU.
+//   - customer.active.stickiness (gauge, 1; activity): DAU / MAU.
+//   - customer.active.period_users (gauge, {user}; activity, period):
+//     distinct users active in the period.
+//   - customer.retention.cohort_size (gauge, {user}; activity, cohort).
+//   - customer.retention.users (gauge, {user}; activity, cohort,
+//     cohort.offset, retention.mode="on" or "on_or_after").
+//   - customer.retention.ratio (gauge, 1; activity, cohort, cohort.offset,
+//     retention.mode): retention users / cohort size.
+//   - customer.revenue.amount (gauge, {currency}: major units of the
+//     currency attribute; activity, period, currency): revenue net of
+//     refunds.
+//   - customer.revenue.purchases (gauge, {purchase}; activity, period,
+//     currency) and customer.revenue.refunds (gauge, {refund}; same).
+//   - customer.revenue.paying_users (gauge, {user}; activity, period,
+//     currency).
+//   - customer.revenue.arpu and customer.revenue.arppu (gauge, {currency};
+//     activity, period, currency): reported when the divisor is not zero.
+//   - customer.cohort.revenue (gauge, {currency}), customer.cohort.purchases
+//     (gauge, {purchase}) and customer.cohort.ltv (gauge, {currency}), each
+//     with activity, cohort, cohort.offset, currency.
+//   - customer.activity.tracked_users (up-down counter, {user}; activity):
+//     users whose first-seen cohort is held.
+//   - kpikit.dropped (counter, {event}; kpikit.component="customer.funnel",
+//     "customer.goal" or "customer.activity", reason): events dropped or
+//     segment values folded. Reasons: empty_user_id, long_user_id (over [MaxUserIDLen]
 //     bytes), unknown_step, future_event, late_event, user_cap (a new
 //     attempt when [WithMaxUsers] users are tracked), segment_overflow (a
 //     value over [WithSegmentValueLimit], folded into [OtherValue]),
 //     invalid_segment (invalid UTF-8, a value over [MaxSegmentValueLen]
 //     bytes or a value beyond the declared dimensions, folded into
-//     [OtherValue]).
+//     [OtherValue]). The activity adds before_cohort (an event in a period
+//     before the user's cohort), unknown_currency (not declared with
+//     [WithCurrencies]), invalid_amount (negative), amount_overflow (an
+//     int64 total would overflow; the totals stay unchanged) and
+//     user_cap (a new user without signup time over [WithMaxUsers]: the
+//     event counts in its period but in no cohort).
 //
 // State is per process: with several replicas, each reports the users it
 // saw. Counters of replicas that see disjoint users (sticky by user id) can
-// be summed; ratios are then recomputed from the sums.
+// be summed; ratios are then recomputed from the sums. For an [Activity]
+// every figure is per replica today: money totals and purchase, refund
+// and event counts add up across replicas (sum them); distinct-user
+// figures (active, paying and retained users, cohort sizes, DAU/WAU/MAU)
+// add up only when each user is served by one replica, and ratios (ARPU,
+// ARPPU, retention, LTV, stickiness) never do. The state is kept in a form
+// that merges across replicas (distinct-count sets that union, exact
+// integer totals that add), so that a shared state store can make the
+// distinct counts and ratios global.
 //
 // # Configuration
 //
@@ -128,6 +237,21 @@
 //
 // # Performance
 //
+// Activity: recording an event for a user already seen, with a signup
+// time, hashes the user id once (XXH64) and inserts the hash into the
+// period, cohort-cell and day sets (lock-free; dense sets mostly only
+// read): about 60 ns, no allocation. Without a signup time add one shard
+// lock and map lookup for the first-seen cohort (about 80 ns; about 100 ns
+// for a purchase). The clock is read only when an event is later than
+// the last reading plus [FutureTolerance]. Starting a period or a cohort
+// cell allocates it once. Memory is 16.5 KB per dense set: a 12x12 weekly
+// retention matrix with its periods and 30 daily sets, each dense, is 2.2
+// MB; first-seen costs one map entry per user. Collection reads cached
+// estimates, recomputing only those of sets that changed; a 12x12 matrix
+// plus 30 days built from a million users a day collects in 0.3 ms when
+// nothing changed, 0.5 ms when the current week changed and 2 ms when
+// every set changed, through the SDK.
+//
 // Recording for a user already tracked takes one hash of the user id, one
 // shard lock (64 shards), one map lookup and at most an atomic add: about
 // 100 ns and no allocation. An event that completes a funnel also records
@@ -142,10 +266,11 @@
 //
 // # Concurrency
 //
-// [Funnel] and [Goal] are safe for concurrent use. Recording never blocks
+// [Funnel], [Goal] and [Activity] are safe for concurrent use. Recording never blocks
 // on collection for long: collection takes a read lock on the table of
 // segment combinations only. No goroutine is started. The methods of a nil
-// *Funnel or *Goal do nothing, which is the no-op path; [Funnel.Close] and
-// [Goal.Close] stop reporting and turn recording into a no-op. Nothing
+// *Funnel, *Goal or *Activity do nothing, which is the no-op path;
+// [Funnel.Close], [Goal.Close] and [Activity.Close] stop reporting and turn
+// recording into a no-op. Nothing
 // panics on bad input.
 package customer

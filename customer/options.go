@@ -8,6 +8,9 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/period"
 )
 
 // ErrInvalidConfig is wrapped by every error that a constructor returns for
@@ -40,6 +43,16 @@ const (
 	// FutureTolerance is how far ahead of the clock an event time may be.
 	// A later event is dropped.
 	FutureTolerance = time.Hour
+	// DefaultPeriod is the period of an [Activity] when [WithPeriod] is not
+	// given.
+	DefaultPeriod = Week
+	// DefaultHorizon is the number of periods an [Activity] keeps when
+	// [WithHorizon] is not given.
+	DefaultHorizon = 12
+	// MaxHorizon is the largest horizon: a year of days.
+	MaxHorizon = 366
+	// MaxCurrencies is the most currencies an [Activity] can declare.
+	MaxCurrencies = 16
 )
 
 // DefaultTimeToConvertBuckets are the histogram bucket boundaries, in
@@ -81,7 +94,9 @@ func (o Order) String() string {
 	return fmt.Sprintf("Order(%d)", uint8(o))
 }
 
-// Option configures [NewFunnel] and [NewGoal].
+// Option configures [NewFunnel], [NewGoal] and [NewActivity]. Each option
+// says which recorders it applies to; a constructor given an option that
+// does not apply to it returns an error wrapping [ErrInvalidConfig].
 type Option interface {
 	apply(config) config
 }
@@ -101,6 +116,58 @@ type config struct {
 	maxUsers   int
 	buckets    []float64
 	clock      func() time.Time
+
+	// Activity only.
+	period     Period
+	horizon    int
+	loc        *time.Location
+	currencies []string
+	scale      int
+
+	given optionSet // options that were given, for recorder-aware checks
+}
+
+// optionSet records which recorder-specific options were given.
+type optionSet uint16
+
+const (
+	givenWindow optionSet = 1 << iota
+	givenOrder
+	givenSegments
+	givenValueLimit
+	givenBuckets
+	givenPeriod
+	givenHorizon
+	givenLocation
+	givenCurrencies
+	givenScale
+
+	// funnelOnly are the options of funnels and goals only.
+	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
+	// activityOnly are the options of [NewActivity] only.
+	activityOnly = givenPeriod | givenHorizon | givenLocation | givenCurrencies | givenScale
+)
+
+var optionNames = []struct {
+	bit  optionSet
+	name string
+}{
+	{givenWindow, "WithWindow"}, {givenOrder, "WithOrder"}, {givenSegments, "WithSegments"},
+	{givenValueLimit, "WithSegmentValueLimit"}, {givenBuckets, "WithTimeToConvertBuckets"},
+	{givenPeriod, "WithPeriod"}, {givenHorizon, "WithHorizon"}, {givenLocation, "WithLocation"},
+	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
+}
+
+// misplaced returns an error naming every option of set that was given to
+// a recorder it does not apply to.
+func (c config) misplaced(set optionSet, recorder string) error {
+	var errs []error
+	for _, o := range optionNames {
+		if c.given&set&o.bit != 0 {
+			errs = append(errs, invalidf("%s does not apply to %s", o.name, recorder))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // WithMeterProvider sets the MeterProvider the recorder reports to. Without
@@ -114,12 +181,13 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
-// WithWindow sets the conversion window, measured from the event that
+// WithWindow applies to [NewFunnel] and [NewGoal]. It sets the conversion window, measured from the event that
 // starts an attempt (default [DefaultWindow]). It must be positive and at
 // most [MaxWindow].
 func WithWindow(d time.Duration) Option {
 	return optionFunc(func(c config) config {
 		c.window = d
+		c.given |= givenWindow
 		return c
 	})
 }
@@ -130,11 +198,12 @@ func WithOrder(o Order) Option {
 	return optionFunc(func(c config) config {
 		c.order = o
 		c.orderSet = true
+		c.given |= givenOrder
 		return c
 	})
 }
 
-// WithSegments declares the segment dimensions, such as "device" or "plan".
+// WithSegments applies to [NewFunnel] and [NewGoal]. It declares the segment dimensions, such as "device" or "plan".
 // Each becomes a metric attribute of that name; recording calls give the
 // values in the same order. At most [MaxSegments] dimensions; names must be
 // unique, valid UTF-8, and not one of the attribute names the recorder uses
@@ -143,17 +212,19 @@ func WithSegments(dimensions ...string) Option {
 	dims := append([]string(nil), dimensions...)
 	return optionFunc(func(c config) config {
 		c.segments = dims
+		c.given |= givenSegments
 		return c
 	})
 }
 
-// WithSegmentValueLimit sets how many distinct values each segment dimension
+// WithSegmentValueLimit applies to [NewFunnel] and [NewGoal]. It sets how many distinct values each segment dimension
 // takes (default [DefaultSegmentValueLimit]); later new values fold into
 // [OtherValue] and are counted as dropped with reason "segment_overflow".
 // It must be between 1 and 65000.
 func WithSegmentValueLimit(n int) Option {
 	return optionFunc(func(c config) config {
 		c.valueLimit = n
+		c.given |= givenValueLimit
 		return c
 	})
 }
@@ -162,6 +233,11 @@ func WithSegmentValueLimit(n int) Option {
 // [DefaultMaxUsers]). When the cap is reached and no expired attempt can be
 // reclaimed, events that would start a new attempt are dropped and counted
 // with reason "user_cap". It must be positive.
+//
+// For an [Activity] it caps the users whose first-seen cohort is held;
+// once it is reached, events of new users given without a signup time
+// still count in the per-period figures, but not in any cohort, and are
+// counted with reason "user_cap".
 func WithMaxUsers(n int) Option {
 	return optionFunc(func(c config) config {
 		c.maxUsers = n
@@ -169,20 +245,21 @@ func WithMaxUsers(n int) Option {
 	})
 }
 
-// WithTimeToConvertBuckets sets the bucket boundaries, in seconds, of the
+// WithTimeToConvertBuckets applies to [NewFunnel] and [NewGoal]. It sets the bucket boundaries, in seconds, of the
 // time-to-convert histogram (default [DefaultTimeToConvertBuckets]). They
 // must be finite and strictly increasing.
 func WithTimeToConvertBuckets(bounds ...float64) Option {
 	b := append([]float64(nil), bounds...)
 	return optionFunc(func(c config) config {
 		c.buckets = b
+		c.given |= givenBuckets
 		return c
 	})
 }
 
 // WithClock sets the clock that the recording calls without an event time
 // use, and that bounds event times from the future (default time.Now). A
-// nil clock is ignored.
+// nil clock is ignored. It applies to every recorder.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c config) config {
 		if now != nil {
@@ -192,14 +269,18 @@ func WithClock(now func() time.Time) Option {
 	})
 }
 
-// newConfig sets the defaults, applies opts and validates the result.
-func newConfig(opts []Option) (config, error) {
+// baseConfig sets the defaults of every recorder and applies opts.
+func baseConfig(opts []Option) config {
 	c := config{
 		window:     DefaultWindow,
 		valueLimit: DefaultSegmentValueLimit,
 		maxUsers:   DefaultMaxUsers,
 		buckets:    DefaultTimeToConvertBuckets,
 		clock:      time.Now,
+		period:     DefaultPeriod,
+		horizon:    DefaultHorizon,
+		loc:        time.UTC,
+		scale:      -1,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -209,7 +290,14 @@ func newConfig(opts []Option) (config, error) {
 	if c.provider == nil {
 		c.provider = otel.GetMeterProvider()
 	}
-	var errs []error
+	return c
+}
+
+// newConfig sets the defaults of a funnel or goal, applies opts and
+// validates the result.
+func newConfig(opts []Option) (config, error) {
+	c := baseConfig(opts)
+	errs := []error{c.misplaced(activityOnly, "funnels and goals")}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
 	}
@@ -280,4 +368,136 @@ func checkBuckets(b []float64) error {
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("customer: "+format+": %w", append(args, ErrInvalidConfig)...)
+}
+
+// Period is the calendar period of an [Activity]: the unit of its cohorts,
+// of its per-period figures and of its horizon.
+type Period uint8
+
+const (
+	// Day is a calendar day in the recorder's location; labels such as
+	// "2009-01-06".
+	Day Period = Period(period.Day)
+	// Week is an ISO 8601 week, Monday to Sunday; labels such as "2009-W02".
+	Week Period = Period(period.Week)
+	// Month is a calendar month; labels such as "2009-01".
+	Month Period = Period(period.Month)
+)
+
+// String returns "day", "week" or "month".
+func (p Period) String() string { return period.Unit(p).String() }
+
+// ParsePeriod returns the period named "day", "week" or "month".
+func ParsePeriod(s string) (Period, error) {
+	u, err := period.Parse(s)
+	if err != nil {
+		return 0, invalidf("unknown period %q, want day, week or month", s)
+	}
+	return Period(u), nil
+}
+
+// WithPeriod applies to [NewActivity]. It sets the period of cohorts and
+// per-period figures (default [DefaultPeriod], ISO weeks).
+func WithPeriod(p Period) Option {
+	return optionFunc(func(c config) config {
+		c.period = p
+		c.given |= givenPeriod
+		return c
+	})
+}
+
+// WithHorizon applies to [NewActivity]. It sets how many periods are kept
+// (default [DefaultHorizon]): the cohorts of the latest n periods, each with
+// offsets 0 to n-1, and the per-period figures of the latest n periods.
+// Events in older periods are dropped with reason "late_event". It must be
+// between 1 and [MaxHorizon].
+func WithHorizon(n int) Option {
+	return optionFunc(func(c config) config {
+		c.horizon = n
+		c.given |= givenHorizon
+		return c
+	})
+}
+
+// WithLocation applies to [NewActivity]. It sets the time zone whose
+// calendar defines days, weeks and months (default UTC). A nil location is
+// ignored.
+func WithLocation(loc *time.Location) Option {
+	return optionFunc(func(c config) config {
+		if loc != nil {
+			c.loc = loc
+			c.given |= givenLocation
+		}
+		return c
+	})
+}
+
+// WithCurrencies applies to [NewActivity]. It declares the ISO 4217
+// currencies that purchases and refunds may use, such as "USD" and "EUR":
+// exactly three upper-case letters of a listed currency, at most
+// [MaxCurrencies], no duplicates. Without it the recorder counts activity
+// only and drops purchases and refunds with reason "unknown_currency".
+func WithCurrencies(codes ...string) Option {
+	cs := append([]string(nil), codes...)
+	return optionFunc(func(c config) config {
+		c.currencies = cs
+		c.given |= givenCurrencies
+		return c
+	})
+}
+
+// WithScale applies to [NewActivity]. It sets the number of fractional
+// digits in which amounts of every declared currency are given: an amount
+// of 133125 at scale 4 is 13.3125 major units. By default each currency
+// uses its minor unit (2 for USD: amounts in cents); a finer scale suits
+// sub-cent usage pricing. It must be at least every declared currency's
+// minor-unit digits and at most 18, and needs [WithCurrencies].
+func WithScale(n int) Option {
+	return optionFunc(func(c config) config {
+		c.scale = n
+		c.given |= givenScale
+		return c
+	})
+}
+
+// newActivityConfig sets the defaults of an activity recorder, applies
+// opts, validates the result and returns the money unit of each currency.
+func newActivityConfig(opts []Option) (config, []money.Unit, error) {
+	c := baseConfig(opts)
+	errs := []error{c.misplaced(funnelOnly, "NewActivity")}
+	if !period.Unit(c.period).Valid() {
+		errs = append(errs, invalidf("unknown period %v", c.period))
+	}
+	if c.horizon < 1 || c.horizon > MaxHorizon {
+		errs = append(errs, invalidf("horizon %d must be between 1 and %d periods", c.horizon, MaxHorizon))
+	}
+	if c.maxUsers < 1 {
+		errs = append(errs, invalidf("max users %d must be positive", c.maxUsers))
+	}
+	if len(c.currencies) > MaxCurrencies {
+		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
+	}
+	if c.given&givenScale != 0 && len(c.currencies) == 0 {
+		errs = append(errs, invalidf("scale %d given without currencies", c.scale))
+	}
+	var units []money.Unit
+	seen := map[string]bool{}
+	for _, code := range c.currencies {
+		if seen[code] {
+			errs = append(errs, invalidf("duplicate currency %q", code))
+			continue
+		}
+		seen[code] = true
+		var mo []money.Option
+		if c.scale >= 0 {
+			mo = append(mo, money.WithScale(c.scale))
+		}
+		u, err := money.NewUnit(code, mo...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig))
+			continue
+		}
+		units = append(units, u)
+	}
+	return c, units, errors.Join(errs...)
 }

@@ -95,11 +95,18 @@ var pow2neg = func() (t [64]float64) {
 	return t
 }()
 
-// estimate returns the LogLog-Beta estimate (Qin et al., 2016), the
-// estimator of github.com/axiomhq/hyperloglog, and returns the same value
-// bit for bit: the same sum in the same register order. It reads a table
-// instead of calling math.Pow per register, which makes it about twenty
-// times faster.
+// linearCountingMax is the estimate below which linear counting over the
+// empty registers is used: the threshold HyperLogLog++ (Heule et al.,
+// 2013) gives for precision 14. In that range linear counting's error is
+// well under the 0.81% of the LogLog estimators (about 0.56% at 2,000
+// distinct values), which matters for sets just past the exact limit.
+const linearCountingMax = 11500
+
+// estimate returns linear counting while it is below linearCountingMax,
+// and above it the LogLog-Beta estimate (Qin et al., 2016), the estimator
+// of github.com/axiomhq/hyperloglog, equal to it bit for bit: the same sum
+// in the same register order. It reads a table instead of calling math.Pow
+// per register, which makes it about twenty times faster.
 func (r *registers) estimate() uint64 {
 	var sum float64
 	ez := 0
@@ -115,8 +122,13 @@ func (r *registers) estimate() uint64 {
 		}
 	}
 	const m = float64(registerCount)
-	alpha := 0.7213 / (1 + 1.079/m)
 	z := float64(ez)
+	if ez > 0 {
+		if lc := m * math.Log(m/z); lc <= linearCountingMax {
+			return uint64(lc + 0.5)
+		}
+	}
+	alpha := 0.7213 / (1 + 1.079/m)
 	est := alpha * m * (m - z) / (sum + beta14(z))
 	return uint64(est + 0.5)
 }

@@ -1,0 +1,609 @@
+package customer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/sketch"
+)
+
+// Metric names reported by [Activity].
+const (
+	MetricActiveUsers          = "customer.active.users"
+	MetricActiveStickiness     = "customer.active.stickiness"
+	MetricActivePeriodUsers    = "customer.active.period_users"
+	MetricRetentionCohortSize  = "customer.retention.cohort_size"
+	MetricRetentionUsers       = "customer.retention.users"
+	MetricRetentionRatio       = "customer.retention.ratio"
+	MetricRevenueAmount        = "customer.revenue.amount"
+	MetricRevenuePurchases     = "customer.revenue.purchases"
+	MetricRevenueRefunds       = "customer.revenue.refunds"
+	MetricRevenuePayingUsers   = "customer.revenue.paying_users"
+	MetricRevenueARPU          = "customer.revenue.arpu"
+	MetricRevenueARPPU         = "customer.revenue.arppu"
+	MetricCohortRevenue        = "customer.cohort.revenue"
+	MetricCohortPurchases      = "customer.cohort.purchases"
+	MetricCohortLTV            = "customer.cohort.ltv"
+	MetricActivityTrackedUsers = "customer.activity.tracked_users"
+)
+
+// Attribute keys of the [Activity] metrics.
+const (
+	activityKey = attribute.Key("activity")
+	periodKey   = attribute.Key("period")
+	cohortKey   = attribute.Key("cohort")
+	offsetKey   = attribute.Key("cohort.offset")
+	modeKey     = attribute.Key("retention.mode")
+	currencyKey = attribute.Key("currency")
+	windowKey   = attribute.Key("active.window")
+)
+
+// ActiveDays is the number of daily sets an [Activity] keeps for its
+// rolling active-user windows: the longest window, 30 days.
+const ActiveDays = 30
+
+// moneyUnit is the unit of the money metrics: major units of the currency
+// named by the currency attribute.
+const moneyUnit = "{currency}"
+
+// Activity records users' activity, purchases and refunds, and reports
+// active users (daily, weekly and monthly rolling windows, stickiness),
+// cohort retention, revenue with ARPU and ARPPU per period and currency,
+// and cohort revenue with the LTV curve. See the package documentation
+// for the definitions and the metrics.
+//
+// Each recording call takes the user's signup time: the user's cohort is
+// the period that contains it. Pass the zero time.Time when it is unknown:
+// the cohort is then the period of the first event of the user that the
+// recorder saw (first-seen), which the recorder keeps per user.
+//
+// An Activity is safe for concurrent use. The methods of a nil *Activity
+// do nothing.
+type Activity struct {
+	name    string
+	unit    period.Unit
+	loc     *time.Location
+	utc     bool
+	horizon int64
+	clock   func() time.Time
+	codes   []string
+	units   []money.Unit
+	drops   activityDrops
+	closed  atomic.Bool
+	bound   atomic.Int64 // latest clock reading plus FutureTolerance, Unix s
+
+	periods *ring[periodState]
+	days    *ring[sketch.Set]
+	seen    *firstSeen
+
+	activeUsers, periodUsers, cohortSize, retUsers, purchases, refunds, paying, cohortPurchases metric.Int64ObservableGauge
+	stickiness, retRatio, revenue, arpu, arppu, cohortRevenue, ltv                              metric.Float64ObservableGauge
+	tracked                                                                                     metric.Int64ObservableUpDownCounter
+
+	nameAttr attribute.KeyValue
+	nameOpt  []metric.ObserveOption
+	winOpts  [3][]metric.ObserveOption // 1d, 7d, 30d
+
+	collectMu sync.Mutex
+	wau, mau  unionCache // guarded by collectMu
+	closeOnce sync.Once
+	reg       metric.Registration
+}
+
+// periodState is everything kept about one period index q: the period q
+// itself (its active users and money) and the cohort of users whose cohort
+// is q (its members and, per offset k, the cell of period q+k).
+type periodState struct {
+	active  sketch.Set
+	members sketch.Set
+	money   []periodMoney
+	cells   []atomic.Pointer[cell]
+	view    periodView // collection side, guarded by Activity.collectMu
+}
+
+// periodMoney is the money of one period in one currency.
+type periodMoney struct {
+	revenue   money.Total // net of refunds, in units of the currency's scale
+	purchases atomic.Int64
+	refunds   atomic.Int64
+	paying    sketch.Set
+}
+
+// cell is one cohort in one period.
+type cell struct {
+	users sketch.Set
+	money []cellMoney
+}
+
+// cellMoney is the money of one cell in one currency.
+type cellMoney struct {
+	revenue   money.Total
+	purchases atomic.Int64
+}
+
+// cell returns the cell at offset k, creating it if needed.
+func (p *periodState) cell(k int64, currencies int) *cell {
+	if c := p.cells[k].Load(); c != nil {
+		return c
+	}
+	c := &cell{money: make([]cellMoney, currencies)}
+	if p.cells[k].CompareAndSwap(nil, c) {
+		return c
+	}
+	return p.cells[k].Load()
+}
+
+// activityDrops are the prebuilt dropped-event reasons of an activity.
+type activityDrops struct {
+	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap selfobs.Reason
+}
+
+// firstSeen keeps the first-seen cohort of users recorded without a signup
+// time, keyed by the hash of the user id.
+type firstSeen struct {
+	max    int64
+	n      atomic.Int64
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[uint64]int64
+		_  [48]byte
+	}
+}
+
+func newFirstSeen(maxUsers int) *firstSeen {
+	f := &firstSeen{max: int64(maxUsers)}
+	for i := range f.shards {
+		f.shards[i].m = make(map[uint64]int64)
+	}
+	return f
+}
+
+// cohort returns the cohort of user hash h, recording q as the cohort of a
+// user not seen before when create is set (then fresh is true). known is
+// false for a user not seen before and not recorded; capped says the cap
+// prevented recording.
+func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fresh, capped bool) {
+	sh := &f.shards[h>>58]
+	sh.mu.Lock()
+	c, known = sh.m[h]
+	switch {
+	case known || !create:
+	case f.n.Add(1) > f.max:
+		f.n.Add(-1)
+		capped = true
+	default:
+		sh.m[h] = q
+		c, known, fresh = q, true, true
+	}
+	sh.mu.Unlock()
+	return c, known, fresh, capped
+}
+
+// NewActivity returns an activity recorder called name. The options that
+// apply are [WithMeterProvider], [WithClock], [WithPeriod], [WithHorizon],
+// [WithLocation], [WithCurrencies], [WithScale] and [WithMaxUsers]; any
+// other is an error.
+//
+// A bad name or option is an error wrapping [ErrInvalidConfig] that names
+// the bad value, and no recorder is returned. An error creating the
+// instruments is returned along with a recorder that reports what it can.
+func NewActivity(name string, opts ...Option) (*Activity, error) {
+	c, units, err := newActivityConfig(opts)
+	errs := []error{err}
+	if !validName(name) {
+		errs = append(errs, invalidf("activity name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	a := &Activity{
+		name:    name,
+		unit:    period.Unit(c.period),
+		loc:     c.loc,
+		utc:     c.loc == time.UTC,
+		horizon: int64(c.horizon),
+		clock:   c.clock,
+		units:   units,
+		seen:    newFirstSeen(c.maxUsers),
+	}
+	for _, u := range units {
+		a.codes = append(a.codes, u.Currency())
+	}
+	nCur := len(units)
+	a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
+		p.money = make([]periodMoney, nCur)
+		p.cells = make([]atomic.Pointer[cell], c.horizon)
+	})
+	a.days = newRing[sketch.Set](ActiveDays, nil)
+	a.bound.Store(c.clock().Unix() + int64(FutureTolerance/time.Second))
+
+	a.nameAttr = activityKey.String(name)
+	a.nameOpt = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(a.nameAttr))}
+	for i, w := range []string{"1d", "7d", "30d"} {
+		a.winOpts[i] = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(a.nameAttr, windowKey.String(w)))}
+	}
+
+	m := c.provider.Meter(ScopeName)
+	dropped, err := selfobs.New(m, "customer.activity")
+	errs = append(errs[:0], err)
+	a.drops = activityDrops{
+		emptyUser:       dropped.Reason("empty_user_id"),
+		longUser:        dropped.Reason("long_user_id"),
+		future:          dropped.Reason("future_event"),
+		late:            dropped.Reason("late_event"),
+		beforeCohort:    dropped.Reason("before_cohort"),
+		unknownCurrency: dropped.Reason("unknown_currency"),
+		invalidAmount:   dropped.Reason("invalid_amount"),
+		overflow:        dropped.Reason("amount_overflow"),
+		userCap:         dropped.Reason("user_cap"),
+	}
+	igauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	fgauge := func(name, unit, desc string) metric.Float64ObservableGauge {
+		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	a.activeUsers = igauge(MetricActiveUsers, "{user}", "Distinct users active in the rolling window of 1, 7 or 30 days that ends today.")
+	a.stickiness = fgauge(MetricActiveStickiness, "1", "Daily active users divided by 30-day active users.")
+	a.periodUsers = igauge(MetricActivePeriodUsers, "{user}", "Distinct users active in the period.")
+	a.cohortSize = igauge(MetricRetentionCohortSize, "{user}", "Distinct users of the cohort.")
+	a.retUsers = igauge(MetricRetentionUsers, "{user}", "Distinct users of the cohort active in the period at the offset (mode on), or in it or later (mode on_or_after).")
+	a.retRatio = fgauge(MetricRetentionRatio, "1", "Retained users of the cohort divided by its size.")
+	a.revenue = fgauge(MetricRevenueAmount, moneyUnit, "Revenue in the period, net of refunds, in major units of the currency.")
+	a.purchases = igauge(MetricRevenuePurchases, "{purchase}", "Purchases in the period.")
+	a.refunds = igauge(MetricRevenueRefunds, "{refund}", "Refunds in the period.")
+	a.paying = igauge(MetricRevenuePayingUsers, "{user}", "Distinct users who purchased in the period.")
+	a.arpu = fgauge(MetricRevenueARPU, moneyUnit, "Revenue in the period divided by its active users.")
+	a.arppu = fgauge(MetricRevenueARPPU, moneyUnit, "Revenue in the period divided by its paying users.")
+	a.cohortRevenue = fgauge(MetricCohortRevenue, moneyUnit, "Revenue from the cohort in the period at the offset, net of refunds.")
+	a.cohortPurchases = igauge(MetricCohortPurchases, "{purchase}", "Purchases by the cohort in the period at the offset.")
+	a.ltv = fgauge(MetricCohortLTV, moneyUnit, "Cumulative revenue from the cohort up to the offset divided by the cohort size.")
+	a.tracked, err = m.Int64ObservableUpDownCounter(MetricActivityTrackedUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Users whose first-seen cohort is held in memory."))
+	errs = append(errs, err)
+	a.reg, err = m.RegisterCallback(a.observe, observables(a.activeUsers, a.stickiness, a.periodUsers,
+		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
+		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)...)
+	errs = append(errs, err)
+	return a, errors.Join(errs...)
+}
+
+// Name returns the recorder's name.
+func (a *Activity) Name() string {
+	if a == nil {
+		return ""
+	}
+	return a.name
+}
+
+// Period returns the recorder's period.
+func (a *Activity) Period() Period {
+	if a == nil {
+		return 0
+	}
+	return Period(a.unit)
+}
+
+// Currencies returns a copy of the declared currencies.
+func (a *Activity) Currencies() []string {
+	if a == nil {
+		return nil
+	}
+	return append([]string(nil), a.codes...)
+}
+
+// Scale returns the number of fractional digits in which amounts of
+// currency are given, and false when currency is not declared.
+func (a *Activity) Scale(currency string) (int, bool) {
+	if i := a.currencyIndex(currency); i >= 0 {
+		return a.units[i].Scale(), true
+	}
+	return 0, false
+}
+
+// ParseAmount converts a plain decimal such as "12.34" into an amount of
+// currency at the recorder's scale, exactly: digits beyond the scale must
+// be zeros; exponents, NaN, Inf, separators and symbols are errors. It
+// does not allocate unless it fails.
+func (a *Activity) ParseAmount(currency, text string) (int64, error) {
+	i := a.currencyIndex(currency)
+	if i < 0 {
+		return 0, invalidf("currency %q is not declared", currency)
+	}
+	return a.units[i].Parse(text)
+}
+
+func (a *Activity) currencyIndex(code string) int {
+	if a == nil {
+		return -1
+	}
+	for i, c := range a.codes {
+		if c == code {
+			return i
+		}
+	}
+	return -1
+}
+
+// Event kinds.
+const (
+	kindActive uint8 = iota
+	kindPurchase
+	kindRefund
+)
+
+// Active records that user was active now, by the recorder's clock. See
+// [Activity.ActiveAt].
+func (a *Activity) Active(ctx context.Context, user string, signup time.Time) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, a.clock(), user, signup, kindActive, "", 0)
+}
+
+// ActiveAt records that user was active at event time t. signup is the
+// user's signup time, which sets the cohort; the zero time.Time means
+// unknown: the cohort is then the first-seen one (see the package
+// documentation).
+//
+// An empty or over-long user id, an event more than [FutureTolerance]
+// ahead of the clock, one before 1970, one in a period older than the
+// horizon, and one in a period before the user's cohort are dropped and
+// counted on the kpikit.dropped counter with the reason. It does not
+// allocate, except when it starts a period or a cohort cell, or tracks a
+// new user without a signup time.
+func (a *Activity) ActiveAt(ctx context.Context, t time.Time, user string, signup time.Time) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, t, user, signup, kindActive, "", 0)
+}
+
+// Purchase records a purchase by user now, by the recorder's clock. See
+// [Activity.PurchaseAt].
+func (a *Activity) Purchase(ctx context.Context, user string, signup time.Time, currency string, amount int64) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, a.clock(), user, signup, kindPurchase, currency, amount)
+}
+
+// PurchaseAt records a purchase of amount by user at event time t. The
+// amount is in the currency's scale (see [WithScale]; cents of USD by
+// default) and may be zero. A purchase is also activity: the user counts
+// as active, as for [Activity.ActiveAt].
+//
+// Besides the drops of ActiveAt, a currency not declared with
+// [WithCurrencies] (reason unknown_currency), a negative amount
+// (invalid_amount) and an amount that would overflow an int64 total
+// (amount_overflow) drop the event.
+func (a *Activity) PurchaseAt(ctx context.Context, t time.Time, user string, signup time.Time, currency string, amount int64) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, t, user, signup, kindPurchase, currency, amount)
+}
+
+// Refund records a refund to user now, by the recorder's clock. See
+// [Activity.RefundAt].
+func (a *Activity) Refund(ctx context.Context, user string, signup time.Time, currency string, amount int64) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, a.clock(), user, signup, kindRefund, currency, amount)
+}
+
+// RefundAt records a refund of amount (positive, in the currency's scale)
+// to user at event time t. It is taken off the revenue of the period of t
+// and, when the user's cohort is known, off the cohort's revenue at that
+// offset; it counts a refund, not a purchase, and is not activity. Bad
+// input is dropped as for [Activity.PurchaseAt].
+func (a *Activity) RefundAt(ctx context.Context, t time.Time, user string, signup time.Time, currency string, amount int64) {
+	if a == nil {
+		return
+	}
+	a.record(ctx, t, user, signup, kindRefund, currency, amount)
+}
+
+func (a *Activity) record(ctx context.Context, at time.Time, user string, signup time.Time, kind uint8, currency string, amount int64) {
+	if a.closed.Load() {
+		return
+	}
+	switch {
+	case user == "":
+		a.drops.emptyUser.Add(ctx, 1)
+		return
+	case len(user) > MaxUserIDLen:
+		a.drops.longUser.Add(ctx, 1)
+		return
+	}
+	cur := -1
+	if kind != kindActive {
+		if cur = a.currencyIndex(currency); cur < 0 {
+			a.drops.unknownCurrency.Add(ctx, 1)
+			return
+		}
+		if amount < 0 {
+			a.drops.invalidAmount.Add(ctx, 1)
+			return
+		}
+	}
+	sec := at.Unix()
+	if sec < 0 {
+		a.drops.late.Add(ctx, 1)
+		return
+	}
+	if sec > a.bound.Load() && !a.checkFuture(sec) {
+		a.drops.future.Add(ctx, 1)
+		return
+	}
+	d := a.dayOf(at, sec)
+	q := a.periodOf(d)
+	if q <= a.periods.top.Load()-a.horizon {
+		a.drops.late.Add(ctx, 1)
+		return
+	}
+	h := sketch.Hash(user)
+	var c int64
+	known, member := true, true // member: insert into the cohort's members
+	if signup.IsZero() {
+		var capped bool
+		// A tracked user was inserted into the members when first seen.
+		c, known, member, capped = a.seen.cohort(h, q, kind != kindRefund)
+		if capped {
+			a.drops.userCap.Add(ctx, 1)
+		}
+	} else {
+		c = a.periodOf(a.dayOf(signup, signup.Unix()))
+	}
+	if known && c > q {
+		a.drops.beforeCohort.Add(ctx, 1)
+		return
+	}
+	pe := a.periods.get(q)
+	if pe == nil {
+		a.drops.late.Add(ctx, 1)
+		return
+	}
+	var ce *entry[periodState]
+	var cl *cell
+	if known {
+		if c == q {
+			ce = pe
+		} else {
+			ce = a.periods.get(c) // nil when the cohort is beyond the horizon
+		}
+		if ce != nil {
+			cl = ce.v.cell(q-c, len(a.codes))
+			if member && kind != kindRefund {
+				ce.v.members.Insert(h)
+			}
+		}
+	}
+	if kind != kindActive {
+		delta := amount
+		if kind == kindRefund {
+			delta = -amount
+		}
+		pm := &pe.v.money[cur]
+		if !pm.revenue.Add(delta) {
+			a.drops.overflow.Add(ctx, 1)
+			return
+		}
+		if cl != nil && !cl.money[cur].revenue.Add(delta) {
+			pm.revenue.Add(-delta)
+			a.drops.overflow.Add(ctx, 1)
+			return
+		}
+		if kind == kindRefund {
+			pm.refunds.Add(1)
+			return
+		}
+		pm.purchases.Add(1)
+		pm.paying.Insert(h)
+		if cl != nil {
+			cl.money[cur].purchases.Add(1)
+		}
+	}
+	pe.v.active.Insert(h)
+	if cl != nil {
+		cl.users.Insert(h)
+	}
+	if de := a.days.get(d); de != nil {
+		de.v.Insert(h)
+	}
+}
+
+// checkFuture reads the clock and reports whether an event at Unix second
+// sec is within FutureTolerance of it. The bound is cached so that events
+// up to the latest reading need no clock read.
+func (a *Activity) checkFuture(sec int64) bool {
+	b := a.clock().Unix() + int64(FutureTolerance/time.Second)
+	for {
+		old := a.bound.Load()
+		if b <= old || a.bound.CompareAndSwap(old, b) {
+			break
+		}
+	}
+	return sec <= b
+}
+
+// dayOf returns the day index of t, whose Unix time is sec, in the
+// recorder's location.
+func (a *Activity) dayOf(t time.Time, sec int64) int64 {
+	if a.utc {
+		return floorDiv(sec, 86400)
+	}
+	return period.Day.Index(t, a.loc)
+}
+
+// periodOf returns the index of the period that contains day d; it agrees
+// with period.Unit.Index.
+func (a *Activity) periodOf(d int64) int64 {
+	switch a.unit {
+	case period.Day:
+		return d
+	case period.Week:
+		return floorDiv(d+3, 7) // week 0 starts on Monday 1969-12-29, day -3
+	}
+	y, m := yearMonth(d)
+	return (y-1970)*12 + m - 1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// yearMonth returns the year and month of day d (days since 1970-01-01),
+// by H. Hinnant's civil_from_days.
+func yearMonth(d int64) (y, m int64) {
+	z := d + 719468
+	era := floorDiv(z, 146097)
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m
+}
+
+// Close stops reporting the recorder's metrics. Recording after Close is
+// allowed and does nothing. Close is safe to call more than once.
+func (a *Activity) Close() error {
+	if a == nil {
+		return nil
+	}
+	var err error
+	a.closeOnce.Do(func() {
+		a.closed.Store(true)
+		if a.reg != nil {
+			err = a.reg.Unregister()
+		}
+	})
+	return err
+}

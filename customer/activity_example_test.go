@@ -1,0 +1,79 @@
+package customer_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/kpikit/kpikit/customer"
+)
+
+func ExampleNewActivity() {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	ctx := context.Background()
+	defer mp.Shutdown(ctx)
+
+	now := time.Date(2026, 2, 20, 12, 0, 0, 0, time.UTC)
+	app, err := customer.NewActivity("shop",
+		customer.WithMeterProvider(mp),
+		customer.WithPeriod(customer.Month),
+		customer.WithHorizon(6),
+		customer.WithCurrencies("USD"),
+		customer.WithClock(func() time.Time { return now }))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer app.Close()
+
+	jan := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	feb := time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC)
+	var firstSeen time.Time // no signup time: the cohort is the first month seen
+	price, _ := app.ParseAmount("USD", "19.99")
+	app.PurchaseAt(ctx, jan, "ann", firstSeen, "USD", price)
+	app.ActiveAt(ctx, jan, "bob", firstSeen)
+	app.PurchaseAt(ctx, feb, "ann", firstSeen, "USD", price)
+	app.RefundAt(ctx, feb, "ann", firstSeen, "USD", 500)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case customer.MetricRetentionRatio, customer.MetricRevenueAmount, customer.MetricCohortLTV:
+			default:
+				continue
+			}
+			for _, line := range sortedPoints(m) {
+				fmt.Println(line)
+			}
+		}
+	}
+	// Output:
+	// customer.retention.ratio{activity=shop,cohort.offset=0,cohort=2026-01,retention.mode=on_or_after} 1
+	// customer.retention.ratio{activity=shop,cohort.offset=0,cohort=2026-01,retention.mode=on} 1
+	// customer.retention.ratio{activity=shop,cohort.offset=1,cohort=2026-01,retention.mode=on_or_after} 0.5
+	// customer.retention.ratio{activity=shop,cohort.offset=1,cohort=2026-01,retention.mode=on} 0.5
+	// customer.revenue.amount{activity=shop,currency=USD,period=2026-01} 19.99
+	// customer.revenue.amount{activity=shop,currency=USD,period=2026-02} 14.99
+	// customer.cohort.ltv{activity=shop,cohort.offset=0,cohort=2026-01,currency=USD} 9.995
+	// customer.cohort.ltv{activity=shop,cohort.offset=1,cohort=2026-01,currency=USD} 17.49
+}
+
+// sortedPoints formats the points of a float gauge, sorted.
+func sortedPoints(m metricdata.Metrics) []string {
+	var out []string
+	if g, ok := m.Data.(metricdata.Gauge[float64]); ok {
+		for _, p := range g.DataPoints {
+			out = append(out, fmt.Sprintf("%s%s %v", m.Name, attrs(p.Attributes), p.Value))
+		}
+	}
+	return sorted(out)
+}

@@ -1,0 +1,166 @@
+package customer
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/sketch"
+)
+
+// This file reports the cohort figures of an Activity: cohort size,
+// retention in the modes on and on_or_after, cohort revenue, purchases and
+// LTV per offset. Collection runs under Activity.collectMu, which guards
+// every periodView.
+
+// Retention modes, the values of the retention.mode attribute.
+const (
+	// RetentionOn counts the users of a cohort active in the period at the
+	// offset.
+	RetentionOn = "on"
+	// RetentionOnOrAfter counts the users of a cohort active in the period
+	// at the offset or in any later one.
+	RetentionOnOrAfter = "on_or_after"
+)
+
+// periodView holds the prebuilt attribute sets of one period index and the
+// cached on_or_after estimates of its cohort.
+type periodView struct {
+	built   bool
+	period  []metric.ObserveOption   // activity, period
+	money   [][]metric.ObserveOption // activity, period, currency
+	cohort  []metric.ObserveOption   // activity, cohort
+	offsets []offsetView
+
+	ooaOK   bool
+	ooaGen  uint64
+	ooaLast int64
+	ooa     []uint64 // on_or_after users by offset
+}
+
+// offsetView holds the attribute sets of one cohort offset.
+type offsetView struct {
+	on, onOrAfter []metric.ObserveOption   // activity, cohort, cohort.offset, retention.mode
+	money         [][]metric.ObserveOption // activity, cohort, cohort.offset, currency
+}
+
+func observeOpt(kv ...attribute.KeyValue) []metric.ObserveOption {
+	return []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(kv...))}
+}
+
+// view returns the attribute sets of e, building them once, with those of
+// offsets 0 to last.
+func (a *Activity) view(e *entry[periodState], last int64) *periodView {
+	v := &e.v.view
+	if !v.built {
+		label := a.unit.Label(a.unit.Start(e.index, a.loc), a.loc)
+		p, c := periodKey.String(label), cohortKey.String(label)
+		v.period = observeOpt(a.nameAttr, p)
+		v.cohort = observeOpt(a.nameAttr, c)
+		for _, code := range a.codes {
+			v.money = append(v.money, observeOpt(a.nameAttr, p, currencyKey.String(code)))
+		}
+		v.built = true
+	}
+	if int64(len(v.offsets)) <= last {
+		c := cohortKey.String(a.unit.Label(a.unit.Start(e.index, a.loc), a.loc))
+		for k := int64(len(v.offsets)); k <= last; k++ {
+			off := offsetKey.Int64(k)
+			ov := offsetView{
+				on:        observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOn)),
+				onOrAfter: observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOnOrAfter)),
+			}
+			for _, code := range a.codes {
+				ov.money = append(ov.money, observeOpt(a.nameAttr, c, off, currencyKey.String(code)))
+			}
+			v.offsets = append(v.offsets, ov)
+		}
+	}
+	return v
+}
+
+func (a *Activity) observe(_ context.Context, o metric.Observer) error {
+	a.collectMu.Lock()
+	defer a.collectMu.Unlock()
+	top := a.periods.top.Load()
+	a.periods.each(top, func(e *entry[periodState]) {
+		v := a.view(e, top-e.index)
+		a.observePeriod(o, e, v)
+		a.observeCohort(o, e, v, top-e.index)
+	})
+	a.observeActive(o)
+	o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
+	return nil
+}
+
+// observeCohort reports the cohort of e at offsets 0 to last.
+func (a *Activity) observeCohort(o metric.Observer, e *entry[periodState], v *periodView, last int64) {
+	size := e.v.members.Estimate()
+	if size == 0 {
+		return
+	}
+	o.ObserveInt64(a.cohortSize, int64(size), v.cohort...)
+	ooa := a.onOrAfter(e, v, last)
+	var cum [MaxCurrencies]int64
+	var overflow [MaxCurrencies]bool
+	for k := int64(0); k <= last; k++ {
+		ov := &v.offsets[k]
+		cl := e.v.cells[k].Load()
+		var on uint64
+		if cl != nil {
+			on = cl.users.Estimate()
+		}
+		o.ObserveInt64(a.retUsers, int64(on), ov.on...)
+		o.ObserveInt64(a.retUsers, int64(ooa[k]), ov.onOrAfter...)
+		o.ObserveFloat64(a.retRatio, ratio(on, size), ov.on...)
+		o.ObserveFloat64(a.retRatio, ratio(ooa[k], size), ov.onOrAfter...)
+		for i, u := range a.units {
+			var rev, n int64
+			if cl != nil {
+				rev, n = cl.money[i].revenue.Load(), cl.money[i].purchases.Load()
+			}
+			o.ObserveFloat64(a.cohortRevenue, u.Float(rev), ov.money[i]...)
+			o.ObserveInt64(a.cohortPurchases, n, ov.money[i]...)
+			if !overflow[i] {
+				sum, ok := money.Add(cum[i], rev)
+				cum[i], overflow[i] = sum, !ok
+			}
+			if !overflow[i] {
+				o.ObserveFloat64(a.ltv, u.Float(cum[i])/float64(size), ov.money[i]...)
+			}
+		}
+	}
+}
+
+// ratio is n/size, at most 1: distinct-count estimates of a part and of
+// the whole can disagree slightly once they are dense.
+func ratio(n, size uint64) float64 {
+	return min(float64(n)/float64(size), 1)
+}
+
+// onOrAfter returns, for each offset k up to last, the estimated number of
+// users of e's cohort active at offset k or later: the estimate of the
+// union of the cells k to last. It is recomputed only when a cell changed.
+func (a *Activity) onOrAfter(e *entry[periodState], v *periodView, last int64) []uint64 {
+	var gen uint64
+	for k := int64(0); k <= last; k++ {
+		if cl := e.v.cells[k].Load(); cl != nil {
+			gen += cl.users.Generation() + 1
+		}
+	}
+	if v.ooaOK && v.ooaGen == gen && v.ooaLast == last {
+		return v.ooa
+	}
+	v.ooa = append(v.ooa[:0], make([]uint64, last+1)...)
+	acc := new(sketch.Set)
+	for k := last; k >= 0; k-- {
+		if cl := e.v.cells[k].Load(); cl != nil {
+			acc.Merge(&cl.users)
+		}
+		v.ooa[k] = acc.Estimate()
+	}
+	v.ooaOK, v.ooaGen, v.ooaLast = true, gen, last
+	return v.ooa
+}

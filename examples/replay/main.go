@@ -1,0 +1,314 @@
+// Command replay backfills customer KPIs from an orders CSV and prints the
+// KPI tables as JSON.
+//
+//	go run ./examples/replay -in orders.csv -user UserId -time OrderDate \
+//		[-time-layout 2006-01-02] [-amount TotalCharges] [-currency USD] \
+//		[-scale 4] [-period day|week|month]
+//
+// One row is one order: the user is active at the row's time and, when
+// -amount is given, pays the amount (a negative amount is a refund). Every
+// row is recorded through a customer.Activity at its event time, in time
+// order; the metrics are collected once through an SDK ManualReader and the
+// JSON on stdout is built from the collected data points only. A user's
+// cohort is the period of their first order.
+//
+// A malformed row (a CSV syntax error, an empty user, a time or amount that
+// does not parse) is reported on stderr with its line number and skipped;
+// the number of skipped rows is printed on stderr at the end. A missing
+// file or column is an error and the exit status is 1.
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/kpikit/kpikit/customer"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "replay:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	in, user, time, layout, amount, currency, period string
+	scale                                            int
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.in, "in", "", "orders CSV file with a header row (required)")
+	fs.StringVar(&c.user, "user", "", "column of the user id (required)")
+	fs.StringVar(&c.time, "time", "", "column of the order time (required)")
+	fs.StringVar(&c.layout, "time-layout", "", "Go time layout of the time column; default: 2006-01-02, 20060102, RFC 3339 or 2006-01-02 15:04:05, whichever parses")
+	fs.StringVar(&c.amount, "amount", "", "column of the order amount in major units, such as 12.34 (optional)")
+	fs.StringVar(&c.currency, "currency", "USD", "ISO 4217 code of the amounts")
+	fs.IntVar(&c.scale, "scale", -1, "fractional digits amounts are kept in; default: the currency's minor unit, or finer when the file has finer amounts")
+	fs.StringVar(&c.period, "period", "month", "period of cohorts and figures: day, week or month")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"-in", c.in}, {"-user", c.user}, {"-time", c.time}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("missing flag %s", strings.Join(missing, ", "))
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, nil
+}
+
+// order is one well-formed row.
+type order struct {
+	line   int
+	user   string
+	at     time.Time
+	amount string // as in the file; parsed once the scale is known
+}
+
+var defaultLayouts = []string{time.DateOnly, "20060102", time.RFC3339, time.DateTime}
+
+func parseTime(s, layout string) (time.Time, error) {
+	if layout != "" {
+		return time.Parse(layout, s)
+	}
+	for _, l := range defaultLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time %q matches none of the layouts %q (set -time-layout)", s, defaultLayouts)
+}
+
+// fracDigits returns the significant fractional digits of a decimal text.
+func fracDigits(s string) int {
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return 0
+	}
+	return len(strings.TrimRight(s[i+1:], "0"))
+}
+
+// readOrders reads the well-formed rows of the CSV and reports the others
+// on stderr. It returns the rows and the number skipped.
+func readOrders(c config, stderr io.Writer) ([]order, int, error) {
+	f, err := os.Open(c.in)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, 0, fmt.Errorf("%s is empty: want a header row", c.in)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: header: %w", c.in, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		if _, dup := col[h]; !dup {
+			col[h] = i
+		}
+	}
+	idx := func(flagName, name string) (int, error) {
+		if name == "" {
+			return -1, nil
+		}
+		i, ok := col[name]
+		if !ok {
+			return 0, fmt.Errorf("%s: column %q (%s) is not in the header %q", c.in, name, flagName, header)
+		}
+		return i, nil
+	}
+	ui, err1 := idx("-user", c.user)
+	ti, err2 := idx("-time", c.time)
+	ai, err3 := idx("-amount", c.amount)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, 0, err
+	}
+	var orders []order
+	skipped := 0
+	skip := func(line int, format string, args ...any) {
+		skipped++
+		fmt.Fprintf(stderr, "%s:%d: skipped: %s\n", c.in, line, fmt.Sprintf(format, args...))
+	}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			skip(pe.StartLine, "%v", pe.Err)
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", c.in, err)
+		}
+		line, _ := r.FieldPos(0)
+		if need := max(ui, ti, ai); len(rec) <= need {
+			skip(line, "%d fields, want at least %d", len(rec), need+1)
+			continue
+		}
+		o := order{line: line, user: strings.TrimSpace(rec[ui])}
+		if o.user == "" {
+			skip(line, "empty user id in column %q", c.user)
+			continue
+		}
+		if o.at, err = parseTime(strings.TrimSpace(rec[ti]), c.layout); err != nil {
+			skip(line, "%v", err)
+			continue
+		}
+		if ai >= 0 {
+			o.amount = strings.TrimSpace(rec[ai])
+			if o.amount == "" {
+				skip(line, "empty amount in column %q", c.amount)
+				continue
+			}
+		}
+		o.user = strings.Clone(o.user)
+		o.amount = strings.Clone(o.amount)
+		orders = append(orders, o)
+	}
+	return orders, skipped, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	unit, err := customer.ParsePeriod(c.period)
+	if err != nil {
+		return err
+	}
+	orders, skipped, err := readOrders(c, stderr)
+	if err != nil {
+		return err
+	}
+	// Time order, so that each user's first order comes first and sets the
+	// cohort; rows of the same time keep their file order.
+	slices.SortStableFunc(orders, func(a, b order) int { return a.at.Compare(b.at) })
+
+	opts := []customer.Option{customer.WithPeriod(unit)}
+	if len(orders) > 0 {
+		first, last := orders[0].at, orders[len(orders)-1].at
+		opts = append(opts,
+			customer.WithHorizon(min(max(spanPeriods(unit, first, last), 1), customer.MaxHorizon)),
+			customer.WithClock(func() time.Time { return last }))
+	}
+	if c.amount != "" {
+		scale, err := amountScale(c, orders)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, customer.WithCurrencies(c.currency), customer.WithScale(scale))
+	}
+
+	reader := sdkmetric.NewManualReader()
+	// A long horizon reports more series than the SDK's default cardinality
+	// limit (2000 per instrument): a cohort matrix of n periods has
+	// n(n+1) retention series per mode. A batch replay lifts the limit.
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithCardinalityLimit(0))
+	ctx := context.Background()
+	defer func() { _ = mp.Shutdown(ctx) }()
+	a, err := customer.NewActivity("replay", append(opts, customer.WithMeterProvider(mp))...)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	var none time.Time // no signup time: the cohort is the first order's period
+	recorded := 0
+	for _, o := range orders {
+		recorded++
+		if c.amount == "" {
+			a.ActiveAt(ctx, o.at, o.user, none)
+			continue
+		}
+		v, err := a.ParseAmount(c.currency, o.amount)
+		if err != nil {
+			skipped++
+			recorded--
+			fmt.Fprintf(stderr, "%s:%d: skipped: amount: %v\n", c.in, o.line, err)
+			continue
+		}
+		if v < 0 {
+			a.RefundAt(ctx, o.at, o.user, none, c.currency, -v)
+		} else {
+			a.PurchaseAt(ctx, o.at, o.user, none, c.currency, v)
+		}
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		return err
+	}
+	out, dropped := tables(rm, unit.String(), c.amount != "")
+	enc := json.NewEncoder(stdout)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	for reason, n := range dropped {
+		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, reason)
+	}
+	fmt.Fprintf(stderr, "replay: %d rows recorded, %d rows skipped\n", recorded, skipped)
+	return nil
+}
+
+// amountScale returns -scale, or else the finest scale the amounts of the
+// file need and at least the currency's minor unit.
+func amountScale(c config, orders []order) (int, error) {
+	probe, err := customer.NewActivity("replay", customer.WithCurrencies(c.currency))
+	if err != nil {
+		return 0, err
+	}
+	_ = probe.Close()
+	minor, _ := probe.Scale(c.currency)
+	if c.scale >= 0 {
+		return c.scale, nil
+	}
+	scale := minor
+	for _, o := range orders {
+		scale = max(scale, min(fracDigits(o.amount), 18))
+	}
+	return scale, nil
+}
+
+// spanPeriods returns the number of periods from the one of first to the
+// one of last, both included.
+func spanPeriods(unit customer.Period, first, last time.Time) int {
+	switch unit {
+	case customer.Day:
+		return int(last.Sub(first).Hours()/24) + 2
+	case customer.Week:
+		return int(last.Sub(first).Hours()/24/7) + 2
+	}
+	return (last.Year()-first.Year())*12 + int(last.Month()) - int(first.Month()) + 1
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// datasets is where the shared datasets live, relative to this package:
+// ../shared/datasets from the module root.
+var datasets = filepath.Join("..", "..", "..", "shared", "datasets")
+
+func dataset(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(datasets, name)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("dataset %s is absent: the shared datasets are not beside the module", path)
+	}
+	return path
+}
+
+func replay(t testing.TB, args ...string) (output, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("replay %q: %v\n%s", args, err, stderr.String())
+	}
+	var out output
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("replay %q printed no JSON document: %v", args, err)
+	}
+	return out, stderr.String()
+}
+
+// truth is the independent computation: plain maps over the CSV rows.
+type truth struct {
+	scale   int
+	periods map[string]*periodTruth
+	cohorts map[string]*cohortTruth
+}
+
+type periodTruth struct {
+	active, paying map[string]bool
+	purchases      int64
+	revenue        int64 // units of 10^-scale
+}
+
+type cohortTruth struct {
+	size    map[string]bool
+	offsets map[int]*periodTruth
+}
+
+func label(unit string, t time.Time) string {
+	switch unit {
+	case "day":
+		return t.Format("2006-01-02")
+	case "week":
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%04d-W%02d", y, w)
+	}
+	return t.Format("2006-01")
+}
+
+func offset(unit string, from, to time.Time) int {
+	days := func(t time.Time) int { return int(t.Unix() / 86400) }
+	switch unit {
+	case "day":
+		return days(to) - days(from)
+	case "week":
+		monday := func(t time.Time) int { return days(t) - (int(t.Weekday())+6)%7 }
+		return (monday(to) - monday(from)) / 7
+	}
+	return (to.Year()-from.Year())*12 + int(to.Month()) - int(from.Month())
+}
+
+// units parses a plain decimal into an integer at scale, by hand.
+func units(t testing.TB, s string, scale int) int64 {
+	whole, frac, _ := strings.Cut(s, ".")
+	frac += strings.Repeat("0", scale-len(frac))
+	v, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil || len(frac) != scale {
+		t.Fatalf("amount %q at scale %d: %v", s, scale, err)
+	}
+	return v
+}
+
+func compute(t testing.TB, path, userCol, timeCol, amountCol, unit string) truth {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	type row struct {
+		user, amount string
+		at           time.Time
+	}
+	var rs []row
+	scale := 2
+	first := map[string]time.Time{}
+	for _, r := range rows[1:] {
+		at, err := time.Parse(time.DateOnly, r[col[timeCol]])
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := row{user: r[col[userCol]], at: at}
+		if amountCol != "" {
+			x.amount = r[col[amountCol]]
+			if _, frac, ok := strings.Cut(strings.TrimRight(x.amount, "0"), "."); ok {
+				scale = max(scale, len(frac))
+			}
+		}
+		if f, ok := first[x.user]; !ok || at.Before(f) {
+			first[x.user] = at
+		}
+		rs = append(rs, x)
+	}
+	tr := truth{scale: scale, periods: map[string]*periodTruth{}, cohorts: map[string]*cohortTruth{}}
+	newP := func() *periodTruth { return &periodTruth{active: map[string]bool{}, paying: map[string]bool{}} }
+	for _, r := range rs {
+		p := tr.periods[label(unit, r.at)]
+		if p == nil {
+			p = newP()
+			tr.periods[label(unit, r.at)] = p
+		}
+		cl := label(unit, first[r.user])
+		c := tr.cohorts[cl]
+		if c == nil {
+			c = &cohortTruth{size: map[string]bool{}, offsets: map[int]*periodTruth{}}
+			tr.cohorts[cl] = c
+		}
+		c.size[r.user] = true
+		k := offset(unit, first[r.user], r.at)
+		o := c.offsets[k]
+		if o == nil {
+			o = newP()
+			c.offsets[k] = o
+		}
+		for _, x := range []*periodTruth{p, o} {
+			x.active[r.user] = true
+			if amountCol != "" {
+				x.paying[r.user] = true
+				x.purchases++
+				x.revenue += units(t, r.amount, scale)
+			}
+		}
+	}
+	return tr
+}
+
+// exactLimit is the size up to which the distinct counts are exact.
+const exactLimit = 1536
+
+// tolerance is three standard errors of a dense p14 sketch.
+const tolerance = 3 * 0.0081
+
+// checkCount compares a distinct count: exact while small, within three
+// standard errors when dense. It returns the relative error.
+func checkCount(t *testing.T, what string, got int64, want int) float64 {
+	t.Helper()
+	rel := math.Abs(float64(got)-float64(want)) / float64(want)
+	if want <= exactLimit && got != int64(want) || rel > tolerance {
+		t.Errorf("%s = %d, want %d (relative error %.4f)", what, got, want, rel)
+	}
+	return rel
+}
+
+func checkRatio(t *testing.T, what string, got, want float64, dense bool) {
+	t.Helper()
+	tol := 1e-12
+	if dense {
+		tol = 2 * tolerance
+	}
+	if math.Abs(got-want) > tol*math.Max(math.Abs(want), 1e-300) && !(want == 0 && got == 0) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func ptrVal[T any](t *testing.T, what string, p *T) T {
+	t.Helper()
+	if p == nil {
+		t.Fatalf("%s missing", what)
+	}
+	return *p
+}
+
+// compare checks the replay output against the independent computation
+// and returns the number of distinct counts compared and the largest
+// relative error among them.
+func compare(t *testing.T, out output, tr truth, money bool) (counts int, worst float64) {
+	t.Helper()
+	pow := math.Pow10(tr.scale)
+	count := func(what string, got int64, want int) {
+		counts++
+		worst = max(worst, checkCount(t, what, got, want))
+	}
+	if len(out.Periods) != len(tr.periods) {
+		t.Errorf("%d periods, want %d", len(out.Periods), len(tr.periods))
+	}
+	for _, p := range out.Periods {
+		w := tr.periods[p.Period]
+		if w == nil {
+			t.Errorf("unexpected period %s", p.Period)
+			continue
+		}
+		count("active users of "+p.Period, p.ActiveUsers, len(w.active))
+		if !money {
+			continue
+		}
+		count("paying users of "+p.Period, ptrVal(t, "paying_users", p.PayingUsers), len(w.paying))
+		if got := ptrVal(t, "purchases", p.Purchases); got != w.purchases {
+			t.Errorf("purchases of %s = %d, want %d", p.Period, got, w.purchases)
+		}
+		rev := float64(w.revenue) / pow
+		if got := ptrVal(t, "revenue", p.Revenue); got != rev {
+			t.Errorf("revenue of %s = %v, want exactly %v", p.Period, got, rev)
+		}
+		checkRatio(t, "ARPU of "+p.Period, ptrVal(t, "arpu", p.ARPU), rev/float64(len(w.active)), len(w.active) > exactLimit)
+		checkRatio(t, "ARPPU of "+p.Period, ptrVal(t, "arppu", p.ARPPU), rev/float64(len(w.paying)), len(w.paying) > exactLimit)
+	}
+	if len(out.Cohorts) != len(tr.cohorts) {
+		t.Errorf("%d cohorts, want %d", len(out.Cohorts), len(tr.cohorts))
+	}
+	for _, c := range out.Cohorts {
+		w := tr.cohorts[c.Cohort]
+		if w == nil {
+			t.Errorf("unexpected cohort %s", c.Cohort)
+			continue
+		}
+		count("size of cohort "+c.Cohort, c.Size, len(w.size))
+		var cum int64
+		for _, o := range c.Offsets {
+			wo := w.offsets[int(o.Offset)]
+			if wo == nil {
+				wo = &periodTruth{}
+			}
+			what := fmt.Sprintf("cohort %s offset %d", c.Cohort, o.Offset)
+			if len(wo.active) == 0 {
+				if o.Users != 0 {
+					t.Errorf("%s: %d users, want 0", what, o.Users)
+				}
+			} else {
+				count(what+" users", o.Users, len(wo.active))
+			}
+			checkRatio(t, what+" retention", o.Retention, float64(len(wo.active))/float64(len(w.size)), len(w.size) > exactLimit)
+			if !money {
+				continue
+			}
+			if got := ptrVal(t, "purchases", o.Purchases); got != wo.purchases {
+				t.Errorf("%s: purchases %d, want %d", what, got, wo.purchases)
+			}
+			if got, want := ptrVal(t, "revenue", o.Revenue), float64(wo.revenue)/pow; got != want {
+				t.Errorf("%s: revenue %v, want exactly %v", what, got, want)
+			}
+			cum += wo.revenue
+			checkRatio(t, what+" LTV", ptrVal(t, "ltv", o.LTV), float64(cum)/pow/float64(len(w.size)), len(w.size) > exactLimit)
+		}
+	}
+	return counts, worst
+}
+
+func TestRelayFoods(t *testing.T) {
+	path := dataset(t, "relay-foods.csv")
+	for _, unit := range []string{"month", "week"} {
+		t.Run(unit, func(t *testing.T) {
+			out, stderr := replay(t, "-in", path, "-user", "UserId", "-time", "OrderDate", "-amount", "TotalCharges", "-period", unit)
+			if out.Period != unit {
+				t.Errorf("period %q, want %q", out.Period, unit)
+			}
+			if !strings.Contains(stderr, "2891 rows recorded, 0 rows skipped") {
+				t.Errorf("stderr: %s", stderr)
+			}
+			tr := compute(t, path, "UserId", "OrderDate", "TotalCharges", unit)
+			if tr.scale != 4 {
+				t.Errorf("independent scale %d, want 4 (sub-cent amounts)", tr.scale)
+			}
+			n, worst := compare(t, out, tr, true)
+			t.Logf("%d periods, %d cohorts, %d distinct counts compared, largest relative error %.4f", len(out.Periods), len(out.Cohorts), n, worst)
+		})
+	}
+}
+
+func TestCDNOW(t *testing.T) {
+	path := dataset(t, "CDNOW_master.csv")
+	start := time.Now()
+	out, stderr := replay(t, "-in", path, "-user", "user_id", "-time", "order_date", "-amount", "amount")
+	t.Logf("replay of CDNOW took %v (race detector: %v)", time.Since(start), raceEnabled)
+	if !strings.Contains(stderr, "69659 rows recorded, 0 rows skipped") {
+		t.Errorf("stderr: %s", stderr)
+	}
+	n, worst := compare(t, out, compute(t, path, "user_id", "order_date", "amount", "month"), true)
+	t.Logf("%d periods, %d cohorts, %d distinct counts compared, largest relative error %.4f", len(out.Periods), len(out.Cohorts), n, worst)
+	if len(out.Cohorts) != 3 {
+		t.Errorf("%d cohorts, want 3 (first purchases in 1997 Q1)", len(out.Cohorts))
+	}
+
+	// Without amounts: activity only, no money fields.
+	out, _ = replay(t, "-in", path, "-user", "user_id", "-time", "order_date", "-time-layout", "2006-01-02")
+	if out.Periods[0].Revenue != nil || out.Cohorts[0].Offsets[0].Purchases != nil {
+		t.Errorf("money fields without -amount: %+v", out.Periods[0])
+	}
+	compare(t, out, compute(t, path, "user_id", "order_date", "", "month"), false)
+}
+
+// BenchmarkReplayCDNOW replays the 69,659 CDNOW rows: read, sort, record,
+// collect and print.
+func BenchmarkReplayCDNOW(b *testing.B) {
+	path := dataset(b, "CDNOW_master.csv")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := run([]string{"-in", path, "-user", "user_id", "-time", "order_date", "-amount", "amount"}, io.Discard, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestMalformedRows(t *testing.T) {
+	csvText := strings.Join([]string{
+		"user,when,amount",
+		"a,2024-01-05,10.00",                // 2
+		"b,2024-01-40,5",                    // 3 bad date
+		",2024-01-06,5",                     // 4 empty user
+		"c,2024-01-07,12.3.4",               // 5 bad amount
+		"d,2024-01-08,NaN",                  // 6 NaN
+		"e,2024-01-08,Inf",                  // 7 Inf
+		"f,2024-01-09",                      // 8 too few fields
+		`g,"2024-01-09,1`,                   // 9.. bare quote runs to the end of the file
+		"a,20240203,-2.50",                  // refund, other layout
+		"h,2024-02-04,1e3",                  // exponent
+		"i,2024-02-04,99999999999999999999", // overflow
+	}, "\n") + "\n"
+	path := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(path, []byte(csvText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"-in", path, "-user", "user", "-time", "when", "-amount", "amount"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{":3: skipped", ":4: skipped: empty user", ":5: skipped", ":6: skipped", ":7: skipped", ":8: skipped", ":9: skipped"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "rows skipped") {
+		t.Errorf("stderr lacks the skipped count:\n%s", stderr.String())
+	}
+	var out output
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Periods) == 0 || out.Periods[0].Period != "2024-01" || *out.Periods[0].Revenue != 10 || *out.Periods[0].Purchases != 1 {
+		t.Errorf("periods: %s", stdout.String())
+	}
+}
+
+func TestRefundRow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(path, []byte("u,t,a\nx,2024-01-05,10.00\nx,2024-02-03,-2.5\ny,2024-02-04,1.25\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := replay(t, "-in", path, "-user", "u", "-time", "t", "-amount", "a")
+	feb := out.Periods[1]
+	if *feb.Revenue != -1.25 || *feb.Purchases != 1 || feb.ActiveUsers != 1 {
+		t.Errorf("February: revenue %v purchases %v active %v; want -1.25, 1, 1", *feb.Revenue, *feb.Purchases, feb.ActiveUsers)
+	}
+	if got := *out.Cohorts[0].Offsets[1].LTV; got != 7.5 {
+		t.Errorf("LTV of the January cohort at offset 1 = %v, want 7.5", got)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "orders.csv")
+	if err := os.WriteFile(good, []byte("u,t,a\nx,2024-01-05,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.csv")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"-in", filepath.Join(dir, "nope.csv"), "-user", "u", "-time", "t"}, "no such file"},
+		{"missing user column", []string{"-in", good, "-user", "user", "-time", "t"}, `column "user" (-user) is not in the header`},
+		{"missing amount column", []string{"-in", good, "-user", "u", "-time", "t", "-amount", "amt"}, `column "amt" (-amount)`},
+		{"missing flags", []string{"-in", good}, "missing flag -user, -time"},
+		{"bad period", []string{"-in", good, "-user", "u", "-time", "t", "-period", "year"}, `unknown period "year"`},
+		{"bad currency", []string{"-in", good, "-user", "u", "-time", "t", "-amount", "a", "-currency", "usd"}, `"usd"`},
+		{"bad scale", []string{"-in", good, "-user", "u", "-time", "t", "-amount", "a", "-scale", "1"}, "scale 1"},
+		{"empty file", []string{"-in", empty, "-user", "u", "-time", "t"}, "is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
