@@ -56,7 +56,7 @@ func TestShopThroughCollector(t *testing.T) {
 			}
 			fams := waitFor(t, c, job, uint64(rep.Requests))
 			checkOperational(t, fams, rep)
-			checkCustomer(t, fams)
+			checkCustomer(t, fams, rep)
 		})
 	}
 }
@@ -127,7 +127,7 @@ func checkOperational(t *testing.T, fams map[string]*dto.MetricFamily, rep repor
 	}
 }
 
-func checkCustomer(t *testing.T, fams map[string]*dto.MetricFamily) {
+func checkCustomer(t *testing.T, fams map[string]*dto.MetricFamily, rep report) {
 	t.Helper()
 	users := family(fams, "customer_funnel_users")
 	if users == nil || users.GetType() != dto.MetricType_COUNTER {
@@ -158,6 +158,31 @@ func checkCustomer(t *testing.T, fams map[string]*dto.MetricFamily) {
 		if v := value(m); v < 0 || v > 1 {
 			t.Errorf("funnel conversion %v outside [0, 1]: %v", v, m.GetLabel())
 		}
+	}
+	// Revenue, retention and active users from the Activity recorder.
+	var purchases float64
+	if f := family(fams, "customer_revenue_purchases"); f != nil {
+		for _, m := range f.GetMetric() {
+			if label(m, "currency") != "USD" || label(m, "period") == "" {
+				t.Errorf("revenue series labels %v", m.GetLabel())
+			}
+			purchases += value(m)
+		}
+	}
+	if purchases != float64(rep.Orders) {
+		t.Errorf("customer_revenue_purchases sums to %v, the shop took %d orders", purchases, rep.Orders)
+	}
+	if f := family(fams, "customer_retention_ratio"); f == nil {
+		t.Error("customer_retention_ratio missing")
+	} else {
+		for _, m := range f.GetMetric() {
+			if v := value(m); v < 0 || v > 1 || label(m, "cohort") == "" || label(m, "retention_mode") == "" {
+				t.Errorf("retention %v with labels %v", v, m.GetLabel())
+			}
+		}
+	}
+	if f := family(fams, "customer_active_users"); f == nil || len(f.GetMetric()) != 3 {
+		t.Errorf("customer_active_users: want the 1d, 7d and 30d windows, got %v", f)
 	}
 	if g := family(fams, "customer_goal_conversion"); g == nil {
 		t.Error("customer_goal_conversion missing")

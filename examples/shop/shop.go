@@ -42,16 +42,16 @@ func (injectedError) ErrorType() string { return "injected" }
 // used from the handlers, as a real application would.
 type shop struct {
 	clock   *simClock
-	funnel  *customer.Funnel
-	paid    *customer.Goal
+	funnel   *customer.Funnel
+	paid     *customer.Goal
+	activity *customer.Activity
 	query   *operational.Operation
 	rejects *operational.ErrorCounter
 
 	errorRate float64
 	latency   time.Duration
 
-	revenueCents atomic.Int64 // what the shop itself took, for the summary
-	orders       atomic.Int64
+	orders atomic.Int64 // for the run's report
 }
 
 func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latency time.Duration) (*shop, error) {
@@ -66,6 +66,12 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device"), customer.WithWindow(24*time.Hour))
 	errs = append(errs, err)
+	// Cohorts by first-seen day, a month of daily periods: active users,
+	// retention and revenue in dollars (cents, the currency's minor unit).
+	s.activity, err = customer.NewActivity("shop",
+		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
+		customer.WithPeriod(customer.Day), customer.WithHorizon(30), customer.WithCurrencies("USD"))
+	errs = append(errs, err)
 	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp))
 	errs = append(errs, err)
 	s.rejects, err = operational.NewErrorCounter("shop.payment", operational.WithMeterProvider(mp))
@@ -75,7 +81,7 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 
 // Close stops the recorders' reporting.
 func (s *shop) Close() error {
-	return errors.Join(s.funnel.Close(), s.paid.Close())
+	return errors.Join(s.funnel.Close(), s.paid.Close(), s.activity.Close())
 }
 
 // routes returns the shop's mux with Go 1.22 route patterns.
@@ -132,9 +138,12 @@ func (s *shop) fail(w http.ResponseWriter, err error) bool {
 	return true
 }
 
+// step records the funnel step and the user's activity of the day; the
+// cohort is the day the shop first saw the user.
 func (s *shop) step(r *http.Request, step string) {
 	user, device, channel := visitor(r)
 	s.funnel.Step(r.Context(), user, step, device, channel)
+	s.activity.Active(r.Context(), user, time.Time{})
 }
 
 func (s *shop) home(w http.ResponseWriter, r *http.Request) {
@@ -225,7 +234,7 @@ func (s *shop) pay(w http.ResponseWriter, r *http.Request) {
 	s.step(r, "pay")
 	user, _, _ := visitor(r)
 	s.paid.Convert(r.Context(), user)
+	s.activity.Purchase(r.Context(), user, time.Time{}, "USD", p.Cents)
 	s.orders.Add(1)
-	s.revenueCents.Add(p.Cents)
 	fmt.Fprintln(w, "paid")
 }

@@ -142,6 +142,26 @@ func TestShopRun(t *testing.T) {
 			t.Errorf("funnel conversion %v outside [0, 1]", v)
 		}
 	}
+	// Revenue: one purchase per order the shop took; retention ratios in [0, 1].
+	var purchases, revenue float64
+	for _, p := range got["customer.revenue.purchases"] {
+		purchases += p.Value.(float64)
+	}
+	for _, p := range got["customer.revenue.amount"] {
+		revenue += p.Value.(float64)
+	}
+	if purchases != float64(rep.Orders) || (rep.Orders > 0 && revenue <= 0) {
+		t.Errorf("customer.revenue: %v purchases, $%v; the shop took %d orders", purchases, revenue, rep.Orders)
+	}
+	if len(got["customer.retention.ratio"]) == 0 || len(got["customer.active.users"]) != 3 {
+		t.Errorf("retention or active users missing: %d retention points, %d active-user windows",
+			len(got["customer.retention.ratio"]), len(got["customer.active.users"]))
+	}
+	for _, p := range got["customer.retention.ratio"] {
+		if v := p.Value.(float64); v < 0 || v > 1 {
+			t.Errorf("retention ratio %v outside [0, 1]", v)
+		}
+	}
 	if !strings.Contains(stderr.String(), "req/s") {
 		t.Errorf("no summary line on stderr:\n%s", stderr.String())
 	}

@@ -35,6 +35,10 @@ type stats struct {
 	FunnelUsers []int64 // users per funnel step, since the start
 	Conversion  float64 // pay / visit, since the start
 	PaidRate    float64 // cart_to_paid goal conversion
+	DAU         int64   // distinct users today
+	Retention1  float64 // day-1 retention, mean over the cohorts that have a day 1
+	Revenue     float64 // dollars over the horizon
+	ARPU        float64 // dollars per active user, today
 }
 
 func (s *summary) collect(ctx context.Context) (stats, error) {
@@ -48,6 +52,9 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 	var bounds []float64
 	var bkts []uint64
 	var exposed, converted int64
+	var retSum float64
+	var retN int
+	var lastPeriod string
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch m.Name {
@@ -84,6 +91,31 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 					converted += dp.Value
 				}
+			case customer.MetricActiveUsers:
+				for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+					if v, _ := dp.Attributes.Value("active.window"); v.AsString() == "1d" {
+						st.DAU = dp.Value
+					}
+				}
+			case customer.MetricRetentionRatio:
+				for _, dp := range m.Data.(metricdata.Gauge[float64]).DataPoints {
+					off, _ := dp.Attributes.Value("cohort.offset")
+					mode, _ := dp.Attributes.Value("retention.mode")
+					if off.AsInt64() == 1 && mode.AsString() == "on" {
+						retSum += dp.Value
+						retN++
+					}
+				}
+			case customer.MetricRevenueAmount:
+				for _, dp := range m.Data.(metricdata.Gauge[float64]).DataPoints {
+					st.Revenue += dp.Value
+				}
+			case customer.MetricRevenueARPU:
+				for _, dp := range m.Data.(metricdata.Gauge[float64]).DataPoints {
+					if p, _ := dp.Attributes.Value("period"); p.AsString() >= lastPeriod {
+						lastPeriod, st.ARPU = p.AsString(), dp.Value
+					}
+				}
 			}
 		}
 	}
@@ -106,6 +138,9 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 	st.P50, st.P95 = quantile(bounds, delta, 0.50), quantile(bounds, delta, 0.95)
 	if st.FunnelUsers[0] > 0 {
 		st.Conversion = float64(st.FunnelUsers[len(steps)-1]) / float64(st.FunnelUsers[0])
+	}
+	if retN > 0 {
+		st.Retention1 = retSum / float64(retN)
 	}
 	if exposed > 0 {
 		st.PaidRate = float64(converted) / float64(exposed)
@@ -143,8 +178,7 @@ func quantile(bounds []float64, counts []uint64, q float64) float64 {
 }
 
 func (s *summary) print(w io.Writer, st stats) {
-	fmt.Fprintf(w, "day %-3d %7.1f req/s  p50 %5.1fms  p95 %6.1fms  errors %4.1f%%  funnel visit→pay %5.2f%% (%d→%d)  cart→paid %4.1f%%  revenue $%d.%02d\n",
+	fmt.Fprintf(w, "day %-3d %6.1f req/s  p50 %5.1fms  p95 %6.1fms  errors %4.1f%% | funnel visit→pay %5.2f%%  cart→paid %4.1f%%  DAU %d  day-1 retention %4.1f%%  ARPU $%.2f  revenue $%.2f\n",
 		s.shop.clock.Day(), st.PerSecond, st.P50*1000, st.P95*1000, st.ErrorRate*100,
-		st.Conversion*100, st.FunnelUsers[0], st.FunnelUsers[len(steps)-1], st.PaidRate*100,
-		s.shop.revenueCents.Load()/100, s.shop.revenueCents.Load()%100)
+		st.Conversion*100, st.PaidRate*100, st.DAU, st.Retention1*100, st.ARPU, st.Revenue)
 }
