@@ -41,12 +41,12 @@ func (injectedError) ErrorType() string { return "injected" }
 // shop is the instrumented application: its recorders are created once and
 // used from the handlers, as a real application would.
 type shop struct {
-	clock   *simClock
+	clock    *simClock
 	funnel   *customer.Funnel
 	paid     *customer.Goal
 	activity *customer.Activity
-	query   *operational.Operation
-	rejects *operational.ErrorCounter
+	query    *operational.Operation
+	rejects  *operational.ErrorCounter
 
 	errorRate float64
 	latency   time.Duration
