@@ -1,0 +1,325 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+)
+
+// incrScript applies a batch's increments at most once per (store, batch
+// sequence): KEYS[1] holds the last applied sequence of this store,
+// ARGV[1] is the batch's sequence, ARGV[2] the guard's expiry in seconds,
+// KEYS[i+1] / ARGV[i+2] the counters and their increments. A retry of a
+// batch that Redis applied but whose reply was lost changes nothing. It
+// returns the number of increments Redis refused (wrong type, overflow).
+const incrScript = `
+local seq = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq <= last then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local failed = 0
+for i = 2, #KEYS do
+  local r = redis.pcall('INCRBY', KEYS[i], ARGV[i + 1])
+  if type(r) == 'table' and r.err then failed = failed + 1 end
+end
+return failed
+`
+
+// guardTTL is how long the increment guard of a store outlives its last
+// batch: a retry after a longer outage may apply increments twice.
+const guardTTL = 7 * 24 * time.Hour
+
+// scratch is the flusher's reusable batch-building state.
+type scratch struct {
+	pfIndex map[string]int
+	pf      []pfGroup
+	incr    map[string]int
+	incrs   []incrEntry
+	ttlKeys map[string]struct{}
+	expires map[string]time.Duration
+	order   []string
+}
+
+type pfGroup struct {
+	key     string
+	members []any
+}
+
+type incrEntry struct {
+	key string
+	n   int64
+}
+
+func (s *Store) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.flushPending()
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		s.flushPending()
+	}
+}
+
+// flushPending writes batches until the buffer is empty. A failed batch is
+// retried with capped exponential backoff and kept; after Shutdown the
+// retries end with the run context, and the batch and the buffer are
+// counted as dropped.
+func (s *Store) flushPending() {
+	for {
+		s.take()
+		if len(s.batch) == 0 {
+			s.reportDrops()
+			return
+		}
+		if !s.writeWithRetry() {
+			s.abandon()
+			return
+		}
+	}
+}
+
+// writeWithRetry writes s.batch until it succeeds; it returns false when
+// the run context ended first.
+func (s *Store) writeWithRetry() bool {
+	backoff := MinBackoff
+	var seq uint64 // assigned once, kept across retries
+	for attempt := 1; ; attempt++ {
+		rejected, err := s.write(&seq)
+		if err == nil {
+			s.settle(uint64(len(s.batch)), 0)
+			if rejected > 0 {
+				s.mu.Lock()
+				s.st.Rejected += uint64(rejected)
+				s.mu.Unlock()
+			}
+			s.reportDrops()
+			return true
+		}
+		if s.runCtx.Err() != nil {
+			return false
+		}
+		if attempt&(attempt-1) == 0 { // 1st, 2nd, 4th, 8th … failure
+			otel.Handle(fmt.Errorf("redisstore: writing %d buffered events failed (attempt %d, retrying in up to %v): %w",
+				len(s.batch), attempt, backoff, err))
+		}
+		s.reportDrops()
+		wait := backoff/2 + rand.N(backoff/2+1)
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-s.runCtx.Done():
+			timer.Stop()
+			return false
+		case <-s.stop:
+			// Shutting down: keep retrying without delay until the run
+			// context ends.
+			timer.Stop()
+		}
+		backoff = min(2*backoff, s.cfg.maxBackoff)
+	}
+}
+
+// abandon counts the current batch and everything buffered as dropped.
+func (s *Store) abandon() {
+	n := uint64(len(s.batch))
+	s.batch = s.batch[:0]
+	for {
+		s.take()
+		if len(s.batch) == 0 {
+			break
+		}
+		n += uint64(len(s.batch))
+	}
+	s.settle(0, n)
+	s.reportDrops()
+}
+
+func (s *Store) reportDrops() {
+	s.mu.Lock()
+	d := s.st.Dropped - s.reported
+	s.reported = s.st.Dropped
+	s.mu.Unlock()
+	if d > 0 {
+		s.cfg.drop.Add(context.Background(), int64(d))
+	}
+}
+
+// write sends s.batch in one pipeline. It returns the number of commands
+// Redis refused and a non-nil error when the batch must be retried.
+func (s *Store) write(seq *uint64) (int, error) {
+	ctx := s.runCtx
+	sc := &s.scratch
+	sc.reset()
+	for i := range s.batch {
+		r := &s.batch[i]
+		switch r.op {
+		case opPFAdd:
+			g, ok := sc.pfIndex[r.key]
+			if !ok {
+				g = len(sc.pf)
+				sc.pfIndex[r.key] = g
+				sc.pf = append(sc.pf, pfGroup{key: r.key})
+			}
+			sc.pf[g].members = append(sc.pf[g].members, Member(uint64(r.v)))
+			sc.ttlKeys[r.key] = struct{}{}
+		case opIncrBy:
+			j, ok := sc.incr[r.key]
+			if ok {
+				if sum := sc.incrs[j].n + r.v; (sum > sc.incrs[j].n) == (r.v > 0) {
+					sc.incrs[j].n = sum
+					break
+				}
+			}
+			sc.incr[r.key] = len(sc.incrs) // overflow or new key: a new entry
+			sc.incrs = append(sc.incrs, incrEntry{key: r.key, n: r.v})
+			sc.ttlKeys[r.key] = struct{}{}
+		case opExpire:
+			if _, ok := sc.expires[r.key]; !ok {
+				sc.order = append(sc.order, r.key)
+			}
+			sc.expires[r.key] = time.Duration(r.aux)
+		}
+	}
+
+	pipe := s.client.Pipeline()
+	for _, g := range sc.pf {
+		pipe.PFAdd(ctx, g.key, g.members...)
+	}
+	for i := range s.batch {
+		if r := &s.batch[i]; r.op == opSetNX {
+			ttl := time.Duration(r.aux)
+			if ttl == 0 {
+				ttl = s.cfg.ttl
+			}
+			pipe.SetNX(ctx, r.key, r.v, ttl)
+		}
+	}
+	var incr *redis.Cmd
+	if len(sc.incrs) > 0 {
+		if *seq == 0 {
+			s.seq++
+			*seq = s.seq
+		}
+		keys := make([]string, 0, len(sc.incrs)+1)
+		args := make([]any, 0, len(sc.incrs)+2)
+		keys = append(keys, s.cfg.prefix+"_applied:"+s.instance)
+		args = append(args, *seq, int64(guardTTL/time.Second))
+		for _, e := range sc.incrs {
+			keys = append(keys, e.key)
+			args = append(args, e.n)
+		}
+		incr = pipe.Eval(ctx, incrScript, keys, args...)
+	}
+	if s.cfg.ttl > 0 {
+		for k := range sc.ttlKeys {
+			if _, ok := sc.expires[k]; !ok {
+				pipe.Expire(ctx, k, s.cfg.ttl)
+			}
+		}
+	}
+	for _, k := range sc.order {
+		pipe.Expire(ctx, k, sc.expires[k])
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err == nil || errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	rejected := 0
+	var rerr error
+	for _, c := range cmds {
+		e := c.Err()
+		if e == nil || errors.Is(e, redis.Nil) {
+			continue
+		}
+		if !permanent(e) {
+			return 0, e
+		}
+		rejected++
+		if rerr == nil {
+			rerr = fmt.Errorf("redisstore: redis refused %s %s: %w", c.Name(), argKey(c), e)
+		}
+	}
+	if err != nil && rejected == 0 {
+		return 0, err
+	}
+	if incr != nil && incr.Err() == nil {
+		if n, _ := incr.Int64(); n > 0 {
+			rejected += int(n)
+			if rerr == nil {
+				rerr = fmt.Errorf("redisstore: redis refused %d INCRBY commands (wrong type or overflow)", n)
+			}
+		}
+	}
+	if rerr != nil {
+		otel.Handle(rerr)
+	}
+	return rejected, nil
+}
+
+// permanent reports whether e is Redis refusing a command for good (wrong
+// type, bad argument), as opposed to a connection problem or a server that
+// is loading, busy or read-only.
+func permanent(e error) bool {
+	var re redis.Error
+	if !errors.As(e, &re) {
+		return false
+	}
+	msg := e.Error()
+	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "OOM", "NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(msg, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func argKey(c redis.Cmder) string {
+	if a := c.Args(); len(a) > 1 {
+		if k, ok := a[1].(string); ok {
+			return strconv.Quote(k)
+		}
+	}
+	return ""
+}
+
+func (sc *scratch) reset() {
+	if sc.pfIndex == nil {
+		sc.pfIndex = make(map[string]int)
+		sc.incr = make(map[string]int)
+		sc.ttlKeys = make(map[string]struct{})
+		sc.expires = make(map[string]time.Duration)
+	}
+	clear(sc.pfIndex)
+	clear(sc.incr)
+	clear(sc.ttlKeys)
+	clear(sc.expires)
+	clear(sc.pf)
+	sc.pf = sc.pf[:0]
+	sc.incrs = sc.incrs[:0]
+	sc.order = sc.order[:0]
+}
+
+// Member returns the PFADD member written for a user hash h: 16 lower-case
+// hex digits, zero-padded.
+func Member(h uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[h&15]
+		h >>= 4
+	}
+	return string(b[:])
+}

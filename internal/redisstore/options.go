@@ -1,0 +1,185 @@
+package redisstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// Defaults of the options.
+const (
+	DefaultAddr          = "localhost:6379"
+	DefaultKeyPrefix     = "kpikit:"
+	DefaultBufferSize    = 1 << 16
+	DefaultBatchSize     = 1024
+	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultMaxBackoff    = 5 * time.Second
+	// MinBackoff is the first retry delay after a failed flush; it doubles
+	// per failure up to the maximum backoff.
+	MinBackoff = 50 * time.Millisecond
+)
+
+// Option configures [New].
+type Option interface{ apply(config) config }
+
+type config struct {
+	client        *redis.Client
+	addr          string
+	username      string
+	password      string
+	db            int
+	tls           *tls.Config
+	connSet       bool // any of addr, username, password, db, tls was given
+	prefix        string
+	ttl           time.Duration
+	bufferSize    int
+	batchSize     int
+	flushInterval time.Duration
+	maxBackoff    time.Duration
+	drop          selfobs.Reason
+}
+
+type optionFunc func(config) config
+
+func (f optionFunc) apply(c config) config { return f(c) }
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		addr:          DefaultAddr,
+		prefix:        DefaultKeyPrefix,
+		bufferSize:    DefaultBufferSize,
+		batchSize:     DefaultBatchSize,
+		flushInterval: DefaultFlushInterval,
+		maxBackoff:    DefaultMaxBackoff,
+	}
+	for _, o := range opts {
+		if o != nil {
+			c = o.apply(c)
+		}
+	}
+	var errs []error
+	if c.client != nil && c.connSet {
+		errs = append(errs, errors.New("redisstore: connection options given together with a client"))
+	}
+	if c.addr == "" {
+		errs = append(errs, errors.New("redisstore: empty address"))
+	}
+	if c.db < 0 {
+		errs = append(errs, fmt.Errorf("redisstore: database %d is negative", c.db))
+	}
+	if c.ttl < 0 || c.ttl > 0 && c.ttl < time.Second {
+		errs = append(errs, fmt.Errorf("redisstore: ttl %v must be zero or at least 1s", c.ttl))
+	}
+	if c.bufferSize < 1 || c.bufferSize > 1<<26 {
+		errs = append(errs, fmt.Errorf("redisstore: buffer size %d out of range 1..%d", c.bufferSize, 1<<26))
+	}
+	if c.batchSize < 1 {
+		errs = append(errs, fmt.Errorf("redisstore: batch size %d must be positive", c.batchSize))
+	}
+	if c.flushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("redisstore: flush interval %v must be positive", c.flushInterval))
+	}
+	if c.maxBackoff < MinBackoff {
+		errs = append(errs, fmt.Errorf("redisstore: max backoff %v is under %v", c.maxBackoff, MinBackoff))
+	}
+	return c, errors.Join(errs...)
+}
+
+// WithClient makes the store use client instead of connecting itself; the
+// store never closes it. It cannot be combined with [WithAddr],
+// [WithUsername], [WithPassword], [WithDB] or [WithTLS]. A nil client is
+// ignored.
+func WithClient(client *redis.Client) Option {
+	return optionFunc(func(c config) config {
+		if client != nil {
+			c.client = client
+		}
+		return c
+	})
+}
+
+// WithAddr sets the server's host:port (default [DefaultAddr]).
+func WithAddr(addr string) Option {
+	return optionFunc(func(c config) config { c.addr, c.connSet = addr, true; return c })
+}
+
+// WithUsername sets the ACL user name.
+func WithUsername(user string) Option {
+	return optionFunc(func(c config) config { c.username, c.connSet = user, true; return c })
+}
+
+// WithPassword sets the password (AUTH).
+func WithPassword(password string) Option {
+	return optionFunc(func(c config) config { c.password, c.connSet = password, true; return c })
+}
+
+// WithDB selects the logical database (default 0).
+func WithDB(db int) Option {
+	return optionFunc(func(c config) config { c.db, c.connSet = db, true; return c })
+}
+
+// WithTLS connects with TLS using cfg. A nil cfg is ignored.
+func WithTLS(cfg *tls.Config) Option {
+	return optionFunc(func(c config) config {
+		if cfg != nil {
+			c.tls, c.connSet = cfg, true
+		}
+		return c
+	})
+}
+
+// WithKeyPrefix prepends prefix to every key made by [Store.Key] (default
+// [DefaultKeyPrefix]); use one prefix per application and environment.
+func WithKeyPrefix(prefix string) Option {
+	return optionFunc(func(c config) config { c.prefix = prefix; return c })
+}
+
+// WithTTL gives every key written by [Store.PFAdd] and [Store.IncrBy] an
+// expiry of ttl, refreshed by each flush that writes the key, and is the
+// default expiry of [Store.SetNX]. Tie it to the retained horizon so that
+// old periods expire. Zero (the default) sets no expiry; otherwise at
+// least one second.
+func WithTTL(ttl time.Duration) Option {
+	return optionFunc(func(c config) config { c.ttl = ttl; return c })
+}
+
+// WithBufferSize sets how many events wait for Redis at most (default
+// [DefaultBufferSize], rounded up to a power of two); when it is full the
+// oldest are dropped. One batch being written or retried is held on top.
+func WithBufferSize(n int) Option {
+	return optionFunc(func(c config) config { c.bufferSize = n; return c })
+}
+
+// WithBatchSize sets how many events one pipeline carries at most
+// (default [DefaultBatchSize]); a buffer holding a full batch wakes the
+// flusher before its interval.
+func WithBatchSize(n int) Option {
+	return optionFunc(func(c config) config { c.batchSize = n; return c })
+}
+
+// WithFlushInterval sets how often buffered events are written (default
+// [DefaultFlushInterval]). It is also the de-duplication window: a PFADD
+// already waiting in the buffer is not buffered again.
+func WithFlushInterval(d time.Duration) Option {
+	return optionFunc(func(c config) config { c.flushInterval = d; return c })
+}
+
+// WithMaxBackoff caps the delay between retries of a failed flush (default
+// [DefaultMaxBackoff]; at least [MinBackoff]).
+func WithMaxBackoff(d time.Duration) Option {
+	return optionFunc(func(c config) config { c.maxBackoff = d; return c })
+}
+
+// WithDropCounter counts events dropped because Redis could not take them
+// (buffer overflow, shutdown before they were written, enqueued after
+// shutdown) on r, typically the reason "store_unavailable" of the
+// recorder's [selfobs.Counter]. The store adds from its flusher goroutine,
+// never on the hot path.
+func WithDropCounter(r selfobs.Reason) Option {
+	return optionFunc(func(c config) config { c.drop = r; return c })
+}
