@@ -1,9 +1,6 @@
 package benchmarks
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -17,39 +14,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/kpikit/kpikit/internal/httpbench"
 	"github.com/kpikit/kpikit/operational"
 )
-
-// serverWriter has the optional interfaces of net/http's HTTP/1
-// ResponseWriter and allocates nothing, so that the benchmarks measure the
-// middleware alone.
-type serverWriter struct{ h http.Header }
-
-func (w *serverWriter) Header() http.Header               { return w.h }
-func (w *serverWriter) Write(b []byte) (int, error)       { return len(b), nil }
-func (w *serverWriter) WriteString(s string) (int, error) { return len(s), nil }
-func (w *serverWriter) WriteHeader(int)                   {}
-func (w *serverWriter) Flush()                            {}
-func (w *serverWriter) FlushError() error                 { return nil }
-func (w *serverWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return nil, nil, http.ErrNotSupported
-}
-func (w *serverWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
-func (w *serverWriter) SetReadDeadline(time.Time) error     { return nil }
-func (w *serverWriter) SetWriteDeadline(time.Time) error    { return nil }
-func (w *serverWriter) EnableFullDuplex() error             { return nil }
-func (w *serverWriter) CloseNotify() <-chan bool            { return nil }
-
-var helloBody = []byte("hello")
-
-func newMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(helloBody)
-	})
-	return mux
-}
 
 func sdkProvider() *sdkmetric.MeterProvider {
 	return sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
@@ -70,7 +37,7 @@ func handlers(b *testing.B) []struct {
 		b.Fatal(err)
 	}
 
-	otelH := otelhttp.NewHandler(newMux(), "server",
+	otelH := otelhttp.NewHandler(httpbench.Mux(), "server",
 		otelhttp.WithMeterProvider(sdkProvider()),
 		otelhttp.WithTracerProvider(tracenoop.NewTracerProvider()))
 
@@ -83,18 +50,18 @@ func handlers(b *testing.B) []struct {
 	reg.MustRegister(duration, requests, inFlight)
 	promH := promhttp.InstrumentHandlerInFlight(inFlight,
 		promhttp.InstrumentHandlerDuration(duration,
-			promhttp.InstrumentHandlerCounter(requests, newMux())))
+			promhttp.InstrumentHandlerCounter(requests, httpbench.Mux())))
 
 	return []struct {
 		name string
 		h    http.Handler
 	}{
-		{"bare", newMux()},
-		{"kpikit", mw.Handler(newMux())},
-		{"kpikit-without-body-sizes", lean.Handler(newMux())},
+		{"bare", httpbench.Mux()},
+		{"kpikit", mw.Handler(httpbench.Mux())},
+		{"kpikit-without-body-sizes", lean.Handler(httpbench.Mux())},
 		{"otelhttp", otelH},
 		{"promhttp", promH},
-		{"sdk-floor", sdkFloor(b, newMux())},
+		{"sdk-floor", sdkFloor(b, httpbench.Mux())},
 	}
 }
 
@@ -132,7 +99,7 @@ func sdkFloor(b *testing.B, next http.Handler) http.Handler {
 func BenchmarkServer(b *testing.B) {
 	for _, c := range handlers(b) {
 		b.Run("impl="+c.name, func(b *testing.B) {
-			w := &serverWriter{h: http.Header{}}
+			w := httpbench.NewWriter()
 			r := httptest.NewRequest("GET", "/users/42", nil)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -148,7 +115,7 @@ func BenchmarkServerParallel(b *testing.B) {
 		b.Run("impl="+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				w := &serverWriter{h: http.Header{}}
+				w := httpbench.NewWriter()
 				r := httptest.NewRequest("GET", "/users/42", nil)
 				for pb.Next() {
 					c.h.ServeHTTP(w, r)

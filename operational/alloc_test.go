@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kpikit/kpikit/internal/httpbench"
 	"github.com/kpikit/kpikit/operational"
 )
 
@@ -25,9 +26,9 @@ func TestAllocs(t *testing.T) {
 		return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1}, nil
 	}), operational.WithMeterProvider(mp))
 
-	bare := benchMux()
-	wrapped := mw.Handler(benchMux())
-	w := &serverWriter{h: http.Header{}}
+	bare := httpbench.Mux()
+	wrapped := mw.Handler(httpbench.Mux())
+	w := httpbench.NewWriter()
 	req := httptest.NewRequest("GET", "/users/42", nil)
 	creq := httptest.NewRequest("GET", "http://api.internal/x", nil)
 	errOther := errors.New("boom")

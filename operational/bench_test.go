@@ -1,10 +1,8 @@
 package operational_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,43 +13,12 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/kpikit/kpikit/internal/httpbench"
 	"github.com/kpikit/kpikit/operational"
 )
 
-// serverWriter has the optional interfaces of net/http's HTTP/1
-// ResponseWriter and allocates nothing, so that benchmarks measure the
-// middleware alone.
-type serverWriter struct{ h http.Header }
-
-func (w *serverWriter) Header() http.Header               { return w.h }
-func (w *serverWriter) Write(b []byte) (int, error)       { return len(b), nil }
-func (w *serverWriter) WriteString(s string) (int, error) { return len(s), nil }
-func (w *serverWriter) WriteHeader(int)                   {}
-func (w *serverWriter) Flush()                            {}
-func (w *serverWriter) FlushError() error                 { return nil }
-func (w *serverWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return nil, nil, http.ErrNotSupported
-}
-func (w *serverWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
-func (w *serverWriter) SetReadDeadline(time.Time) error     { return nil }
-func (w *serverWriter) SetWriteDeadline(time.Time) error    { return nil }
-func (w *serverWriter) EnableFullDuplex() error             { return nil }
-func (w *serverWriter) CloseNotify() <-chan bool            { return nil }
-
-var helloBody = []byte("hello")
-
-func benchMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header()
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(helloBody)
-	})
-	return mux
-}
-
 func serveLoop(b *testing.B, h http.Handler) {
-	w := &serverWriter{h: http.Header{}}
+	w := httpbench.NewWriter()
 	r := httptest.NewRequest("GET", "/users/42", nil)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -64,7 +31,7 @@ func serveParallel(b *testing.B, h http.Handler) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		w := &serverWriter{h: http.Header{}}
+		w := httpbench.NewWriter()
 		r := httptest.NewRequest("GET", "/users/42", nil)
 		for pb.Next() {
 			h.ServeHTTP(w, r)
@@ -83,9 +50,9 @@ func BenchmarkMiddleware(b *testing.B) {
 		name string
 		h    http.Handler
 	}{
-		{"bare", benchMux()},
-		{"kpikit", mw.Handler(benchMux())},
-		{"kpikit-disabled", off.Handler(benchMux())},
+		{"bare", httpbench.Mux()},
+		{"kpikit", mw.Handler(httpbench.Mux())},
+		{"kpikit-disabled", off.Handler(httpbench.Mux())},
 	}
 	for _, h := range handlers {
 		b.Run(h.name, func(b *testing.B) { serveLoop(b, h.h) })
