@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/sketch"
+	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
 // Metric names reported by [Activity].
@@ -97,6 +100,9 @@ type Activity struct {
 	wau, mau  unionCache // guarded by collectMu
 	closeOnce sync.Once
 	reg       metric.Registration
+
+	rs    *remote         // non-nil: state in Redis
+	saver *snapshot.Saver // non-nil: state snapshotted to a file
 }
 
 // periodState is everything kept about one period index q: the period q
@@ -135,6 +141,11 @@ func (p *periodState) cell(k int64, currencies int) *cell {
 	if c := p.cells[k].Load(); c != nil {
 		return c
 	}
+	return p.newCell(k, currencies)
+}
+
+// newCell creates the cell at offset k unless another goroutine did.
+func (p *periodState) newCell(k int64, currencies int) *cell {
 	c := &cell{money: make([]cellMoney, currencies)}
 	if p.cells[k].CompareAndSwap(nil, c) {
 		return c
@@ -190,8 +201,12 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 
 // NewActivity returns an activity recorder called name. The options that
 // apply are [WithMeterProvider], [WithClock], [WithPeriod], [WithHorizon],
-// [WithLocation], [WithCurrencies], [WithScale] and [WithMaxUsers]; any
-// other is an error.
+// [WithLocation], [WithCurrencies], [WithScale], [WithMaxUsers], and one
+// state: [WithSnapshot], or [WithRedis] / [WithRedisClient] with their
+// refinements; any other is an error. With WithSnapshot it loads the
+// snapshot file, if any (a bad one is moved aside and reported, never an
+// error); with Redis it does not contact the server (an unreachable one
+// shows as errors through the OTel error handler and buffered writes).
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
 // the bad value, and no recorder is returned. An error creating the
@@ -213,17 +228,20 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		horizon: int64(c.horizon),
 		clock:   c.clock,
 		units:   units,
-		seen:    newFirstSeen(c.maxUsers),
 	}
 	for _, u := range units {
 		a.codes = append(a.codes, u.Currency())
 	}
 	nCur := len(units)
-	a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
-		p.money = make([]periodMoney, nCur)
-		p.cells = make([]atomic.Pointer[cell], c.horizon)
-	})
-	a.days = newRing[sketch.Set](ActiveDays, nil)
+	newState := func() {
+		a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
+			p.money = make([]periodMoney, nCur)
+			p.cells = make([]atomic.Pointer[cell], c.horizon)
+		})
+		a.days = newRing[sketch.Set](ActiveDays, nil)
+		a.seen = newFirstSeen(c.maxUsers)
+	}
+	newState()
 	a.bound.Store(c.clock().Unix() + int64(FutureTolerance/time.Second))
 
 	a.nameAttr = activityKey.String(name)
@@ -245,6 +263,22 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		invalidAmount:   dropped.Reason("invalid_amount"),
 		overflow:        dropped.Reason("amount_overflow"),
 		userCap:         dropped.Reason("user_cap"),
+	}
+	switch {
+	case c.redisOn:
+		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
+			redisstore.WithDropCounter(dropped.Reason("store_unavailable")))
+		if err != nil {
+			return nil, err
+		}
+		go a.runRemote(redisstore.DefaultFlushInterval)
+	case c.snapPath != "":
+		a.loadSnapshot(c.snapPath, newState)
+		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
+			snapshot.WithInterval(c.snapInterval))
+		if err != nil {
+			return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+		}
 	}
 	igauge := func(name, unit, desc string) metric.Int64ObservableGauge {
 		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -479,6 +513,10 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		a.drops.late.Add(ctx, 1)
 		return
 	}
+	if a.rs != nil {
+		a.recordRemote(q, c, known, d, h, kind, cur, amount, member && signup.IsZero())
+		return
+	}
 	var ce *entry[periodState]
 	var cl *cell
 	if known {
@@ -488,7 +526,9 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 			ce = a.periods.get(c) // nil when the cohort is beyond the horizon
 		}
 		if ce != nil {
-			cl = ce.v.cell(q-c, len(a.codes))
+			if cl = ce.v.cells[q-c].Load(); cl == nil { // ce.v.cell, inlined by hand
+				cl = ce.v.newCell(q-c, len(a.codes))
+			}
 			if member && kind != kindRefund {
 				ce.v.members.Insert(h)
 			}
@@ -592,18 +632,67 @@ func yearMonth(d int64) (y, m int64) {
 	return y, m
 }
 
-// Close stops reporting the recorder's metrics. Recording after Close is
-// allowed and does nothing. Close is safe to call more than once.
+// Close stops reporting the recorder's metrics and recording, and writes
+// the state it owns: the last snapshot with [WithSnapshot], the buffered
+// writes with [WithRedis] (closing the connection unless it came from
+// [WithRedisClient]). It waits at most [CloseTimeout]; see
+// [Activity.Shutdown]. Recording after Close is allowed and does nothing.
+// Close is safe to call more than once; later calls return nil.
 func (a *Activity) Close() error {
 	if a == nil {
 		return nil
 	}
-	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return a.Shutdown(ctx)
+}
+
+// Shutdown is [Activity.Close] with a deadline of the caller's: when ctx
+// ends before the last snapshot is written, it returns ctx.Err(); with
+// Redis, the writes still buffered when ctx ends are dropped and counted
+// with reason "store_unavailable". It is safe to call more than once and
+// together with Close; only the first call does anything.
+func (a *Activity) Shutdown(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	var errs []error
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
 		if a.reg != nil {
-			err = a.reg.Unregister()
+			errs = append(errs, a.reg.Unregister())
+		}
+		if a.saver != nil {
+			errs = append(errs, a.saver.Shutdown(ctx))
+		}
+		if a.rs != nil {
+			close(a.rs.stop)
+			<-a.rs.done
+			a.movePending()
+			errs = append(errs, a.rs.store.Shutdown(ctx))
 		}
 	})
-	return err
+	return errors.Join(errs...)
+}
+
+// Flush writes the state now: a snapshot with [WithSnapshot], or, with
+// [WithRedis], every write buffered before the call (it waits until Redis
+// took them, or ctx ends). Collection reads Redis and does not see
+// buffered writes, so Flush gives read-your-writes, in tests for instance.
+// Without a state option it does nothing. It returns an error after
+// [Activity.Close].
+func (a *Activity) Flush(ctx context.Context) error {
+	switch {
+	case a == nil:
+		return nil
+	case a.saver != nil:
+		return a.saver.Save()
+	case a.rs != nil:
+		a.rs.sent.forget()
+		if !a.closed.Load() {
+			a.movePending()
+		}
+		return a.rs.store.Flush(ctx)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package customer_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -76,4 +78,57 @@ func sortedPoints(m metricdata.Metrics) []string {
 		}
 	}
 	return sorted(out)
+}
+
+// A recorder with a snapshot file keeps its state across a restart: the
+// second recorder loads what the first one wrote when it closed.
+func ExampleWithSnapshot() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "kpikit-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "shop.snap")
+	now := time.Date(2026, 2, 20, 12, 0, 0, 0, time.UTC)
+	start := func(mp *sdkmetric.MeterProvider) *customer.Activity {
+		app, err := customer.NewActivity("shop", customer.WithMeterProvider(mp),
+			customer.WithPeriod(customer.Month), customer.WithCurrencies("USD"),
+			customer.WithClock(func() time.Time { return now }),
+			customer.WithSnapshot(path, time.Minute)) // and on Close
+		if err != nil {
+			fmt.Println(err)
+		}
+		return app
+	}
+
+	first := sdkmetric.NewMeterProvider()
+	defer first.Shutdown(ctx)
+	before := start(first)
+	before.PurchaseAt(ctx, now, "ann", time.Time{}, "USD", 1999)
+	before.ActiveAt(ctx, now, "bob", time.Time{})
+	if err := before.Close(); err != nil { // writes the snapshot
+		fmt.Println(err)
+		return
+	}
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	after := start(mp) // loads the snapshot
+	defer after.Close()
+	after.ActiveAt(ctx, now, "ann", time.Time{})
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := flatten(rm)
+	fmt.Println("active users:", p["customer.active.period_users{activity=shop,period=2026-02}"])
+	fmt.Println("revenue:", p["customer.revenue.amount{activity=shop,currency=USD,period=2026-02}"])
+	// Output:
+	// active users: 2
+	// revenue: 19.99
 }

@@ -199,17 +199,95 @@
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
 //     event counts in its period but in no cohort).
 //
-// State is per process: with several replicas, each reports the users it
-// saw. Counters of replicas that see disjoint users (sticky by user id) can
-// be summed; ratios are then recomputed from the sums. For an [Activity]
-// every figure is per replica today: money totals and purchase, refund
-// and event counts add up across replicas (sum them); distinct-user
-// figures (active, paying and retained users, cohort sizes, DAU/WAU/MAU)
-// add up only when each user is served by one replica, and ratios (ARPU,
-// ARPPU, retention, LTV, stickiness) never do. The state is kept in a form
-// that merges across replicas (distinct-count sets that union, exact
-// integer totals that add), so that a shared state store can make the
-// distinct counts and ratios global.
+// # State
+//
+// By default all state is in memory and per process. Two options keep it
+// elsewhere; neither changes the definitions above.
+//
+// [WithSnapshot] (activities, funnels and goals) keeps the state in memory
+// and writes it to a file, atomically (temporary file, fsync, rename),
+// every interval and on [Activity.Close] / [Activity.Shutdown] (likewise
+// for funnels and goals); the constructor loads it, so a restart loses at
+// most one interval. A corrupt or truncated file, one of another format
+// version, and one written by a recorder with another name, period,
+// horizon, currencies, steps, order, window or segments is renamed aside
+// (NAME.corrupt-<unix seconds> or NAME.incompatible-<unix seconds>), the
+// reason goes to the OTel error handler, and the recorder starts empty: a
+// bad file never fails or crashes the start. The recording path is the
+// memory one.
+//
+// [WithRedis] or [WithRedisClient] (activities only; funnels and goals
+// reject them) keep an activity's distinct-user sets, first-seen cohorts
+// and money totals in one Redis server shared by the replicas that use the
+// same key prefix and activity name:
+//   - distinct users are Redis HyperLogLogs (PFADD of a fixed-size hash of
+//     the user id, never the id): one per day, per cohort and offset, and
+//     per period and currency for paying users; a period's active users are
+//     the union of its days and a cohort's members the union of its cells;
+//   - money, purchases and refunds are INCRBY counters per period and
+//     currency and per cohort, offset and currency; amounts stay exact;
+//   - a user's first-seen period is written with SET NX. The cohort of a
+//     user recorded without a signup time is decided by the replica's own
+//     memory, as without Redis: give signup times, or send each user's
+//     events to one replica, for global cohorts;
+//   - every key expires a period plus the horizon (plus 31 days) after its
+//     last write.
+//
+// Recording never waits for Redis. Distinct-user writes go to a bounded
+// buffer ([WithRedisBufferSize]) that one goroutine writes in pipelined
+// batches every 200 ms; a per-recorder cache of the (set, user) pairs
+// already handed over (2 MiB, about 260,000 pairs) skips repeats until the
+// next collection or [Activity.Flush], and the buffer de-duplicates what
+// is left. Money is
+// summed locally and handed over as one INCRBY per counter every 200 ms.
+// While Redis is unreachable the buffer holds the writes and the flusher
+// retries with backoff (errors go to the OTel error handler); when the
+// buffer is full the oldest write is dropped and counted on kpikit.dropped
+// with reason store_unavailable (a user whose write was dropped is written
+// again at their next event after the next collection). When Redis
+// returns, nothing that fit in the buffer is lost. Collection reads Redis
+// (PFCOUNT, unions and MGET in two pipelined round trips, O(horizon²)
+// commands) and so reports the same values on every replica, up to the
+// writes not yet flushed ([Activity.Flush] writes them now). A failed read
+// is the callback's error and reports none of the Redis figures. Redis
+// itself must persist (AOF or RDB) for the state to survive a Redis
+// restart. The amount_overflow check is local to the memory state; Redis
+// refuses an INCRBY that would overflow, which is reported through the
+// error handler.
+//
+// Which values are global and which per replica:
+//
+//	metric                               memory, snapshot   Redis
+//	customer.active.users                per replica        global: max
+//	customer.active.stickiness           per replica        global: max
+//	customer.active.period_users         per replica        global: max
+//	customer.retention.cohort_size       per replica        global: max
+//	customer.retention.users             per replica        global: max
+//	customer.retention.ratio             per replica        global: max
+//	customer.revenue.amount              per replica: sum   global: max
+//	customer.revenue.purchases           per replica: sum   global: max
+//	customer.revenue.refunds             per replica: sum   global: max
+//	customer.revenue.paying_users        per replica        global: max
+//	customer.revenue.arpu, .arppu        per replica        global: max
+//	customer.cohort.revenue, .purchases  per replica: sum   global: max
+//	customer.cohort.ltv                  per replica        global: max
+//	customer.activity.tracked_users      per replica: sum   per replica: sum
+//	customer.funnel.*, customer.goal.*   per replica: sum   (not available)
+//	kpikit.dropped (every reason)        per replica: sum   per replica: sum
+//
+// A global value is the same on every replica, so dashboards aggregate it
+// away with max over the replica labels and never sum it:
+//
+//	max by (activity, period, currency) (customer_revenue_amount)
+//	max by (activity, cohort, cohort_offset, retention_mode) (customer_retention_ratio)
+//	max by (activity, active_window) (customer_active_users)
+//
+// Per-replica values are summed: sum by (reason) (kpikit_dropped_total).
+// Without Redis, money and counts of purchases and refunds add up across
+// replicas; distinct-user figures add up only when each user is served by
+// one replica (sticky by user id), and ratios never do; the funnel and
+// goal counters add up across replicas that see disjoint users, ratios
+// being recomputed from the sums.
 //
 // # Configuration
 //
@@ -264,11 +342,31 @@
 // and reports them with attribute sets prebuilt per segment combination:
 // about 0.5 ms for 5 steps and 20 segment values through the SDK.
 //
+// The state options: with [WithSnapshot] recording is the memory path
+// (same cost); a snapshot encodes every set (16 KiB per dense set) and
+// fsyncs the file, off the recording path. With [WithRedis] an activity
+// event checks the sent cache for its cohort-cell and day sets (and the
+// paying set of a purchase) instead of inserting into local sets, and
+// buffers only pairs not handed over yet; money goes to local atomic
+// counters. Measured on a shared 2-core AMD EPYC with redis-server on the
+// same two cores (go test -bench ActivityState ./customer/, 16,384 users
+// already seen, no allocation in either): an activity event 55 ns in
+// memory and 71 ns with Redis (1.27x), a purchase 77 ns and 100 ns
+// (1.29x), activity from two goroutines 28 ns and 35 ns (1.26x). Sustained
+// ingest of activity events of a million distinct users through one local
+// Redis from one process, every write reaching Redis
+// (BenchmarkActivityRedisIngest): about 1.2 million events/s.
+//
 // # Concurrency
 //
 // [Funnel], [Goal] and [Activity] are safe for concurrent use. Recording never blocks
 // on collection for long: collection takes a read lock on the table of
-// segment combinations only. No goroutine is started. The methods of a nil
+// segment combinations only. No goroutine is started without a state
+// option; [WithSnapshot] with a positive interval starts one that writes
+// snapshots, and [WithRedis] two (the store's flusher and the one that
+// hands money over); they end in
+// Close or Shutdown, which also write the last snapshot or the buffered
+// writes within their deadline. The methods of a nil
 // *Funnel, *Goal or *Activity do nothing, which is the no-op path;
 // [Funnel.Close], [Goal.Close] and [Activity.Close] stop reporting and turn
 // recording into a no-op. Nothing

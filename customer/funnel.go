@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
 // ScopeName is the instrumentation scope of the meters the recorders use.
@@ -57,12 +59,16 @@ type Funnel struct {
 	tracked    metric.Int64ObservableUpDownCounter
 	nameOpt    []metric.ObserveOption
 
+	saver     *snapshot.Saver // non-nil: state snapshotted to a file
 	closeOnce sync.Once
 	reg       metric.Registration
 }
 
 // NewFunnel returns a funnel called name through steps, in order. It needs
 // at least two steps and at most [MaxSteps], with unique non-empty names.
+// [WithSnapshot] keeps its state across restarts (see the package
+// documentation, "State"); the Redis options and those of [NewActivity]
+// are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
 // that names the bad value, and no funnel is returned. An error creating
@@ -124,8 +130,18 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
-	f.store = newProgressStore(c, len(steps), f.rows, newDrops(dropped), ttc)
+	drops := newDrops(dropped)
+	newStore := func() *progressStore {
+		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
+		return newProgressStore(c, len(steps), f.rows, drops, ttc)
+	}
+	f.store = newStore()
+	if c.snapPath != "" {
+		header := progressHeader("funnel", name, f.steps, c.order, c.window, f.rows)
+		if f.saver, err = progressSaver(c, fmt.Sprintf("funnel %q", name), header, &f.store, newStore); err != nil {
+			return nil, err
+		}
+	}
 	f.reg, err = m.RegisterCallback(f.observe, observables(f.users, f.conversion, f.tracked)...)
 	errs = append(errs, err)
 	return f, errors.Join(errs...)
@@ -248,18 +264,34 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 	f.store.record(ctx, now, at, user, k, segments)
 }
 
-// Close stops reporting the funnel's metrics. Recording after Close is
-// allowed and does nothing. Close is safe to call more than once.
+// Close stops reporting the funnel's metrics and recording; with
+// [WithSnapshot] it writes the last snapshot, waiting at most
+// [CloseTimeout] (see [Funnel.Shutdown]). Recording after Close is allowed
+// and does nothing. Close is safe to call more than once; later calls
+// return nil.
 func (f *Funnel) Close() error {
+	if f == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return f.Shutdown(ctx)
+}
+
+// Shutdown is [Funnel.Close] with a deadline of the caller's: when ctx ends
+// before the last snapshot is written, it returns ctx.Err(). Only the
+// first call of Close or Shutdown does anything.
+func (f *Funnel) Shutdown(ctx context.Context) error {
 	if f == nil {
 		return nil
 	}
 	var err error
 	f.closeOnce.Do(func() {
-		f.store.closed.Store(true)
+		var unregister func() error
 		if f.reg != nil {
-			err = f.reg.Unregister()
+			unregister = f.reg.Unregister
 		}
+		err = shutdownProgress(ctx, f.store, unregister, f.saver)
 	})
 	return err
 }

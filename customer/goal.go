@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
 // Metric names reported by [Goal].
@@ -48,11 +50,13 @@ type Goal struct {
 	tracked                                              metric.Int64ObservableUpDownCounter
 	nameOpt                                              []metric.ObserveOption
 
+	saver     *snapshot.Saver // non-nil: state snapshotted to a file
 	closeOnce sync.Once
 	reg       metric.Registration
 }
 
-// NewGoal returns a goal called name. All options apply but [WithOrder].
+// NewGoal returns a goal called name. All options apply but [WithOrder],
+// the Redis options and those of [NewActivity] only.
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
 // the bad value, and no goal is returned. An error creating the instruments
@@ -100,9 +104,20 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
-	g.store = newProgressStore(c, 2, g.rows, newDrops(dropped), ttc)
-	g.store.events = true
+	drops := newDrops(dropped)
+	newStore := func() *progressStore {
+		g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
+		s := newProgressStore(c, 2, g.rows, drops, ttc)
+		s.events = true
+		return s
+	}
+	g.store = newStore()
+	if c.snapPath != "" {
+		header := progressHeader("goal", name, nil, c.order, c.window, g.rows)
+		if g.saver, err = progressSaver(c, fmt.Sprintf("goal %q", name), header, &g.store, newStore); err != nil {
+			return nil, err
+		}
+	}
 	g.reg, err = m.RegisterCallback(g.observe,
 		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
 	errs = append(errs, err)
@@ -190,18 +205,34 @@ func (g *Goal) record(ctx context.Context, now, at int64, user string, k int, se
 	}
 }
 
-// Close stops reporting the goal's metrics. Recording after Close is
-// allowed and does nothing. Close is safe to call more than once.
+// Close stops reporting the goal's metrics and recording; with
+// [WithSnapshot] it writes the last snapshot, waiting at most
+// [CloseTimeout] (see [Goal.Shutdown]). Recording after Close is allowed
+// and does nothing. Close is safe to call more than once; later calls
+// return nil.
 func (g *Goal) Close() error {
+	if g == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return g.Shutdown(ctx)
+}
+
+// Shutdown is [Goal.Close] with a deadline of the caller's: when ctx ends
+// before the last snapshot is written, it returns ctx.Err(). Only the
+// first call of Close or Shutdown does anything.
+func (g *Goal) Shutdown(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
 	var err error
 	g.closeOnce.Do(func() {
-		g.store.closed.Store(true)
+		var unregister func() error
 		if g.reg != nil {
-			err = g.reg.Unregister()
+			unregister = g.reg.Unregister
 		}
+		err = shutdownProgress(ctx, g.store, unregister, g.saver)
 	})
 	return err
 }

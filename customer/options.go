@@ -11,6 +11,7 @@ import (
 
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/redisstore"
 )
 
 // ErrInvalidConfig is wrapped by every error that a constructor returns for
@@ -124,6 +125,12 @@ type config struct {
 	currencies []string
 	scale      int
 
+	// State (activity only, for now).
+	snapPath     string
+	snapInterval time.Duration
+	redis        []redisstore.Option
+	redisOn      bool // WithRedis or WithRedisClient was given
+
 	given optionSet // options that were given, for recorder-aware checks
 }
 
@@ -141,6 +148,8 @@ const (
 	givenLocation
 	givenCurrencies
 	givenScale
+	givenSnapshot
+	givenRedis
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
@@ -156,6 +165,7 @@ var optionNames = []struct {
 	{givenValueLimit, "WithSegmentValueLimit"}, {givenBuckets, "WithTimeToConvertBuckets"},
 	{givenPeriod, "WithPeriod"}, {givenHorizon, "WithHorizon"}, {givenLocation, "WithLocation"},
 	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
+	{givenSnapshot, "WithSnapshot"}, {givenRedis, "WithRedis"},
 }
 
 // misplaced returns an error naming every option of set that was given to
@@ -293,11 +303,29 @@ func baseConfig(opts []Option) config {
 	return c
 }
 
+// checkSnapshot validates the options of WithSnapshot.
+func (c config) checkSnapshot() error {
+	if c.given&givenSnapshot == 0 {
+		return nil
+	}
+	var errs []error
+	if c.snapPath == "" {
+		errs = append(errs, invalidf("snapshot path is empty"))
+	}
+	if c.snapInterval < 0 {
+		errs = append(errs, invalidf("snapshot interval %v is negative", c.snapInterval))
+	}
+	if c.given&givenRedis != 0 {
+		errs = append(errs, invalidf("WithSnapshot and WithRedis exclude each other"))
+	}
+	return errors.Join(errs...)
+}
+
 // newConfig sets the defaults of a funnel or goal, applies opts and
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(activityOnly, "funnels and goals")}
+	errs := []error{c.misplaced(activityOnly|givenRedis, "funnels and goals"), c.checkSnapshot()}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
 	}
@@ -476,6 +504,10 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	}
 	if len(c.currencies) > MaxCurrencies {
 		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
+	}
+	errs = append(errs, c.checkSnapshot())
+	if c.given&givenRedis != 0 && !c.redisOn {
+		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
 	}
 	if c.given&givenScale != 0 && len(c.currencies) == 0 {
 		errs = append(errs, invalidf("scale %d given without currencies", c.scale))

@@ -81,9 +81,13 @@ func (a *Activity) view(e *entry[periodState], last int64) *periodView {
 	return v
 }
 
-func (a *Activity) observe(_ context.Context, o metric.Observer) error {
+func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
 	a.collectMu.Lock()
 	defer a.collectMu.Unlock()
+	if a.rs != nil {
+		o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
+		return a.observeRemote(ctx, o)
+	}
 	top := a.periods.top.Load()
 	a.periods.each(top, func(e *entry[periodState]) {
 		v := a.view(e, top-e.index)

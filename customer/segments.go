@@ -107,6 +107,7 @@ type comboKey [MaxSegments]uint16
 // row holds the counts of one segment combination. Rows are created once
 // per combination and never freed; an attempt points at its row.
 type row struct {
+	key    comboKey
 	users  []atomic.Int64 // attempts that reached each step
 	events []atomic.Int64 // events counted per step (goals only)
 	opts   rowOpts
@@ -180,7 +181,7 @@ func (t *rowTable) get(k comboKey) *row {
 	if r := t.byKey[k]; r != nil {
 		return r
 	}
-	r = &row{users: make([]atomic.Int64, t.steps), events: make([]atomic.Int64, t.steps), opts: t.build(attrs)}
+	r = &row{key: k, users: make([]atomic.Int64, t.steps), events: make([]atomic.Int64, t.steps), opts: t.build(attrs)}
 	t.byKey[k] = r
 	t.list = append(t.list, r)
 	return r

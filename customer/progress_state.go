@@ -1,0 +1,203 @@
+package customer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+
+	"github.com/kpikit/kpikit/internal/snapshot"
+)
+
+// This file snapshots the state of funnels and goals (WithSnapshot): the
+// counts of every segment row and the progress of every tracked user.
+
+// progressStateVersion is the payload version of funnel and goal
+// snapshots.
+const progressStateVersion = 1
+
+// Snapshot payload (progressStateVersion 1), integers as varints:
+//
+//	header: recorder kind, name, steps, order, window, dimensions
+//	watermark
+//	rows: count, (value per dimension, users per step, events per step)...
+//	attempts: count, (user, start, row, mask, ended)...
+
+// progressHeader identifies the recorder whose state a snapshot holds.
+func progressHeader(kind, name string, steps []string, order Order, window time.Duration, rows *rowTable) []byte {
+	b := appendString(nil, kind)
+	b = appendString(b, name)
+	b = binary.AppendUvarint(b, uint64(len(steps)))
+	for _, s := range steps {
+		b = appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(order))
+	b = binary.AppendVarint(b, int64(window))
+	b = binary.AppendUvarint(b, uint64(len(rows.dims)))
+	for _, d := range rows.dims {
+		b = appendString(b, string(d.key))
+	}
+	return b
+}
+
+// appendState appends the store's state to b after header. It runs while
+// recording goes on: each shard is read under its lock, the whole is not
+// one instant.
+func (s *progressStore) appendState(b, header []byte) []byte {
+	b = append(b, header...)
+	b = binary.AppendVarint(b, s.wm.Load())
+	var rows []*row
+	s.rows.each(func(r *row) { rows = append(rows, r) })
+	index := make(map[*row]uint64, len(rows))
+	b = binary.AppendUvarint(b, uint64(len(rows)))
+	for i, r := range rows {
+		index[r] = uint64(i)
+		for j, d := range s.rows.dims {
+			b = appendString(b, d.value(r.key[j]))
+		}
+		for k := range r.users {
+			b = binary.AppendVarint(b, r.users[k].Load())
+		}
+		for k := range r.events {
+			b = binary.AppendVarint(b, r.events[k].Load())
+		}
+	}
+	countAt := len(b)
+	b = append(b, make([]byte, 8)...) // attempt count, fixed width
+	var n uint64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for u, a := range sh.users {
+			b = appendString(b, u)
+			b = binary.AppendVarint(b, a.start)
+			b = binary.AppendUvarint(b, index[a.row])
+			b = binary.AppendUvarint(b, uint64(a.mask))
+			if a.ended {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+			n++
+		}
+		sh.mu.Unlock()
+	}
+	binary.LittleEndian.PutUint64(b[countAt:], n)
+	return b
+}
+
+// restoreState loads a payload into an empty store.
+func (s *progressStore) restoreState(p, header []byte) error {
+	if len(p) < len(header) || string(p[:len(header)]) != string(header) {
+		return errors.New("written by a recorder with another kind, name, steps, order, window or segments")
+	}
+	d := &decoder{b: p[len(header):]}
+	s.wm.Store(d.varint())
+	var rows []*row
+	values := make([]string, len(s.rows.dims))
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		for j := range values {
+			values[j] = d.string()
+		}
+		if d.err != nil {
+			break
+		}
+		k, _, _ := s.rows.key(values)
+		r := s.rows.get(k)
+		for k := range r.users {
+			r.users[k].Add(d.varint())
+		}
+		for k := range r.events {
+			r.events[k].Add(d.varint())
+		}
+		rows = append(rows, r)
+	}
+	if d.err == nil && len(d.b) < 8 {
+		d.err = errShort
+	}
+	if d.err != nil {
+		return d.err
+	}
+	n := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	for ; n > 0 && d.err == nil; n-- {
+		user := d.string()
+		a := &attempt{start: d.varint()}
+		ri := d.uvarint()
+		a.mask = uint32(d.uvarint())
+		ended := d.bytes(1)
+		a.ended = len(ended) == 1 && ended[0] == 1
+		if d.err != nil {
+			break
+		}
+		if ri >= uint64(len(rows)) {
+			return fmt.Errorf("attempt of row %d, %d rows", ri, len(rows))
+		}
+		a.row = rows[ri]
+		if s.tracked.Load() >= s.maxUsers {
+			continue
+		}
+		sh := &s.shards[maphash.String(s.seed, user)%numShards]
+		sh.mu.Lock()
+		if _, dup := sh.users[user]; !dup {
+			sh.users[user] = a
+			s.tracked.Add(1)
+		}
+		sh.mu.Unlock()
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d bytes left over", len(d.b))
+	}
+	return d.err
+}
+
+// progressSaver loads the snapshot at path into the store, when there is
+// one, and returns the saver that writes it. A file that does not decode
+// is moved aside and reported, and the store starts empty (reset builds a
+// fresh one).
+func progressSaver(c config, what string, header []byte, store **progressStore, reset func() *progressStore) (*snapshot.Saver, error) {
+	if p := snapshot.Load(c.snapPath, progressStateVersion); p != nil {
+		if err := (*store).restoreState(p, header); err != nil {
+			*store = reset()
+			moveAsideReport(c.snapPath, what, err)
+		}
+	}
+	sv, err := snapshot.NewSaver(c.snapPath, progressStateVersion, func(b []byte) ([]byte, error) {
+		return (*store).appendState(b, header), nil
+	}, snapshot.WithInterval(c.snapInterval))
+	if err != nil {
+		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+	}
+	return sv, nil
+}
+
+// moveAsideReport moves a snapshot that did not decode aside and reports
+// it through the OTel error handler.
+func moveAsideReport(path, what string, err error) {
+	aside := path + ".incompatible-" + strconv.FormatInt(time.Now().Unix(), 10)
+	if rerr := os.Rename(path, aside); rerr != nil {
+		otel.Handle(fmt.Errorf("customer: %s: snapshot %s: %w; could not move it aside (%v); starting with empty state", what, path, err, rerr))
+		return
+	}
+	otel.Handle(fmt.Errorf("customer: %s: snapshot %s: %w; moved aside to %s; starting with empty state", what, path, err, aside))
+}
+
+// shutdownProgress stops a funnel's or goal's recording and reporting and
+// writes its last snapshot.
+func shutdownProgress(ctx context.Context, s *progressStore, unregister func() error, saver *snapshot.Saver) error {
+	s.closed.Store(true)
+	var errs []error
+	if unregister != nil {
+		errs = append(errs, unregister())
+	}
+	if saver != nil {
+		errs = append(errs, saver.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,851 @@
+package customer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/sketch"
+	"github.com/kpikit/kpikit/internal/snapshot"
+)
+
+// This file is the state boundary of an Activity. The state lives in one
+// of three places, chosen at construction:
+//
+//   - memory (a.rs == nil, a.saver == nil): the rings of activity.go;
+//   - memory and a snapshot file (a.saver != nil): the same rings, written
+//     by appendState and read back by restoreState;
+//   - Redis (a.rs != nil): the rings hold the Redis keys of each period,
+//     cell and day and the money not yet handed over; recording buffers
+//     PFADD and SET NX, and runRemote the summed INCRBYs, in
+//     a redisstore.Store and collection reads PFCOUNT and MGET.
+
+// CloseTimeout bounds how long [Activity.Close] waits for the last
+// snapshot or for buffered writes to reach Redis; use [Activity.Shutdown]
+// to choose the deadline.
+const CloseTimeout = 5 * time.Second
+
+// activityStateVersion is the payload version of activity snapshots.
+const activityStateVersion = 1
+
+// remote is the Redis side of an Activity.
+//
+// Each event writes as few keys as the figures allow: the day's set of
+// active users, the set of its cohort at its offset and, for a purchase,
+// the period's set of paying users and the money counters. The active
+// users of a period are the union of its days, and the members of a cohort
+// are the union of its cells (every event of a member lands in one of
+// them), so neither has a key of its own.
+type remote struct {
+	store   *redisstore.Store
+	client  *redis.Client
+	base    string // "a:" + activity name + ":"
+	loc     *time.Location
+	codes   []string
+	periods *ring[periodKeys] // alongside Activity.periods
+	days    *ring[hkey]       // the horizon's days, not only ActiveDays
+	sent    *sentCache
+
+	stop, done chan struct{} // of the goroutine that moves pending money
+}
+
+// hkey is a Redis key with a hash of its name for the sent cache.
+type hkey struct {
+	k redisstore.Key
+	h uint64
+}
+
+func (rs *remote) key(name string) hkey {
+	k := rs.store.Key(name)
+	return hkey{k: k, h: xxhash.Sum64String(k.String())}
+}
+
+// sentCacheSize is the number of (key, user) pairs the sent cache holds
+// (2 MiB), in buckets of sentCacheWays.
+const (
+	sentCacheSize = 1 << 18
+	sentCacheWays = 4
+)
+
+// sentCache remembers which (key, user) pairs were handed to the store
+// recently, so that a user active again adds nothing to the buffer: a
+// four-way set-associative table of tagged pair hashes, read and written
+// with atomic operations. A collision evicts a pair, which is then written
+// again (PFADD is idempotent). Bumping the generation forgets every pair:
+// it happens at each collection and Flush, so that a write the store had
+// to drop during an outage is written again at the user's next event
+// after the next collection.
+type sentCache struct {
+	gen   atomic.Uint64
+	slots [sentCacheSize]atomic.Uint64
+}
+
+// fresh reports whether the pair (key hash kh, user hash h) is not in the
+// cache, and adds it: to an empty way of its bucket, else to one chosen by
+// the pair's hash.
+func (c *sentCache) fresh(kh, h uint64) bool {
+	d := kh*0x9e3779b97f4a7c15 ^ h
+	v := (d ^ c.gen.Load()*0xbf58476d1ce4e5b9) | 1
+	b := c.slots[d&(sentCacheSize-sentCacheWays) : d&(sentCacheSize-sentCacheWays)+sentCacheWays]
+	empty := -1
+	for w := range b {
+		switch x := b[w].Load(); {
+		case x == v:
+			return false
+		case x == 0 && empty < 0:
+			empty = w
+		}
+	}
+	if empty < 0 {
+		empty = int(d>>40) & (sentCacheWays - 1)
+	}
+	b[empty].Store(v)
+	return true
+}
+
+func (c *sentCache) forget() { c.gen.Add(1) }
+
+// periodKeys are the Redis keys of one period index: its money per
+// currency and, built at collection, the names of its days.
+type periodKeys struct {
+	rs    *remote
+	label string
+	money []moneyKeys
+	cells []atomic.Pointer[cellKeys] // of the cohort, by offset
+	dirty atomic.Bool                // money pending in the period or in a cell of its cohort
+	days  []string                   // full key names of the period's days; collection only
+}
+
+type moneyKeys struct {
+	revenue, purchases, refunds redisstore.Key
+	paying                      hkey
+	pending                     pendingMoney
+}
+
+// pendingMoney is money recorded and not yet handed to the store: the
+// recording path adds to it and the remote's goroutine moves it to the
+// store as one INCRBY per key, every flush interval.
+type pendingMoney struct {
+	revenue, purchases, refunds atomic.Int64
+}
+
+// cellKeys are the Redis keys of one cohort at one offset.
+type cellKeys struct {
+	users hkey
+	money []cellMoneyKeys
+}
+
+type cellMoneyKeys struct {
+	revenue, purchases redisstore.Key
+	pending            pendingMoney // refunds unused
+}
+
+// periodDays returns the longest period of unit, in days.
+func periodDays(unit period.Unit) int {
+	switch unit {
+	case period.Week:
+		return 7
+	case period.Month:
+		return 31
+	}
+	return 1
+}
+
+// stateTTL returns the expiry of the keys of an activity: the horizon plus
+// a period, and at least the active-user windows.
+func stateTTL(unit period.Unit, horizon int) time.Duration {
+	return time.Duration((horizon+1)*periodDays(unit)+ActiveDays+1) * 24 * time.Hour
+}
+
+func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, codes []string, opts []redisstore.Option, drop redisstore.Option) (*remote, error) {
+	ro := append([]redisstore.Option{redisstore.WithTTL(stateTTL(unit, horizon)), drop}, opts...)
+	store, err := redisstore.New(ro...)
+	if err != nil {
+		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+	}
+	rs := &remote{store: store, client: store.Client(), base: "a:" + name + ":", loc: loc, codes: codes,
+		sent: new(sentCache), stop: make(chan struct{}), done: make(chan struct{})}
+	rs.periods = newRing(horizon, func(i int64, k *periodKeys) {
+		rs.initPeriod(k, unit.Label(unit.Start(i, loc), loc), horizon)
+	})
+	rs.days = newRing(max(ActiveDays, (horizon+1)*periodDays(unit)), func(d int64, k *hkey) {
+		*k = rs.key(rs.dayName(d))
+	})
+	return rs, nil
+}
+
+// dayName is the key name, without prefix, of the active users of day d.
+func (rs *remote) dayName(d int64) string {
+	return rs.base + "day:" + period.Day.Label(period.Day.Start(d, rs.loc), rs.loc)
+}
+
+func (rs *remote) initPeriod(k *periodKeys, label string, horizon int) {
+	k.rs, k.label = rs, label
+	k.cells = make([]atomic.Pointer[cellKeys], horizon)
+	for _, c := range rs.codes {
+		k.money = append(k.money, moneyKeys{
+			revenue:   rs.store.Key(rs.base + "revenue:" + label + ":" + c),
+			purchases: rs.store.Key(rs.base + "purchases:" + label + ":" + c),
+			refunds:   rs.store.Key(rs.base + "refunds:" + label + ":" + c),
+			paying:    rs.key(rs.base + "paying:" + label + ":" + c),
+		})
+	}
+}
+
+// cell returns the keys of the cohort of k at offset off, creating them
+// if needed.
+func (k *periodKeys) cell(off int64) *cellKeys {
+	if c := k.cells[off].Load(); c != nil {
+		return c
+	}
+	rs := k.rs
+	cohort := rs.base + "cohort:" + k.label + ":" + strconv.FormatInt(off, 10)
+	c := &cellKeys{users: rs.key(cohort + ":users")}
+	for _, code := range rs.codes {
+		c.money = append(c.money, cellMoneyKeys{
+			revenue:   rs.store.Key(cohort + ":revenue:" + code),
+			purchases: rs.store.Key(cohort + ":purchases:" + code),
+		})
+	}
+	if k.cells[off].CompareAndSwap(nil, c) {
+		return c
+	}
+	return k.cells[off].Load()
+}
+
+// recordRemote buffers one validated event in period q for Redis; c is the
+// user's cohort when known. It mirrors the memory path of record: a refund
+// touches only money; a purchase adds money, a purchase and a paying user;
+// every event but a refund is activity, in its day and, when the cohort is
+// known and within the horizon, in the cohort's cell.
+func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind uint8, cur int, amount int64, fresh bool) {
+	rs := a.rs
+	s := rs.store
+	if fresh {
+		s.SetNX(s.Key(rs.base+"first:"+redisstore.Member(h)), c, 0)
+	}
+	pe := rs.periods.get(q)
+	if pe == nil {
+		return
+	}
+	var ce *entry[periodKeys]
+	var cl *cellKeys
+	if known {
+		if c == q {
+			ce = pe
+		} else {
+			ce = rs.periods.get(c)
+		}
+		if ce != nil {
+			cl = ce.v.cell(q - c)
+		}
+	}
+	var keys [3]redisstore.Key
+	ks := keys[:0]
+	sent := rs.sent
+	if kind != kindActive {
+		mk := &pe.v.money[cur]
+		var cm *cellMoneyKeys
+		if cl != nil {
+			cm = &cl.money[cur]
+		}
+		delta := amount
+		if kind == kindRefund {
+			delta = -amount
+			mk.pending.refunds.Add(1)
+		} else {
+			mk.pending.purchases.Add(1)
+		}
+		mk.pending.revenue.Add(delta)
+		if cm != nil {
+			cm.pending.revenue.Add(delta)
+			if kind == kindPurchase {
+				cm.pending.purchases.Add(1)
+			}
+		}
+		markDirty(&pe.v)
+		if ce != nil {
+			markDirty(&ce.v)
+		}
+		if kind == kindRefund {
+			return
+		}
+		if sent.fresh(mk.paying.h, h) {
+			ks = append(ks, mk.paying.k)
+		}
+	}
+	if cl != nil && sent.fresh(cl.users.h, h) {
+		ks = append(ks, cl.users.k)
+	}
+	if de := rs.days.get(d); de != nil && sent.fresh(de.v.h, h) {
+		ks = append(ks, de.v.k)
+	}
+	if len(ks) > 0 {
+		s.PFAddEach(h, ks...)
+	}
+}
+
+func markDirty(k *periodKeys) {
+	if !k.dirty.Load() {
+		k.dirty.Store(true)
+	}
+}
+
+// runRemote moves pending money to the store every interval until stop.
+func (a *Activity) runRemote(interval time.Duration) {
+	defer close(a.rs.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.rs.stop:
+			return
+		case <-t.C:
+			a.movePending()
+		}
+	}
+}
+
+// movePending hands the money recorded since the last call to the store,
+// one INCRBY per key. A period's cohort cells are visited only when the
+// period is marked dirty.
+func (a *Activity) movePending() {
+	s := a.rs.store
+	a.rs.periods.each(a.rs.periods.top.Load(), func(e *entry[periodKeys]) {
+		k := &e.v
+		if !k.dirty.Load() {
+			return
+		}
+		k.dirty.Store(false)
+		for i := range k.money {
+			m := &k.money[i]
+			s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
+			s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
+			s.IncrBy(m.refunds, m.pending.refunds.Swap(0))
+		}
+		for j := range k.cells {
+			cl := k.cells[j].Load()
+			if cl == nil {
+				continue
+			}
+			for i := range cl.money {
+				m := &cl.money[i]
+				s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
+				s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
+			}
+		}
+	})
+}
+
+// dayNames returns the key names of the days of period index i.
+func (a *Activity) dayNames(k *periodKeys, i int64) []string {
+	if k.days == nil {
+		first := period.Day.Index(a.unit.Start(i, a.loc), a.loc)
+		last := period.Day.Index(a.unit.Start(i+1, a.loc), a.loc) - 1
+		for d := first; d <= last; d++ {
+			k.days = append(k.days, a.rs.store.Key(a.rs.dayName(d)).String())
+		}
+	}
+	return k.days
+}
+
+// cellNames returns the key names of the cells 0 to last of k's cohort,
+// creating their keys.
+func cellNames(k *periodKeys, last int64) []string {
+	names := make([]string, last+1)
+	for off := range names {
+		names[off] = k.cell(int64(off)).users.k.String()
+	}
+	return names
+}
+
+// remotePeriod is what collection reads about one period index.
+type remotePeriod struct {
+	e               *entry[periodState]
+	k               *periodKeys
+	active, members *redis.IntCmd
+	paying          []*redis.IntCmd
+	money           *redis.SliceCmd // revenue, purchases, refunds per currency
+}
+
+// remoteCell is what collection reads about one cohort at one offset.
+type remoteCell struct {
+	on, onOrAfter *redis.IntCmd
+	money         *redis.SliceCmd // revenue, purchases per currency
+}
+
+// observeRemote reports the figures of an Activity kept in Redis: the
+// periods of the horizon that ends at the clock's period (or the newest
+// period with an event, when later), as every replica sees them.
+func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
+	a.rs.sent.forget()
+	now := a.clock()
+	today := a.dayOf(now, now.Unix())
+	top := max(a.periods.top.Load(), a.periodOf(today))
+	pipe := a.rs.client.Pipeline()
+	var ps []remotePeriod
+	for i := top - a.horizon + 1; i <= top; i++ {
+		e, ke := a.periods.get(i), a.rs.periods.get(i)
+		if e == nil || ke == nil {
+			continue
+		}
+		k := &ke.v
+		rp := remotePeriod{e: e, k: k, active: pipe.PFCount(ctx, a.dayNames(k, i)...),
+			members: pipe.PFCount(ctx, cellNames(k, top-i)...)}
+		if len(k.money) > 0 {
+			names := make([]string, 0, 3*len(k.money))
+			for i := range k.money {
+				m := &k.money[i]
+				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.k.String()))
+				names = append(names, m.revenue.String(), m.purchases.String(), m.refunds.String())
+			}
+			rp.money = pipe.MGet(ctx, names...)
+		}
+		ps = append(ps, rp)
+	}
+	end := max(today, a.rs.days.top.Load())
+	window := func(n int64) *redis.IntCmd {
+		names := make([]string, 0, n)
+		for d := end - n + 1; d <= end; d++ {
+			if e := a.rs.days.get(d); e != nil {
+				names = append(names, e.v.k.String())
+			}
+		}
+		return pipe.PFCount(ctx, names...)
+	}
+	dau, wau, mau := window(1), window(7), window(ActiveDays)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("customer: activity %q: reading Redis: %w", a.name, err)
+	}
+
+	// Second round trip: the cells of the cohorts that have members.
+	cells := make([][]remoteCell, len(ps))
+	pipe = a.rs.client.Pipeline()
+	for j := range ps {
+		rp := &ps[j]
+		if rp.members.Val() == 0 {
+			continue
+		}
+		last := top - rp.e.index
+		names := cellNames(rp.k, last)
+		for k := int64(0); k <= last; k++ {
+			ck := rp.k.cell(k)
+			rc := remoteCell{on: pipe.PFCount(ctx, names[k]), onOrAfter: pipe.PFCount(ctx, names[k:]...)}
+			if len(ck.money) > 0 {
+				mn := make([]string, 0, 2*len(ck.money))
+				for i := range ck.money {
+					m := &ck.money[i]
+					mn = append(mn, m.revenue.String(), m.purchases.String())
+				}
+				rc.money = pipe.MGet(ctx, mn...)
+			}
+			cells[j] = append(cells[j], rc)
+		}
+	}
+	if len(pipe.Cmds()) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("customer: activity %q: reading Redis: %w", a.name, err)
+		}
+	} else {
+		pipe.Discard()
+	}
+
+	var errs []error
+	for j := range ps {
+		rp := &ps[j]
+		last := top - rp.e.index
+		v := a.view(rp.e, last)
+		vals, err := ints(rp.money)
+		errs = append(errs, err)
+		a.reportRemotePeriod(o, rp, v, vals)
+		if len(cells[j]) > 0 {
+			errs = append(errs, a.reportRemoteCohort(o, uint64(rp.members.Val()), cells[j], v))
+		}
+	}
+	if mv := uint64(mau.Val()); mv > 0 {
+		dv := uint64(dau.Val())
+		o.ObserveInt64(a.activeUsers, int64(dv), a.winOpts[0]...)
+		o.ObserveInt64(a.activeUsers, wau.Val(), a.winOpts[1]...)
+		o.ObserveInt64(a.activeUsers, int64(mv), a.winOpts[2]...)
+		o.ObserveFloat64(a.stickiness, ratio(dv, mv), a.nameOpt...)
+	}
+	return errors.Join(errs...)
+}
+
+// ints returns the integers of an MGET, 0 for a missing key.
+func ints(c *redis.SliceCmd) ([]int64, error) {
+	if c == nil {
+		return nil, nil
+	}
+	out := make([]int64, len(c.Val()))
+	for i, v := range c.Val() {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("customer: Redis key %q holds %q, not an integer", c.Args()[i+1], s)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// reportRemotePeriod reports one period as observePeriod does.
+func (a *Activity) reportRemotePeriod(o metric.Observer, rp *remotePeriod, v *periodView, vals []int64) {
+	active := uint64(rp.active.Val())
+	any := active > 0 || rp.members.Val() > 0
+	for _, x := range vals {
+		any = any || x != 0
+	}
+	if !any {
+		return
+	}
+	o.ObserveInt64(a.periodUsers, int64(active), v.period...)
+	if len(vals) < 3*len(a.units) {
+		return
+	}
+	for i, u := range a.units {
+		revUnits, n, r := vals[3*i], vals[3*i+1], vals[3*i+2]
+		if n == 0 && r == 0 && active == 0 {
+			continue
+		}
+		opt := v.money[i]
+		rev := u.Float(revUnits)
+		paying := uint64(rp.paying[i].Val())
+		o.ObserveFloat64(a.revenue, rev, opt...)
+		o.ObserveInt64(a.purchases, n, opt...)
+		o.ObserveInt64(a.refunds, r, opt...)
+		o.ObserveInt64(a.paying, int64(paying), opt...)
+		if active > 0 {
+			o.ObserveFloat64(a.arpu, rev/float64(active), opt...)
+		}
+		if paying > 0 {
+			o.ObserveFloat64(a.arppu, rev/float64(paying), opt...)
+		}
+	}
+}
+
+// reportRemoteCohort reports one cohort as observeCohort does.
+func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []remoteCell, v *periodView) error {
+	o.ObserveInt64(a.cohortSize, int64(size), v.cohort...)
+	var cum [MaxCurrencies]int64
+	var overflow [MaxCurrencies]bool
+	var errs []error
+	for k, rc := range cells {
+		ov := &v.offsets[k]
+		on, ooa := uint64(rc.on.Val()), uint64(rc.onOrAfter.Val())
+		o.ObserveInt64(a.retUsers, int64(on), ov.on...)
+		o.ObserveInt64(a.retUsers, int64(ooa), ov.onOrAfter...)
+		o.ObserveFloat64(a.retRatio, ratio(on, size), ov.on...)
+		o.ObserveFloat64(a.retRatio, ratio(ooa, size), ov.onOrAfter...)
+		vals, err := ints(rc.money)
+		if err != nil || len(vals) < 2*len(a.units) {
+			errs = append(errs, err)
+			continue
+		}
+		for i, u := range a.units {
+			rev, n := vals[2*i], vals[2*i+1]
+			o.ObserveFloat64(a.cohortRevenue, u.Float(rev), ov.money[i]...)
+			o.ObserveInt64(a.cohortPurchases, n, ov.money[i]...)
+			if !overflow[i] {
+				sum, ok := money.Add(cum[i], rev)
+				cum[i], overflow[i] = sum, !ok
+			}
+			if !overflow[i] {
+				o.ObserveFloat64(a.ltv, u.Float(cum[i])/float64(size), ov.money[i]...)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot payload (activityStateVersion 1), all integers as varints:
+//
+//	name, period unit, horizon, currencies (code, scale)...
+//	first-seen: count, (hash as 8 bytes, cohort)...
+//	periods: count, (index, active, members,
+//	    per currency (revenue, purchases, refunds, paying),
+//	    cells: count, (offset, users, per currency (revenue, purchases))...)...
+//	days: count, (index, set)...
+//
+// A set is a length and the bytes of sketch.Set.AppendBinary.
+
+// appendState appends the activity's state to b. It runs while recording
+// goes on: each set and total is read atomically, the whole is not.
+func (a *Activity) appendState(b []byte) ([]byte, error) {
+	b = a.appendHeader(b)
+	b = a.seen.appendTo(b)
+	top := a.periods.top.Load()
+	var periods []*entry[periodState]
+	a.periods.each(top, func(e *entry[periodState]) { periods = append(periods, e) })
+	b = binary.AppendUvarint(b, uint64(len(periods)))
+	var err error
+	for _, e := range periods {
+		b = binary.AppendVarint(b, e.index)
+		if b, err = appendSet(b, &e.v.active); err != nil {
+			return nil, err
+		}
+		if b, err = appendSet(b, &e.v.members); err != nil {
+			return nil, err
+		}
+		for i := range e.v.money {
+			pm := &e.v.money[i]
+			b = binary.AppendVarint(b, pm.revenue.Load())
+			b = binary.AppendVarint(b, pm.purchases.Load())
+			b = binary.AppendVarint(b, pm.refunds.Load())
+			if b, err = appendSet(b, &pm.paying); err != nil {
+				return nil, err
+			}
+		}
+		var cells []int64
+		for k := range e.v.cells {
+			if e.v.cells[k].Load() != nil {
+				cells = append(cells, int64(k))
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(len(cells)))
+		for _, k := range cells {
+			cl := e.v.cells[k].Load()
+			b = binary.AppendVarint(b, k)
+			if b, err = appendSet(b, &cl.users); err != nil {
+				return nil, err
+			}
+			for i := range cl.money {
+				b = binary.AppendVarint(b, cl.money[i].revenue.Load())
+				b = binary.AppendVarint(b, cl.money[i].purchases.Load())
+			}
+		}
+	}
+	var days []*entry[sketch.Set]
+	a.days.each(a.days.top.Load(), func(e *entry[sketch.Set]) { days = append(days, e) })
+	b = binary.AppendUvarint(b, uint64(len(days)))
+	for _, e := range days {
+		b = binary.AppendVarint(b, e.index)
+		if b, err = appendSet(b, &e.v); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (a *Activity) appendHeader(b []byte) []byte {
+	b = appendString(b, a.name)
+	b = binary.AppendUvarint(b, uint64(a.unit))
+	b = binary.AppendUvarint(b, uint64(a.horizon))
+	b = binary.AppendUvarint(b, uint64(len(a.units)))
+	for _, u := range a.units {
+		b = appendString(b, u.Currency())
+		b = binary.AppendUvarint(b, uint64(u.Scale()))
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendSet(b []byte, s *sketch.Set) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b, err := s.AppendBinary(b)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b, nil
+}
+
+// appendTo appends the first-seen cohorts.
+func (f *firstSeen) appendTo(b []byte) []byte {
+	var pairs []int64 // hash, cohort
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		for h, c := range sh.m {
+			pairs = append(pairs, int64(h), c)
+		}
+		sh.mu.Unlock()
+	}
+	b = binary.AppendUvarint(b, uint64(len(pairs)/2))
+	for i := 0; i < len(pairs); i += 2 {
+		b = binary.LittleEndian.AppendUint64(b, uint64(pairs[i]))
+		b = binary.AppendVarint(b, pairs[i+1])
+	}
+	return b
+}
+
+// decoder reads a snapshot payload; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errShort = errors.New("payload ends early")
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes(d.uvarint())) }
+
+// count reads a count of items of at least min bytes each, bounded by
+// what is left.
+func (d *decoder) count(min uint64) uint64 {
+	n := d.uvarint()
+	if d.err == nil && n*min > uint64(len(d.b)) {
+		d.err = errShort
+		return 0
+	}
+	return n
+}
+
+func (d *decoder) set(s *sketch.Set) {
+	if d.err != nil {
+		return
+	}
+	data := d.bytes(uint64(binary.LittleEndian.Uint32(d.bytes(4))))
+	if d.err == nil {
+		if err := s.UnmarshalBinary(data); err != nil {
+			d.err = err
+		}
+	}
+}
+
+// restoreState loads a snapshot payload into an empty activity.
+func (a *Activity) restoreState(p []byte) error {
+	want := a.appendHeader(nil)
+	if len(p) < len(want) || string(p[:len(want)]) != string(want) {
+		return errors.New("written by an activity with another name, period, horizon or currencies")
+	}
+	d := &decoder{b: p[len(want):]}
+	for n := d.count(9); n > 0 && d.err == nil; n-- {
+		h := binary.LittleEndian.Uint64(d.bytes(8))
+		c := d.varint()
+		if d.err == nil {
+			a.seen.restore(h, c)
+		}
+	}
+	nCur := len(a.units)
+	for n := d.count(3); n > 0 && d.err == nil; n-- {
+		e := a.periods.get(d.varint())
+		if d.err != nil {
+			break
+		}
+		if e == nil {
+			return errors.New("periods out of order")
+		}
+		d.set(&e.v.active)
+		d.set(&e.v.members)
+		for i := range e.v.money {
+			pm := &e.v.money[i]
+			pm.revenue.Store(d.varint())
+			pm.purchases.Store(d.varint())
+			pm.refunds.Store(d.varint())
+			d.set(&pm.paying)
+		}
+		for m := d.count(2); m > 0 && d.err == nil; m-- {
+			k := d.varint()
+			if d.err == nil && (k < 0 || k >= a.horizon) {
+				return fmt.Errorf("cohort offset %d out of range", k)
+			}
+			cl := e.v.cell(k, nCur)
+			d.set(&cl.users)
+			for i := range cl.money {
+				cl.money[i].revenue.Store(d.varint())
+				cl.money[i].purchases.Store(d.varint())
+			}
+		}
+	}
+	for n := d.count(2); n > 0 && d.err == nil; n-- {
+		e := a.days.get(d.varint())
+		if d.err != nil {
+			break
+		}
+		if e == nil {
+			return errors.New("days out of order")
+		}
+		d.set(&e.v)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d bytes left over", len(d.b))
+	}
+	return d.err
+}
+
+// restore records c as the cohort of h, within the cap.
+func (f *firstSeen) restore(h uint64, c int64) {
+	sh := &f.shards[h>>58]
+	sh.mu.Lock()
+	if _, ok := sh.m[h]; !ok && f.n.Load() < f.max {
+		sh.m[h] = c
+		f.n.Add(1)
+	}
+	sh.mu.Unlock()
+}
+
+// loadSnapshot restores the snapshot at path, if any. A file that
+// snapshot.Load accepts but that does not decode is moved aside and
+// reported, and the activity starts empty; it reports whether state was
+// restored.
+func (a *Activity) loadSnapshot(path string, reset func()) bool {
+	p := snapshot.Load(path, activityStateVersion)
+	if p == nil {
+		return false
+	}
+	err := a.restoreState(p)
+	if err == nil {
+		return true
+	}
+	reset()
+	moveAsideReport(path, fmt.Sprintf("activity %q", a.name), err)
+	return false
+}

@@ -1,0 +1,110 @@
+package customer
+
+import (
+	"crypto/tls"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kpikit/kpikit/internal/redisstore"
+)
+
+// This file holds the options that choose where an [Activity] keeps its
+// state: in memory (the default), in memory with a snapshot file, or in
+// Redis shared by replicas.
+
+// WithSnapshot applies to [NewActivity]. It keeps the state in memory and
+// also in the file at path: [NewActivity] loads the file when it exists,
+// the recorder writes it every interval (zero: only on shutdown) and on
+// [Activity.Shutdown] or [Activity.Close], so that a restart loses at most
+// one interval. The file is replaced atomically. A corrupt file, or one
+// written by a recorder with another period, horizon or currencies, is
+// moved aside, reported through the OTel error handler, and the recorder
+// starts empty. The path must not be empty and the interval not negative;
+// it excludes [WithRedis].
+func WithSnapshot(path string, interval time.Duration) Option {
+	return optionFunc(func(c config) config {
+		c.snapPath, c.snapInterval = path, interval
+		c.given |= givenSnapshot
+		return c
+	})
+}
+
+// WithRedis applies to [NewActivity]. It keeps the recorder's distinct-user
+// sets, first-seen cohorts and money totals in the Redis server at addr
+// (host:port), shared by every replica that uses the same server, key
+// prefix and activity name, so that every replica reports the same global
+// values. Recording never waits for Redis: events are buffered and written
+// in the background (see the package documentation, "State").
+// [WithRedisAuth], [WithRedisDB], [WithRedisTLS], [WithRedisKeyPrefix] and
+// [WithRedisBufferSize] refine it; [WithRedisClient] replaces the address.
+// An empty addr means localhost:6379.
+func WithRedis(addr string) Option {
+	var ro []redisstore.Option
+	if addr != "" {
+		ro = append(ro, redisstore.WithAddr(addr))
+	}
+	return redisBase(ro)
+}
+
+// WithRedisClient applies to [NewActivity]. It keeps the state in Redis, as
+// [WithRedis] does, through the caller's client, which the recorder never
+// closes. A nil client is ignored.
+func WithRedisClient(client *redis.Client) Option {
+	if client == nil {
+		return nil
+	}
+	return redisBase([]redisstore.Option{redisstore.WithClient(client)})
+}
+
+func redisBase(ro []redisstore.Option) Option {
+	o := redisOption(ro)
+	return optionFunc(func(c config) config {
+		c = o.apply(c)
+		c.redisOn = true
+		return c
+	})
+}
+
+// WithRedisAuth applies with [WithRedis]: the ACL user name (empty for the
+// default user) and password.
+func WithRedisAuth(username, password string) Option {
+	return redisOption([]redisstore.Option{redisstore.WithUsername(username), redisstore.WithPassword(password)})
+}
+
+// WithRedisDB applies with [WithRedis]: the database number (default 0).
+func WithRedisDB(db int) Option {
+	return redisOption([]redisstore.Option{redisstore.WithDB(db)})
+}
+
+// WithRedisTLS applies with [WithRedis]: connect with TLS using cfg. A nil
+// cfg is ignored.
+func WithRedisTLS(cfg *tls.Config) Option {
+	if cfg == nil {
+		return nil
+	}
+	return redisOption([]redisstore.Option{redisstore.WithTLS(cfg)})
+}
+
+// WithRedisKeyPrefix applies with [WithRedis]: the prefix of every key the
+// recorder writes (default "kpikit:"). Replicas that share state use the
+// same prefix; separate environments on one server use different ones.
+func WithRedisKeyPrefix(prefix string) Option {
+	return redisOption([]redisstore.Option{redisstore.WithKeyPrefix(prefix)})
+}
+
+// WithRedisBufferSize applies with [WithRedis]: how many writes are held
+// while Redis is slow or unreachable (default 65,536, rounded up to a power
+// of two). When it is full the oldest write is dropped and counted on
+// kpikit.dropped with reason "store_unavailable".
+func WithRedisBufferSize(n int) Option {
+	return redisOption([]redisstore.Option{redisstore.WithBufferSize(n)})
+}
+
+func redisOption(ro []redisstore.Option) Option {
+	return optionFunc(func(c config) config {
+		c.redis = append(c.redis[:len(c.redis):len(c.redis)], ro...)
+		c.given |= givenRedis
+		return c
+	})
+}
