@@ -66,9 +66,9 @@ type Funnel struct {
 
 // NewFunnel returns a funnel called name through steps, in order. It needs
 // at least two steps and at most [MaxSteps], with unique non-empty names.
-// [WithSnapshot] keeps its state across restarts (see the package
-// documentation, "State"); the Redis options and those of [NewActivity]
-// are errors.
+// [WithSnapshot] keeps its state across restarts and [WithRedis] shares it
+// between replicas (see the package documentation, "State"); the options
+// of [NewActivity] are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
 // that names the bad value, and no funnel is returned. An error creating
@@ -142,6 +142,11 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 			return nil, err
 		}
 	}
+	if c.redisOn {
+		if f.store.remote, err = newRemoteProgress(c, "funnel", name, len(steps), false, f.rows, ttc, drops.unavailable); err != nil {
+			return nil, err
+		}
+	}
 	f.reg, err = m.RegisterCallback(f.observe, observables(f.users, f.conversion, f.tracked)...)
 	errs = append(errs, err)
 	return f, errors.Join(errs...)
@@ -180,30 +185,42 @@ func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
 	return rowOpts{observe: obs, record: []metric.RecordOption{set()}}
 }
 
-func (f *Funnel) observe(_ context.Context, o metric.Observer) error {
-	n := len(f.steps)
+func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
+	if f.store.remote != nil {
+		rows, counts, err := f.store.remote.read(ctx)
+		for _, r := range rows {
+			f.observeRow(o, r, &counts[r].users)
+		}
+		return err
+	}
 	var counts [MaxSteps]int64
 	f.rows.each(func(r *row) {
 		// Later steps first: concurrent progress then never shows a step
 		// with more users than the one before it.
-		for k := n - 1; k >= 0; k-- {
+		for k := len(f.steps) - 1; k >= 0; k-- {
 			counts[k] = r.users[k].Load()
 		}
-		for k := range n {
-			o.ObserveInt64(f.users, counts[k], r.opts.observe[k:k+1]...)
-			if k == 0 {
-				continue
-			}
-			if counts[k-1] > 0 {
-				o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[k-1]), r.opts.observe[n+2*(k-1):n+2*(k-1)+1]...)
-			}
-			if counts[0] > 0 {
-				o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[0]), r.opts.observe[n+2*(k-1)+1:n+2*(k-1)+2]...)
-			}
-		}
+		f.observeRow(o, r, &counts)
 	})
 	o.ObserveInt64(f.tracked, f.store.tracked.Load(), f.nameOpt...)
 	return nil
+}
+
+// observeRow reports the users per step and the conversions of one row.
+func (f *Funnel) observeRow(o metric.Observer, r *row, counts *[MaxSteps]int64) {
+	n := len(f.steps)
+	for k := range n {
+		o.ObserveInt64(f.users, counts[k], r.opts.observe[k:k+1]...)
+		if k == 0 {
+			continue
+		}
+		if counts[k-1] > 0 {
+			o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[k-1]), r.opts.observe[n+2*(k-1):n+2*(k-1)+1]...)
+		}
+		if counts[0] > 0 {
+			o.ObserveFloat64(f.conversion, float64(counts[k])/float64(counts[0]), r.opts.observe[n+2*(k-1)+1:n+2*(k-1)+2]...)
+		}
+	}
 }
 
 // Name returns the funnel's name.
@@ -294,4 +311,16 @@ func (f *Funnel) Shutdown(ctx context.Context) error {
 		err = shutdownProgress(ctx, f.store, unregister, f.saver)
 	})
 	return err
+}
+
+// Flush waits, with [WithRedis], until every event recorded before the
+// call reached Redis, or ctx ends; collection reads Redis and does not see
+// buffered events, so Flush gives read-your-writes. With [WithSnapshot] it
+// writes the snapshot now. Otherwise it does nothing. It returns an error
+// after [Funnel.Close].
+func (f *Funnel) Flush(ctx context.Context) error {
+	if f == nil {
+		return nil
+	}
+	return flushProgress(ctx, f.store, f.saver)
 }

@@ -55,8 +55,8 @@ type Goal struct {
 	reg       metric.Registration
 }
 
-// NewGoal returns a goal called name. All options apply but [WithOrder],
-// the Redis options and those of [NewActivity] only.
+// NewGoal returns a goal called name. All options apply but [WithOrder]
+// and those of [NewActivity] only.
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
 // the bad value, and no goal is returned. An error creating the instruments
@@ -118,6 +118,11 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 			return nil, err
 		}
 	}
+	if c.redisOn {
+		if g.store.remote, err = newRemoteProgress(c, "goal", name, 2, true, g.rows, ttc, drops.unavailable); err != nil {
+			return nil, err
+		}
+	}
 	g.reg, err = m.RegisterCallback(g.observe,
 		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
 	errs = append(errs, err)
@@ -131,21 +136,33 @@ func goalRow(base []attribute.KeyValue) rowOpts {
 	return rowOpts{observe: []metric.ObserveOption{opt}, record: []metric.RecordOption{opt}}
 }
 
-func (g *Goal) observe(_ context.Context, o metric.Observer) error {
+func (g *Goal) observe(ctx context.Context, o metric.Observer) error {
+	if g.store.remote != nil {
+		rows, counts, err := g.store.remote.read(ctx)
+		for _, r := range rows {
+			c := counts[r]
+			g.observeRow(o, r, c.users[goalExposure], c.users[goalConversion], c.events[goalExposure], c.events[goalConversion])
+		}
+		return err
+	}
 	g.rows.each(func(r *row) {
-		opt := r.opts.observe[:1]
 		converted := r.users[goalConversion].Load()
 		exposed := r.users[goalExposure].Load()
-		o.ObserveInt64(g.exposedUsers, exposed, opt...)
-		o.ObserveInt64(g.convertedUsers, converted, opt...)
-		o.ObserveInt64(g.conversions, r.events[goalConversion].Load(), opt...)
-		o.ObserveInt64(g.exposures, r.events[goalExposure].Load(), opt...)
-		if exposed > 0 {
-			o.ObserveFloat64(g.conversion, float64(converted)/float64(exposed), opt...)
-		}
+		g.observeRow(o, r, exposed, converted, r.events[goalExposure].Load(), r.events[goalConversion].Load())
 	})
 	o.ObserveInt64(g.tracked, g.store.tracked.Load(), g.nameOpt...)
 	return nil
+}
+
+func (g *Goal) observeRow(o metric.Observer, r *row, exposed, converted, exposures, conversions int64) {
+	opt := r.opts.observe[:1]
+	o.ObserveInt64(g.exposedUsers, exposed, opt...)
+	o.ObserveInt64(g.convertedUsers, converted, opt...)
+	o.ObserveInt64(g.conversions, conversions, opt...)
+	o.ObserveInt64(g.exposures, exposures, opt...)
+	if exposed > 0 {
+		o.ObserveFloat64(g.conversion, float64(converted)/float64(exposed), opt...)
+	}
 }
 
 // Name returns the goal's name.
@@ -235,4 +252,12 @@ func (g *Goal) Shutdown(ctx context.Context) error {
 		err = shutdownProgress(ctx, g.store, unregister, g.saver)
 	})
 	return err
+}
+
+// Flush is [Funnel.Flush] for a goal.
+func (g *Goal) Flush(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	return flushProgress(ctx, g.store, g.saver)
 }

@@ -325,7 +325,10 @@ func (c config) checkSnapshot() error {
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(activityOnly|givenRedis, "funnels and goals"), c.checkSnapshot()}
+	errs := []error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot()}
+	if c.given&givenRedis != 0 && !c.redisOn {
+		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
+	}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
 	}

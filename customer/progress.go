@@ -103,6 +103,7 @@ type shard struct {
 // drops are the prebuilt dropped-event reasons of one recorder.
 type drops struct {
 	emptyUser, longUser, unknownStep, future, late, userCap, overflow, invalid selfobs.Reason
+	unavailable                                                                selfobs.Reason
 }
 
 func newDrops(c *selfobs.Counter) drops {
@@ -115,6 +116,7 @@ func newDrops(c *selfobs.Counter) drops {
 		userCap:     c.Reason("user_cap"),
 		overflow:    c.Reason("segment_overflow"),
 		invalid:     c.Reason("invalid_segment"),
+		unavailable: c.Reason("store_unavailable"),
 	}
 }
 
@@ -129,6 +131,7 @@ type progressStore struct {
 	rows     *rowTable
 	drops    drops
 	ttc      metric.Float64Histogram
+	remote   *remoteProgress // non-nil: progress kept in Redis
 
 	closed  atomic.Bool
 	seed    maphash.Seed
@@ -204,6 +207,10 @@ func (s *progressStore) record(ctx context.Context, now, at int64, user string, 
 		return outcome{reached: -1}
 	case at < 0:
 		s.drops.late.Add(ctx, 1)
+		return outcome{reached: -1}
+	}
+	if s.remote != nil {
+		s.pushRemote(ctx, now, at, user, k, segs)
 		return outcome{reached: -1}
 	}
 	o, st := s.apply(ctx, now, at, user, k, segs, true)

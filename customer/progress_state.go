@@ -196,8 +196,22 @@ func shutdownProgress(ctx context.Context, s *progressStore, unregister func() e
 	if unregister != nil {
 		errs = append(errs, unregister())
 	}
+	if s.remote != nil {
+		errs = append(errs, s.remote.shutdown(ctx))
+	}
 	if saver != nil {
 		errs = append(errs, saver.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// flushProgress writes a funnel's or goal's buffered state now.
+func flushProgress(ctx context.Context, s *progressStore, saver *snapshot.Saver) error {
+	switch {
+	case s.remote != nil:
+		return s.remote.flush(ctx)
+	case saver != nil:
+		return saver.Save()
+	}
+	return nil
 }

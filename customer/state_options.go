@@ -9,7 +9,7 @@ import (
 	"github.com/kpikit/kpikit/internal/redisstore"
 )
 
-// This file holds the options that choose where an [Activity] keeps its
+// This file holds the options that choose where a recorder keeps its
 // state: in memory (the default), in memory with a snapshot file, or in
 // Redis shared by replicas.
 
@@ -30,10 +30,11 @@ func WithSnapshot(path string, interval time.Duration) Option {
 	})
 }
 
-// WithRedis applies to [NewActivity]. It keeps the recorder's distinct-user
-// sets, first-seen cohorts and money totals in the Redis server at addr
-// (host:port), shared by every replica that uses the same server, key
-// prefix and activity name, so that every replica reports the same global
+// WithRedis applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps
+// an activity's distinct-user sets, first-seen cohorts and money totals, or
+// a funnel's or goal's user progress and counts, in the Redis server at
+// addr (host:port), shared by every replica that uses the same server, key
+// prefix and recorder name, so that every replica reports the same global
 // values. Recording never waits for Redis: events are buffered and written
 // in the background (see the package documentation, "State").
 // [WithRedisAuth], [WithRedisDB], [WithRedisTLS], [WithRedisKeyPrefix] and
@@ -47,7 +48,7 @@ func WithRedis(addr string) Option {
 	return redisBase(ro)
 }
 
-// WithRedisClient applies to [NewActivity]. It keeps the state in Redis, as
+// WithRedisClient applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps the state in Redis, as
 // [WithRedis] does, through the caller's client, which the recorder never
 // closes. A nil client is ignored.
 func WithRedisClient(client *redis.Client) Option {

@@ -449,12 +449,12 @@ func TestActivityStateOptions(t *testing.T) {
 			}
 		})
 	}
-	o := customer.WithRedis("localhost:1")
-	if _, err := customer.NewFunnel("f", []string{"a", "b"}, o); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
-		t.Errorf("NewFunnel with WithRedis: error %v, want ErrInvalidConfig", err)
+	o := []customer.Option{customer.WithRedis("localhost:1"), customer.WithRedisBufferSize(0)}
+	if _, err := customer.NewFunnel("f", []string{"a", "b"}, o...); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
+		t.Errorf("NewFunnel with a bad Redis buffer size: error %v, want ErrInvalidConfig", err)
 	}
-	if _, err := customer.NewGoal("g", o); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
-		t.Errorf("NewGoal with WithRedis: error %v, want ErrInvalidConfig", err)
+	if _, err := customer.NewGoal("g", o...); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
+		t.Errorf("NewGoal with a bad Redis buffer size: error %v, want ErrInvalidConfig", err)
 	}
 }
 

@@ -1,0 +1,31 @@
+package redisstore
+
+import (
+	"math/bits"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Settings resolves opts as [New] does, for a caller that writes to Redis
+// itself: the client (a new one when [WithClient] was not given; own then
+// says the caller must close it), the key prefix and the buffer size,
+// rounded up to a power of two. Invalid options are an error.
+func Settings(opts ...Option) (client *redis.Client, own bool, prefix string, bufferSize int, err error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, false, "", 0, err
+	}
+	client = c.client
+	if client == nil {
+		own = true
+		client = redis.NewClient(&redis.Options{
+			Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
+		})
+	}
+	return client, own, c.prefix, 1 << bits.Len(uint(c.bufferSize-1)), nil
+}
+
+// Permanent reports whether err is Redis refusing a command for good (wrong
+// type, bad argument, script error), as opposed to a connection problem or
+// a server that is loading, busy or read-only: retry only when it is false.
+func Permanent(err error) bool { return permanent(err) }
