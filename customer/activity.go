@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,13 +156,17 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 
 // activityDrops are the prebuilt dropped-event reasons of an activity.
 type activityDrops struct {
-	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap selfobs.Reason
+	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
 }
 
 // firstSeen keeps the first-seen cohort of users recorded without a signup
 // time, keyed by the hash of the user id.
+//
+// With Redis (remote set) a user not seen before is held as pendingCohort
+// until the flusher has read the global first-seen cohort back from Redis.
 type firstSeen struct {
 	max    int64
+	remote bool
 	n      atomic.Int64
 	shards [64]struct {
 		mu sync.Mutex
@@ -178,10 +183,14 @@ func newFirstSeen(maxUsers int) *firstSeen {
 	return f
 }
 
-// cohort returns the cohort of user hash h, recording q as the cohort of a
-// user not seen before when create is set (then fresh is true). known is
-// false for a user not seen before and not recorded; capped says the cap
-// prevented recording.
+// pendingCohort is the cohort held for a user whose first-seen cohort is
+// being resolved in Redis.
+const pendingCohort int64 = math.MinInt64
+
+// cohort returns the cohort of user hash h, recording q (with remote,
+// pendingCohort) as the cohort of a user not seen before when create is
+// set (then fresh is true). known is false for a user not seen before and
+// not recorded; capped says the cap prevented recording.
 func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fresh, capped bool) {
 	sh := &f.shards[h>>58]
 	sh.mu.Lock()
@@ -192,6 +201,9 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 		f.n.Add(-1)
 		capped = true
 	default:
+		if f.remote {
+			q = pendingCohort
+		}
 		sh.m[h] = q
 		c, known, fresh = q, true, true
 	}
@@ -263,14 +275,16 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		invalidAmount:   dropped.Reason("invalid_amount"),
 		overflow:        dropped.Reason("amount_overflow"),
 		userCap:         dropped.Reason("user_cap"),
+		unavailable:     dropped.Reason("store_unavailable"),
 	}
 	switch {
 	case c.redisOn:
 		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
-			redisstore.WithDropCounter(dropped.Reason("store_unavailable")))
+			redisstore.WithDropCounter(a.drops.unavailable))
 		if err != nil {
 			return nil, err
 		}
+		a.seen.remote = true
 		go a.runRemote(redisstore.DefaultFlushInterval)
 	case c.snapPath != "":
 		a.loadSnapshot(c.snapPath, newState)
@@ -494,8 +508,8 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	h := sketch.Hash(user)
 	var c int64
 	known, member := true, true // member: insert into the cohort's members
+	var capped bool
 	if signup.IsZero() {
-		var capped bool
 		// A tracked user was inserted into the members when first seen.
 		c, known, member, capped = a.seen.cohort(h, q, kind != kindRefund)
 		if capped {
@@ -514,7 +528,13 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		return
 	}
 	if a.rs != nil {
-		a.recordRemote(q, c, known, d, h, kind, cur, amount, member && signup.IsZero())
+		if signup.IsZero() && !capped && (c == pendingCohort || !known) {
+			// The cohort is Redis's (pendingCohort is below every q):
+			// resolveDeferred records the event once it is known.
+			a.rs.deferEvent(pendingEvent{h: h, q: q, d: d, amount: amount, kind: kind, cur: int16(cur)}, a.drops.unavailable)
+			return
+		}
+		a.recordRemote(q, c, known, d, h, kind, cur, amount)
 		return
 	}
 	var ce *entry[periodState]
@@ -668,6 +688,7 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 		if a.rs != nil {
 			close(a.rs.stop)
 			<-a.rs.done
+			errs = append(errs, a.resolveDeferred(ctx, true))
 			a.movePending()
 			errs = append(errs, a.rs.store.Shutdown(ctx))
 		}
@@ -689,10 +710,12 @@ func (a *Activity) Flush(ctx context.Context) error {
 		return a.saver.Save()
 	case a.rs != nil:
 		a.rs.sent.forget()
+		var err error
 		if !a.closed.Load() {
+			err = a.resolveDeferred(ctx, false)
 			a.movePending()
 		}
-		return a.rs.store.Flush(ctx)
+		return errors.Join(err, a.rs.store.Flush(ctx))
 	}
 	return nil
 }

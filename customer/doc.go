@@ -225,10 +225,21 @@
 //     the union of its days and a cohort's members the union of its cells;
 //   - money, purchases and refunds are INCRBY counters per period and
 //     currency and per cohort, offset and currency; amounts stay exact;
-//   - a user's first-seen period is written with SET NX. The cohort of a
-//     user recorded without a signup time is decided by the replica's own
-//     memory, as without Redis: give signup times, or send each user's
-//     events to one replica, for global cohorts;
+//   - a user's first-seen period is global: one key per user (under the
+//     fixed-size hash), written with SET NX GET, which also reads back
+//     the period some replica wrote first. The events of a user recorded
+//     without a signup time and not yet known to the replica wait in a
+//     queue of at most 65,536 events per activity (beyond it events are
+//     dropped as store_unavailable) until the background goroutine
+//     resolves their cohort, every 200 ms or at [Activity.Flush], in one
+//     pipelined round trip; they are then recorded with the global cohort
+//     (cells, cohort money, before_cohort), and the replica keeps the
+//     cohort so that the user's later events are recorded directly. A
+//     refund of a user not known to the replica reads the cohort and
+//     creates none. The first write to reach Redis decides the cohort: a
+//     user whose events reach several replicas gets the period of the
+//     first event anywhere when each replica has flushed before the next
+//     event of that user is recorded elsewhere;
 //   - every key expires a period plus the horizon (plus 31 days) after its
 //     last write.
 //

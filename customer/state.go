@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/sketch"
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
@@ -28,8 +31,9 @@ import (
 //     by appendState and read back by restoreState;
 //   - Redis (a.rs != nil): the rings hold the Redis keys of each period,
 //     cell and day and the money not yet handed over; recording buffers
-//     PFADD and SET NX, and runRemote the summed INCRBYs, in
-//     a redisstore.Store and collection reads PFCOUNT and MGET.
+//     PFADD, and runRemote the summed INCRBYs, in a redisstore.Store;
+//     runRemote also resolves the first-seen cohorts of deferred events
+//     (resolveDeferred), and collection reads PFCOUNT and MGET.
 
 // CloseTimeout bounds how long [Activity.Close] waits for the last
 // snapshot or for buffered writes to reach Redis; use [Activity.Shutdown]
@@ -56,9 +60,32 @@ type remote struct {
 	periods *ring[periodKeys] // alongside Activity.periods
 	days    *ring[hkey]       // the horizon's days, not only ActiveDays
 	sent    *sentCache
+	ttl     time.Duration // of the first-seen keys
+
+	// Events of users whose first-seen cohort is not known here yet,
+	// resolved by resolveDeferred.
+	qmu      sync.Mutex
+	queue    []pendingEvent // guarded by qmu
+	resolveM sync.Mutex     // serializes resolveDeferred
+	work     []pendingEvent // guarded by resolveM: taken, not yet resolved
+	spare    []pendingEvent // guarded by resolveM
+	failures int            // consecutive failed resolutions; guarded by resolveM
 
 	stop, done chan struct{} // of the goroutine that moves pending money
 }
+
+// pendingEvent is a validated event whose user's cohort Redis decides.
+type pendingEvent struct {
+	h            uint64
+	q, d, amount int64
+	kind         uint8
+	cur          int16
+}
+
+// maxDeferred bounds the events waiting for their cohort: new events
+// beyond it are dropped as store_unavailable, and so are the oldest of
+// those kept across failed resolutions.
+const maxDeferred = 1 << 16
 
 // hkey is a Redis key with a hash of its name for the sent cache.
 type hkey struct {
@@ -175,7 +202,7 @@ func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, c
 		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
 	}
 	rs := &remote{store: store, client: store.Client(), base: "a:" + name + ":", loc: loc, codes: codes,
-		sent: new(sentCache), stop: make(chan struct{}), done: make(chan struct{})}
+		sent: new(sentCache), ttl: stateTTL(unit, horizon), stop: make(chan struct{}), done: make(chan struct{})}
 	rs.periods = newRing(horizon, func(i int64, k *periodKeys) {
 		rs.initPeriod(k, unit.Label(unit.Start(i, loc), loc), horizon)
 	})
@@ -229,12 +256,9 @@ func (k *periodKeys) cell(off int64) *cellKeys {
 // touches only money; a purchase adds money, a purchase and a paying user;
 // every event but a refund is activity, in its day and, when the cohort is
 // known and within the horizon, in the cohort's cell.
-func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind uint8, cur int, amount int64, fresh bool) {
+func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind uint8, cur int, amount int64) {
 	rs := a.rs
 	s := rs.store
-	if fresh {
-		s.SetNX(s.Key(rs.base+"first:"+redisstore.Member(h)), c, 0)
-	}
 	pe := rs.periods.get(q)
 	if pe == nil {
 		return
@@ -312,9 +336,139 @@ func (a *Activity) runRemote(interval time.Duration) {
 		case <-a.rs.stop:
 			return
 		case <-t.C:
+			_ = a.resolveDeferred(context.Background(), false)
 			a.movePending()
 		}
 	}
+}
+
+// deferEvent queues e until its user's cohort is resolved in Redis; when
+// the queue is full (Redis unreachable) e is dropped and counted on drop.
+func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) {
+	rs.qmu.Lock()
+	full := len(rs.queue) >= maxDeferred
+	if !full {
+		rs.queue = append(rs.queue, e)
+	}
+	rs.qmu.Unlock()
+	if full {
+		drop.Add(context.Background(), 1)
+	}
+}
+
+// resolveDeferred resolves the first-seen cohorts of the deferred events
+// in one pipelined round trip and records the events with them. For an
+// event that may create the cohort, SET first:<user> <its period> NX GET
+// returns the cohort some replica wrote first, or nil when this event's
+// period became it; for a refund, GET returns the cohort or nil (no
+// cohort). Both are safe to retry. The cohorts go to the local first-seen
+// map, so that the user's later events here take the direct path. A
+// failure keeps the events for the next call, except at shutdown (final),
+// which drops them as store_unavailable. An event whose command Redis
+// refused for good (a key of another type) takes its own period as cohort.
+func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
+	rs := a.rs
+	rs.resolveM.Lock()
+	defer rs.resolveM.Unlock()
+	// queue, work and spare never share an array: the recording path
+	// appends to queue while work is resolved.
+	rs.qmu.Lock()
+	switch {
+	case len(rs.queue) == 0:
+	case rs.work == nil:
+		rs.work, rs.queue, rs.spare = rs.queue, rs.spare[:0], nil
+	default:
+		rs.work = append(rs.work, rs.queue...)
+		rs.queue = rs.queue[:0]
+	}
+	rs.qmu.Unlock()
+	if n := len(rs.work) - maxDeferred; n > 0 { // kept across failures
+		a.drops.unavailable.Add(context.Background(), int64(n))
+		rs.work = append(rs.work[:0], rs.work[n:]...)
+	}
+	work := rs.work
+	if len(work) == 0 {
+		return nil
+	}
+	pipe := rs.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(work))
+	ttl := strconv.FormatInt(max(rs.ttl.Milliseconds(), 1), 10)
+	for i := range work {
+		e := &work[i]
+		key := rs.store.Key(rs.base + "first:" + redisstore.Member(e.h)).String()
+		if e.kind == kindRefund {
+			cmds[i] = pipe.Do(ctx, "GET", key)
+		} else {
+			cmds[i] = pipe.Do(ctx, "SET", key, e.q, "NX", "GET", "PX", ttl)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		for _, c := range cmds {
+			if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !redisstore.Permanent(e) {
+				return rs.resolveFailed(a, fmt.Errorf("customer: activity %q: resolving first-seen cohorts in Redis: %w", a.name, e), final)
+			}
+		}
+		otel.Handle(fmt.Errorf("customer: activity %q: resolving first-seen cohorts in Redis: %w", a.name, err))
+	}
+	rs.failures = 0
+	bg := context.Background()
+	for i := range work {
+		e := &work[i]
+		h := e.h
+		c, known := e.q, e.kind != kindRefund
+		if v, err := cmds[i].Text(); err == nil {
+			if n, perr := strconv.ParseInt(v, 10, 64); perr == nil {
+				c, known = n, true
+			}
+		}
+		if known {
+			a.seen.resolve(h, c)
+			if c > e.q {
+				a.drops.beforeCohort.Add(bg, 1)
+				continue
+			}
+		}
+		if rs.periods.get(e.q) == nil {
+			a.drops.late.Add(bg, 1)
+			continue
+		}
+		a.recordRemote(e.q, c, known, e.d, h, e.kind, int(e.cur), e.amount)
+	}
+	clear(work)
+	rs.spare, rs.work = work[:0], nil
+	return nil
+}
+
+// resolveFailed keeps the deferred events for the next resolution, or
+// drops them when final, and reports err on the 1st, 2nd, 4th …
+// consecutive failure.
+func (rs *remote) resolveFailed(a *Activity, err error, final bool) error {
+	rs.failures++
+	if rs.failures&(rs.failures-1) == 0 {
+		otel.Handle(err)
+	}
+	if final {
+		a.drops.unavailable.Add(context.Background(), int64(len(rs.work)))
+		rs.work = nil
+	}
+	return err
+}
+
+// resolve replaces the pending cohort of h with c, or records c for a user
+// not tracked here, within the cap.
+func (f *firstSeen) resolve(h uint64, c int64) {
+	sh := &f.shards[h>>58]
+	sh.mu.Lock()
+	switch v, ok := sh.m[h]; {
+	case ok && v == pendingCohort:
+		sh.m[h] = c
+	case !ok && f.n.Add(1) <= f.max:
+		sh.m[h] = c
+	case !ok:
+		f.n.Add(-1)
+	}
+	sh.mu.Unlock()
 }
 
 // movePending hands the money recorded since the last call to the store,
