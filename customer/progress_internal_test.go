@@ -2,6 +2,8 @@ package customer
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
 	"testing"
 	"time"
 
@@ -81,10 +83,23 @@ func TestSweepAndReclaim(t *testing.T) {
 		_, st := s.apply(ctx, now, at, user, k, nil, true)
 		return st
 	}
+	// b must live in another shard than a: recording into a's shard would
+	// sweep a on the way, leaving nothing for reclaim to free. Shards are
+	// chosen by a per-store random seed.
+	shardOf := func(u string) uint64 { return maphash.String(s.seed, u) % numShards }
+	b := "b"
+	for i := 0; shardOf(b) == shardOf("a"); i++ {
+		b = fmt.Sprint("b", i)
+	}
+	// Likewise c and b: b's new attempt below must not sweep c.
+	cu := "c"
+	for i := 0; shardOf(cu) == shardOf(b); i++ {
+		cu = fmt.Sprint("c", i)
+	}
 	if st := rec(base, "a", 0); st != stOK {
 		t.Fatalf("a: %v", st)
 	}
-	if st := rec(base+3*h, "b", 0); st != stOK {
+	if st := rec(base+3*h, b, 0); st != stOK {
 		t.Fatalf("b: %v", st)
 	}
 	if got := s.wm.Load(); got != base+3*h {
@@ -106,14 +121,14 @@ func TestSweepAndReclaim(t *testing.T) {
 		t.Errorf("late event: status %v, want stLate", st)
 	}
 	// At the cap (2) with nothing to reclaim: the third user is refused.
-	if st := rec(base+3*h, "c", 0); st != stOK {
+	if st := rec(base+3*h, cu, 0); st != stOK {
 		t.Fatalf("c: %v", st)
 	}
 	if st := rec(base+3*h, "d", 0); st != stCap {
 		t.Errorf("d: status %v, want stCap", st)
 	}
 	// A tracked user's new attempt after expiry does not need room.
-	if st := rec(base+5*h, "b", 0); st != stOK {
+	if st := rec(base+5*h, b, 0); st != stOK {
 		t.Errorf("b again: status %v, want stOK", st)
 	}
 	if got := s.tracked.Load(); got != 2 {
