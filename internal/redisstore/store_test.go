@@ -157,7 +157,9 @@ func TestRejectedCommandNotRetried(t *testing.T) {
 	c := newClient(t, srv)
 	s := newStore(t, redisstore.WithClient(c))
 	ctx := context.Background()
-	c.Set(ctx, "kpikit:str", "x", 0)
+	if err := c.Set(ctx, s.Key("str").String(), "x", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
 	s.PFAdd(s.Key("str"), 1)   // WRONGTYPE
 	s.IncrBy(s.Key("str"), 1)  // not an integer
 	s.IncrBy(s.Key("good"), 3) // applied
