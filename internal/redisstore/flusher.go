@@ -99,12 +99,7 @@ func (s *Store) writeWithRetry() bool {
 	for attempt := 1; ; attempt++ {
 		rejected, err := s.write(&seq)
 		if err == nil {
-			s.settle(uint64(len(s.batch)), 0)
-			if rejected > 0 {
-				s.mu.Lock()
-				s.st.Rejected += uint64(rejected)
-				s.mu.Unlock()
-			}
+			s.settle(uint64(len(s.batch)), 0, uint64(rejected))
 			s.reportDrops()
 			return true
 		}
@@ -143,7 +138,7 @@ func (s *Store) abandon() {
 		}
 		n += uint64(len(s.batch))
 	}
-	s.settle(0, n)
+	s.settle(0, n, 0)
 	s.reportDrops()
 }
 

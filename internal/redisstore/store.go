@@ -321,10 +321,14 @@ func (s *Store) take() {
 }
 
 // settle accounts for the batch's events and wakes Flush callers.
-func (s *Store) settle(written, dropped uint64) {
+// settle publishes the outcome of written and dropped events, and of the
+// rejected commands among the written ones, in one step, then wakes the
+// callers of Flush: a Flush that returns sees all of it.
+func (s *Store) settle(written, dropped, rejected uint64) {
 	s.mu.Lock()
 	s.st.Written += written
 	s.st.Dropped += dropped
+	s.st.Rejected += rejected
 	s.settled += written + dropped
 	close(s.progress)
 	s.progress = make(chan struct{})
