@@ -606,51 +606,13 @@ func (a *Activity) checkFuture(sec int64) bool {
 // recorder's location.
 func (a *Activity) dayOf(t time.Time, sec int64) int64 {
 	if a.utc {
-		return floorDiv(sec, 86400)
+		return period.DayOfUnix(sec)
 	}
 	return period.Day.Index(t, a.loc)
 }
 
-// periodOf returns the index of the period that contains day d; it agrees
-// with period.Unit.Index.
-func (a *Activity) periodOf(d int64) int64 {
-	switch a.unit {
-	case period.Day:
-		return d
-	case period.Week:
-		return floorDiv(d+3, 7) // week 0 starts on Monday 1969-12-29, day -3
-	}
-	y, m := yearMonth(d)
-	return (y-1970)*12 + m - 1
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-// yearMonth returns the year and month of day d (days since 1970-01-01),
-// by H. Hinnant's civil_from_days.
-func yearMonth(d int64) (y, m int64) {
-	z := d + 719468
-	era := floorDiv(z, 146097)
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	m = mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m
-}
+// periodOf returns the index of the period that contains day d.
+func (a *Activity) periodOf(d int64) int64 { return a.unit.IndexOfDay(d) }
 
 // Close stops reporting the recorder's metrics and recording, and writes
 // the state it owns: the last snapshot with [WithSnapshot], the buffered

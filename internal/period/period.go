@@ -69,6 +69,26 @@ func (u Unit) Index(t time.Time, loc *time.Location) int64 {
 	return 0
 }
 
+// IndexOfDay returns the index of the period that contains day d (days
+// since 1970-01-01): for a date it agrees with [Unit.Index], without a
+// time.Time. An invalid unit gives 0.
+func (u Unit) IndexOfDay(d int64) int64 {
+	switch u {
+	case Day:
+		return d
+	case Week:
+		return floorDiv(d-epochMonday, 7)
+	case Month:
+		y, m, _ := civilFromDays(d)
+		return (y-1970)*12 + m - 1
+	}
+	return 0
+}
+
+// DayOfUnix returns the UTC day (days since 1970-01-01) of Unix second
+// sec.
+func DayOfUnix(sec int64) int64 { return floorDiv(sec, 86400) }
+
 // Offset returns how many periods separate the period of from and that of
 // to: 0 for the same period, negative when to is earlier.
 func (u Unit) Offset(from, to time.Time, loc *time.Location) int64 {

@@ -173,3 +173,19 @@ func BenchmarkIndex(b *testing.B) {
 		})
 	}
 }
+
+func TestIndexOfDayAgreesWithIndex(t *testing.T) {
+	start := time.Date(1969, 1, 1, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < 365*60; i += 3 {
+		tm := start.AddDate(0, 0, i)
+		d := period.DayOfUnix(tm.Unix())
+		if d != period.Day.Index(tm, time.UTC) {
+			t.Fatalf("DayOfUnix(%v) = %d, want %d", tm, d, period.Day.Index(tm, time.UTC))
+		}
+		for _, u := range []period.Unit{period.Day, period.Week, period.Month} {
+			if got, want := u.IndexOfDay(d), u.Index(tm, time.UTC); got != want {
+				t.Fatalf("%v.IndexOfDay(%d) for %v = %d, want %d", u, d, tm, got, want)
+			}
+		}
+	}
+}
