@@ -116,25 +116,38 @@ func (a *Activity) observeCohort(o metric.Observer, e *entry[periodState], v *pe
 		if cl != nil {
 			on = cl.users.Estimate()
 		}
-		o.ObserveInt64(a.retUsers, int64(on), ov.on...)
-		o.ObserveInt64(a.retUsers, int64(ooa[k]), ov.onOrAfter...)
-		o.ObserveFloat64(a.retRatio, ratio(on, size), ov.on...)
-		o.ObserveFloat64(a.retRatio, ratio(ooa[k], size), ov.onOrAfter...)
+		a.observeRetention(o, ov, on, ooa[k], size)
 		for i, u := range a.units {
 			var rev, n int64
 			if cl != nil {
 				rev, n = cl.money[i].revenue.Load(), cl.money[i].purchases.Load()
 			}
-			o.ObserveFloat64(a.cohortRevenue, u.Float(rev), ov.money[i]...)
-			o.ObserveInt64(a.cohortPurchases, n, ov.money[i]...)
-			if !overflow[i] {
-				sum, ok := money.Add(cum[i], rev)
-				cum[i], overflow[i] = sum, !ok
-			}
-			if !overflow[i] {
-				o.ObserveFloat64(a.ltv, u.Float(cum[i])/float64(size), ov.money[i]...)
-			}
+			a.observeCohortMoney(o, ov.money[i], u, rev, n, size, &cum[i], &overflow[i])
 		}
+	}
+}
+
+// observeRetention reports the retained users and ratios of one cohort
+// offset: on users active in the period, ooa active in it or later.
+func (a *Activity) observeRetention(o metric.Observer, ov *offsetView, on, ooa, size uint64) {
+	o.ObserveInt64(a.retUsers, int64(on), ov.on...)
+	o.ObserveInt64(a.retUsers, int64(ooa), ov.onOrAfter...)
+	o.ObserveFloat64(a.retRatio, ratio(on, size), ov.on...)
+	o.ObserveFloat64(a.retRatio, ratio(ooa, size), ov.onOrAfter...)
+}
+
+// observeCohortMoney reports one currency of one cohort offset: revenue
+// rev (in u's scale) and purchases n, and the LTV from the running total
+// *cum, which stops being reported once it would overflow (*overflow).
+func (a *Activity) observeCohortMoney(o metric.Observer, opt []metric.ObserveOption, u money.Unit, rev, n int64, size uint64, cum *int64, overflow *bool) {
+	o.ObserveFloat64(a.cohortRevenue, u.Float(rev), opt...)
+	o.ObserveInt64(a.cohortPurchases, n, opt...)
+	if !*overflow {
+		sum, ok := money.Add(*cum, rev)
+		*cum, *overflow = sum, !ok
+	}
+	if !*overflow {
+		o.ObserveFloat64(a.ltv, u.Float(*cum)/float64(size), opt...)
 	}
 }
 

@@ -1,6 +1,10 @@
 package customer
 
-import "go.opentelemetry.io/otel/metric"
+import (
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/internal/money"
+)
 
 // This file reports the per-period figures of an Activity: active users,
 // and per currency revenue, purchases, refunds, paying users, ARPU and
@@ -17,18 +21,24 @@ func (a *Activity) observePeriod(o metric.Observer, e *entry[periodState], v *pe
 		if n == 0 && r == 0 && active == 0 {
 			continue
 		}
-		opt := v.money[i]
-		rev := u.Float(pm.revenue.Load())
-		paying := pm.paying.Estimate()
-		o.ObserveFloat64(a.revenue, rev, opt...)
-		o.ObserveInt64(a.purchases, n, opt...)
-		o.ObserveInt64(a.refunds, r, opt...)
-		o.ObserveInt64(a.paying, int64(paying), opt...)
-		if active > 0 {
-			o.ObserveFloat64(a.arpu, rev/float64(active), opt...)
-		}
-		if paying > 0 {
-			o.ObserveFloat64(a.arppu, rev/float64(paying), opt...)
-		}
+		a.observeMoney(o, v.money[i], u, pm.revenue.Load(), n, r, pm.paying.Estimate(), active)
+	}
+}
+
+// observeMoney reports one currency's figures of a period: revenue
+// (revUnits in u's scale), purchases n, refunds r, paying users, and ARPU
+// and ARPPU over active and paying users. The memory and the Redis state
+// both report through it.
+func (a *Activity) observeMoney(o metric.Observer, opt []metric.ObserveOption, u money.Unit, revUnits, n, r int64, paying, active uint64) {
+	rev := u.Float(revUnits)
+	o.ObserveFloat64(a.revenue, rev, opt...)
+	o.ObserveInt64(a.purchases, n, opt...)
+	o.ObserveInt64(a.refunds, r, opt...)
+	o.ObserveInt64(a.paying, int64(paying), opt...)
+	if active > 0 {
+		o.ObserveFloat64(a.arpu, rev/float64(active), opt...)
+	}
+	if paying > 0 {
+		o.ObserveFloat64(a.arppu, rev/float64(paying), opt...)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -676,19 +675,7 @@ func (a *Activity) reportRemotePeriod(o metric.Observer, rp *remotePeriod, v *pe
 		if n == 0 && r == 0 && active == 0 {
 			continue
 		}
-		opt := v.money[i]
-		rev := u.Float(revUnits)
-		paying := uint64(rp.paying[i].Val())
-		o.ObserveFloat64(a.revenue, rev, opt...)
-		o.ObserveInt64(a.purchases, n, opt...)
-		o.ObserveInt64(a.refunds, r, opt...)
-		o.ObserveInt64(a.paying, int64(paying), opt...)
-		if active > 0 {
-			o.ObserveFloat64(a.arpu, rev/float64(active), opt...)
-		}
-		if paying > 0 {
-			o.ObserveFloat64(a.arppu, rev/float64(paying), opt...)
-		}
+		a.observeMoney(o, v.money[i], u, revUnits, n, r, uint64(rp.paying[i].Val()), active)
 	}
 }
 
@@ -701,26 +688,14 @@ func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []re
 	for k, rc := range cells {
 		ov := &v.offsets[k]
 		on, ooa := uint64(rc.on.Val()), uint64(rc.onOrAfter.Val())
-		o.ObserveInt64(a.retUsers, int64(on), ov.on...)
-		o.ObserveInt64(a.retUsers, int64(ooa), ov.onOrAfter...)
-		o.ObserveFloat64(a.retRatio, ratio(on, size), ov.on...)
-		o.ObserveFloat64(a.retRatio, ratio(ooa, size), ov.onOrAfter...)
+		a.observeRetention(o, ov, on, ooa, size)
 		vals, err := ints(rc.money)
 		if err != nil || len(vals) < 2*len(a.units) {
 			errs = append(errs, err)
 			continue
 		}
 		for i, u := range a.units {
-			rev, n := vals[2*i], vals[2*i+1]
-			o.ObserveFloat64(a.cohortRevenue, u.Float(rev), ov.money[i]...)
-			o.ObserveInt64(a.cohortPurchases, n, ov.money[i]...)
-			if !overflow[i] {
-				sum, ok := money.Add(cum[i], rev)
-				cum[i], overflow[i] = sum, !ok
-			}
-			if !overflow[i] {
-				o.ObserveFloat64(a.ltv, u.Float(cum[i])/float64(size), ov.money[i]...)
-			}
+			a.observeCohortMoney(o, ov.money[i], u, vals[2*i], vals[2*i+1], size, &cum[i], &overflow[i])
 		}
 	}
 	return errors.Join(errs...)
