@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/internal/errcapture"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -309,25 +309,9 @@ func TestActivityRedisOutage(t *testing.T) {
 	}
 }
 
-// captureErrors installs an OTel error handler that keeps the errors until
-// the test ends; the returned function returns those reported so far.
-func captureErrors(t *testing.T) func() []error {
-	t.Helper()
-	var mu sync.Mutex
-	var errs []error
-	prev := otel.GetErrorHandler()
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}))
-	t.Cleanup(func() { otel.SetErrorHandler(prev) })
-	return func() []error {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]error(nil), errs...)
-	}
-}
+// captureErrors records what is reported through the OTel error handler
+// until the test ends.
+func captureErrors(t *testing.T) func() []error { return errcapture.Capture(t) }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -4,36 +4,19 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel"
 
+	"github.com/kpikit/kpikit/internal/errcapture"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
-// captureErrors installs an OTel error handler that records errors and
-// restores the previous one at test end.
-func captureErrors(tb testing.TB) func() []error {
-	tb.Helper()
-	prev := otel.GetErrorHandler()
-	var mu sync.Mutex
-	var errs []error
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}))
-	tb.Cleanup(func() { otel.SetErrorHandler(prev) })
-	return func() []error {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]error(nil), errs...)
-	}
-}
+// captureErrors records what is reported through the OTel error handler
+// until the test ends.
+func captureErrors(tb testing.TB) func() []error { return errcapture.Capture(tb) }
 
 func newStore(tb testing.TB, opts ...redisstore.Option) *redisstore.Store {
 	tb.Helper()

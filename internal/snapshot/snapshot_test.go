@@ -9,35 +9,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/kpikit/kpikit/internal/errcapture"
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
-// captureErrors installs an OTel error handler that records errors and
-// restores the previous one at test end.
-func captureErrors(t *testing.T) func() []error {
-	t.Helper()
-	prev := otel.GetErrorHandler()
-	var mu sync.Mutex
-	var errs []error
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}))
-	t.Cleanup(func() { otel.SetErrorHandler(prev) })
-	return func() []error {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]error(nil), errs...)
-	}
-}
+// captureErrors records what is reported through the OTel error handler
+// until the test ends.
+func captureErrors(t *testing.T) func() []error { return errcapture.Capture(t) }
 
 func TestRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state")
