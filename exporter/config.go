@@ -87,6 +87,7 @@ type config struct {
 	timeout          time.Duration
 	temporality      Temporality
 	serviceName      string
+	defaultService   string
 	serviceVersion   string
 	attrs            []attribute.KeyValue
 	exponential      bool
@@ -172,6 +173,17 @@ func WithTemporality(t Temporality) Option {
 func WithServiceName(name string) Option {
 	return optionFunc(func(c config) config {
 		c.serviceName = name
+		return c
+	})
+}
+
+// WithDefaultServiceName sets the service.name used when neither
+// [WithServiceName], OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names
+// the service, in place of the SDK's "unknown_service:<executable>": the
+// program's own name, which a deployment can still override.
+func WithDefaultServiceName(name string) Option {
+	return optionFunc(func(c config) config {
+		c.defaultService = name
 		return c
 	})
 }
@@ -274,16 +286,14 @@ func WithView(views ...sdkmetric.View) Option {
 // settings is the resolved configuration: options over environment over
 // defaults, all validated.
 type settings struct {
-	disabled       bool
-	exporters      []Kind
-	protocol       Protocol
-	endpoint       *url.URL // from WithEndpoint only; nil lets the OTLP exporter read its variables
-	interval       time.Duration
-	timeout        time.Duration
-	temporality    Temporality // "" lets the OTLP exporter read its variable
-	resourceEnv    string      // OTEL_RESOURCE_ATTRIBUTES, validated
-	serviceNameEnv string
-	promListen     string
+	disabled    bool
+	exporters   []Kind
+	protocol    Protocol
+	endpoint    *url.URL // from WithEndpoint only; nil lets the OTLP exporter read its variables
+	interval    time.Duration
+	timeout     time.Duration
+	temporality Temporality // "" lets the OTLP exporter read its variable
+	promListen  string
 	config
 }
 
@@ -427,9 +437,7 @@ func newSettings(getenv func(string) string, opts []Option) (settings, error) {
 		if err := checkPairs(v); err != nil {
 			errs = append(errs, envErr("OTEL_RESOURCE_ATTRIBUTES", v, err))
 		}
-		s.resourceEnv = v
 	}
-	s.serviceNameEnv = strings.TrimSpace(getenv("OTEL_SERVICE_NAME"))
 	for _, kv := range c.attrs {
 		if !kv.Valid() {
 			errs = append(errs, fmt.Errorf("exporter: WithAttributes: invalid attribute %q=%v", kv.Key, kv.Value.String()))

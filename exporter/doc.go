@@ -46,7 +46,8 @@
 // value, and nothing has been started.
 //
 // The resource carries, from weakest to strongest: the SDK, host, OS and
-// process attributes and a random service.instance.id, then
+// process attributes, a random service.instance.id and
+// [WithDefaultServiceName], then
 // OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME, then [WithAttributes],
 // [WithServiceName] and [WithServiceVersion].
 //

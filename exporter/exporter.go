@@ -171,7 +171,8 @@ func newOTLP(ctx context.Context, s settings) (sdkmetric.Exporter, error) {
 }
 
 // newResource layers, from weakest to strongest: detected host, process,
-// SDK and service defaults (with a fresh service.instance.id), then
+// SDK and service defaults (with a fresh service.instance.id and
+// [WithDefaultServiceName]), then
 // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, then the options.
 func newResource(ctx context.Context, s settings) (*resource.Resource, error) {
 	var explicit []attribute.KeyValue
@@ -182,8 +183,13 @@ func newResource(ctx context.Context, s settings) (*resource.Resource, error) {
 	if s.serviceVersion != "" {
 		explicit = append(explicit, attribute.String("service.version", s.serviceVersion))
 	}
+	var defaults []attribute.KeyValue
+	if s.defaultService != "" {
+		defaults = append(defaults, attribute.String("service.name", s.defaultService))
+	}
 	res, err := resource.New(ctx,
 		resource.WithService(), // service.instance.id and unknown_service:<exe>
+		resource.WithAttributes(defaults...),
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
 		resource.WithOSType(),

@@ -236,3 +236,39 @@ func TestRuntimeMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultServiceName(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		opts []exporter.Option
+		want string
+	}{
+		{"the program's default", nil, nil, "shop"},
+		{"OTEL_RESOURCE_ATTRIBUTES beats it", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing"}, nil, "billing"},
+		{"OTEL_SERVICE_NAME beats it", map[string]string{"OTEL_SERVICE_NAME": "checkout"}, nil, "checkout"},
+		{"WithServiceName beats all", map[string]string{"OTEL_SERVICE_NAME": "checkout"}, []exporter.Option{exporter.WithServiceName("cart")}, "cart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			reader := sdkmetric.NewManualReader()
+			opts := append([]exporter.Option{exporter.WithExporters(exporter.None), exporter.WithReader(reader),
+				exporter.WithDefaultServiceName("shop")}, tt.opts...)
+			p, err := exporter.New(context.Background(), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := rm.Resource.Set().Value("service.name"); v.AsString() != tt.want {
+				t.Errorf("service.name = %q, want %q", v.AsString(), tt.want)
+			}
+		})
+	}
+}

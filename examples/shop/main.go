@@ -99,18 +99,13 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 
 	manual := sdkmetric.NewManualReader()
-	opts := []exporter.Option{
+	p, err := exporter.New(context.Background(),
 		exporter.WithDefaultExporters(exporter.Console),
+		exporter.WithDefaultServiceName("shop"), // OTEL_SERVICE_NAME still wins
 		exporter.WithConsoleWriter(stdout),
 		exporter.WithRuntimeMetrics(),
 		exporter.WithReader(manual),
-	}
-	if os.Getenv("OTEL_SERVICE_NAME") == "" {
-		// An option beats the environment: name the service only when the
-		// deployment did not.
-		opts = append(opts, exporter.WithServiceName("shop"))
-	}
-	p, err := exporter.New(context.Background(), opts...)
+	)
 	if err != nil {
 		return err
 	}
