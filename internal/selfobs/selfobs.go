@@ -41,10 +41,19 @@ func New(m metric.Meter, component string) (*Counter, error) {
 }
 
 // Reason returns a handle that adds to the counter with the given reason.
-// Build reasons once, at construction, and keep them.
+// Build reasons once, at construction, and keep them: the (component,
+// reason) series is created here, at 0, so that a healthy recorder reports
+// an explicit zero for every loss it can count (a dashboard shows 0, not "No
+// data", and rate() sees the first drop). Under delta temporality the zero
+// is reported in the first export only, as the SDK does for any counter
+// that does not move.
 func (c *Counter) Reason(reason string) Reason {
 	set := attribute.NewSet(ComponentKey.String(c.component), ReasonKey.String(reason))
-	return Reason{c: c.c, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
+	r := Reason{c: c.c, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
+	if r.c != nil {
+		r.c.Add(context.Background(), 0, r.opts...)
+	}
+	return r
 }
 
 // Reason adds to the dropped counter with one prebuilt reason. The zero value

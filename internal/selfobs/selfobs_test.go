@@ -21,6 +21,7 @@ func TestCounterReasons(t *testing.T) {
 	}
 	empty := c.Reason("empty_user_id")
 	late := c.Reason("late_event")
+	c.Reason("user_cap") // never added to: reported at 0
 	ctx := context.Background()
 	empty.Add(ctx, 1)
 	empty.Add(ctx, 2)
@@ -41,6 +42,7 @@ func TestCounterReasons(t *testing.T) {
 			DataPoints: []metricdata.DataPoint[int64]{
 				{Attributes: attribute.NewSet(selfobs.ComponentKey.String("customer.funnel"), selfobs.ReasonKey.String("empty_user_id")), Value: 3},
 				{Attributes: attribute.NewSet(selfobs.ComponentKey.String("customer.funnel"), selfobs.ReasonKey.String("late_event")), Value: 5},
+				{Attributes: attribute.NewSet(selfobs.ComponentKey.String("customer.funnel"), selfobs.ReasonKey.String("user_cap")), Value: 0},
 			},
 		},
 	}
