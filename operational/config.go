@@ -43,20 +43,56 @@ type config struct {
 
 // Option configures a [Middleware], [Transport], [Operation] or
 // [ErrorCounter]. Each option documents which of them it applies to; the
-// others ignore it.
+// constructor of any other rejects it with an error wrapping
+// [ErrInvalidOption] that names the option.
 type Option interface {
 	apply(config) config
+	applies() (name string, to kind)
 }
 
-type optionFunc func(config) config
+// kind is a set of the recorders an option applies to.
+type kind uint8
 
-func (f optionFunc) apply(c config) config { return f(c) }
+const (
+	kindMiddleware kind = 1 << iota
+	kindTransport
+	kindOperation
+	kindErrorCounter
+	kindAll = kindMiddleware | kindTransport | kindOperation | kindErrorCounter
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindMiddleware:
+		return "a Middleware"
+	case kindTransport:
+		return "a Transport"
+	case kindOperation:
+		return "an Operation"
+	case kindErrorCounter:
+		return "an ErrorCounter"
+	}
+	return "a recorder"
+}
+
+type option struct {
+	name string
+	to   kind
+	fn   func(config) config
+}
+
+func (o option) apply(c config) config           { return o.fn(c) }
+func (o option) applies() (name string, to kind) { return o.name, o.to }
+
+func newOption(name string, to kind, fn func(config) config) Option {
+	return option{name: name, to: to, fn: fn}
+}
 
 // WithMeterProvider sets the MeterProvider the instruments are created from.
 // The default is the global provider (otel.GetMeterProvider) at construction
 // time. A nil provider is ignored.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithMeterProvider", kindAll, func(c config) config {
 		if mp != nil {
 			c.mp = mp
 		}
@@ -69,7 +105,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // readiness probes) are passed through untouched. It applies to
 // [Middleware] and [Transport]. A nil function is ignored.
 func WithFilter(keep func(*http.Request) bool) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithFilter", kindMiddleware|kindTransport, func(c config) config {
 		if keep != nil {
 			c.filter = keep
 		}
@@ -86,7 +122,7 @@ func WithFilter(keep func(*http.Request) bool) Option {
 // [Middleware]. A nil function is ignored: the route then comes from
 // [http.Request.Pattern].
 func WithRouteFunc(route func(*http.Request) string) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithRouteFunc", kindMiddleware, func(c config) config {
 		if route != nil {
 			c.routeFunc = route
 		}
@@ -100,7 +136,7 @@ func WithRouteFunc(route func(*http.Request) string) Option {
 // (http.request.method, http.route, error.type, …) are rejected. Calls
 // accumulate. It applies to all recorders.
 func WithAttributes(attrs ...attribute.KeyValue) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithAttributes", kindAll, func(c config) config {
 		for _, kv := range attrs {
 			switch {
 			case !kv.Valid():
@@ -120,7 +156,7 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 // used: it is chosen by the client and unbounded. It applies to
 // [Middleware]; an empty host is an error.
 func WithServerAddress(host string) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithServerAddress", kindMiddleware, func(c config) config {
 		if host == "" || len(host) > maxValueLen {
 			c.errs = append(c.errs, fmt.Errorf("%w: server address %q", ErrInvalidOption, host))
 			return c
@@ -137,7 +173,7 @@ func WithServerAddress(host string) Option {
 // kpikit.dropped counter. The default is [DefaultValueLimit]; n < 1 is an
 // error.
 func WithValueLimit(n int) Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithValueLimit", kindAll, func(c config) config {
 		if n < 1 {
 			c.errs = append(c.errs, fmt.Errorf("%w: value limit %d, want at least 1", ErrInvalidOption, n))
 			return c
@@ -153,18 +189,25 @@ func WithValueLimit(n int) Option {
 // request; without them a [Middleware] records one histogram instead of
 // three. It applies to [Middleware].
 func WithoutBodySizes() Option {
-	return optionFunc(func(c config) config {
+	return newOption("WithoutBodySizes", kindMiddleware, func(c config) config {
 		c.noBodySizes = true
 		return c
 	})
 }
 
-func newConfig(opts []Option) (config, error) {
+// newConfig applies opts for a recorder of kind k: an option that does
+// not apply to k is an error naming it.
+func newConfig(k kind, opts []Option) (config, error) {
 	c := config{valueLimit: DefaultValueLimit}
 	for _, o := range opts {
-		if o != nil {
-			c = o.apply(c)
+		if o == nil {
+			continue
 		}
+		if name, to := o.applies(); to&k == 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: %s does not apply to %s", ErrInvalidOption, name, k))
+			continue
+		}
+		c = o.apply(c)
 	}
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()

@@ -76,8 +76,10 @@
 // adds server.address to server measurements (the Host header is never
 // used). [WithValueLimit] caps the distinct values of http.route,
 // server.address and error.type; values past it are recorded as "_OTHER"
-// and counted on kpikit.dropped. Options with nonsense values make the
-// constructors return an error wrapping [ErrInvalidOption].
+// and counted on kpikit.dropped. Options with nonsense values, and options
+// passed to a recorder they do not apply to (WithRouteFunc to
+// [NewTransport], say), make the constructors return an error wrapping
+// [ErrInvalidOption] that names the option.
 //
 // A nil handler passed to [Middleware.Handler] is [http.DefaultServeMux]
 // and a nil base passed to [NewTransport] is [http.DefaultTransport], as in
@@ -93,10 +95,19 @@
 // so a request makes one SDK measurement per histogram and no more. Each
 // request checks the histograms' Enabled method first: with no SDK
 // installed, or every histogram dropped by a view, the middleware only
-// counts the request as active and calls the handler directly. The ResponseWriter is wrapped with
-// github.com/felixge/httpsnoop, whose wrapper costs one allocation plus one
-// per observed method (six per request); [Operation.Record], [Timer.End] and
-// [ErrorCounter.Add] do not allocate. The benchmarks of this package and of
+// counts the request as active and calls the handler directly.
+//
+// The ResponseWriter the handler gets has exactly the optional interfaces
+// of the one it wraps (Flusher, Hijacker, ReaderFrom, io.StringWriter,
+// Pusher, deadlines, full duplex, CloseNotifier) and an Unwrap method for
+// [http.ResponseController]. For the writers net/http's HTTP/1 and HTTP/2
+// servers and httptest.ResponseRecorder hand to handlers, it is one
+// allocation per request, holding the response's status and size; any
+// other writer (one wrapped by another middleware, say) is wrapped with
+// github.com/felixge/httpsnoop, at one allocation for its state, two for
+// httpsnoop's, and three per method it has that the middleware observes
+// (eight for a plain ResponseWriter). Nothing is pooled: see Concurrency.
+// [Operation.Record], [Timer.End] and [ErrorCounter.Add] do not allocate. The benchmarks of this package and of
 // the benchmarks module of this repository compare the cost with the raw SDK,
 // otelhttp and promhttp.
 //
@@ -105,6 +116,13 @@
 // Every type is safe for concurrent use by any number of goroutines, and a
 // [Timer] is a value that may be ended from another goroutine. As with
 // net/http, the ResponseWriter passed to a handler must not be used after
-// the handler returns: the middleware reuses its per-request state, and a
-// late call may observe another request.
+// the handler returns. When it is (a goroutine the handler left behind),
+// the middleware contains the bug: each request has its own state, never
+// reused, and once the handler returned every call through its writer
+// fails with an error (Write, WriteString, ReadFrom, Hijack, Push, the
+// deadlines) or does nothing (WriteHeader, Flush), so nothing reaches the
+// connection, which may already serve another request. A request body the
+// middleware wrapped to count it is put back on the request when the
+// handler returns, so that net/http treats an unread body as it would
+// without the middleware.
 package operational

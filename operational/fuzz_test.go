@@ -2,6 +2,7 @@ package operational_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/operational"
 )
 
@@ -106,15 +109,48 @@ func FuzzMiddleware(f *testing.F) {
 	})
 }
 
-// The fuzz handler also runs with httptest's recorder, which panics on
-// invalid codes as net/http does.
+// The fuzz seeds' status codes through httptest's recorder, which panics
+// on invalid codes as net/http does: each is recorded once, with the status
+// the client saw (or 500 and error.type=panic when the writer panicked),
+// the writer's panic goes on to the caller, and an invalid code is counted.
 func TestFuzzSeedsWithRecorder(t *testing.T) {
-	mw, _ := newMiddleware(t)
-	for _, code := range []int{0, 99, 100, 101, 499, 999, 1000} {
-		func() {
-			defer func() { _ = recover() }()
-			mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) })).
-				ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-		}()
+	tests := []struct {
+		code      int
+		wantAttrs string // recorded duration data point
+		wantPanic bool
+		invalid   int64 // kpikit.dropped{reason=invalid_status_code}
+	}{
+		{0, "error.type=panic," + fmt.Sprintf(base11, 500), true, 1},
+		{99, "error.type=panic," + fmt.Sprintf(base11, 500), true, 1},
+		{100, fmt.Sprintf(base11, 200), false, 0}, // informational: the final status is the implicit 200
+		{101, fmt.Sprintf(base11, 101), false, 0},
+		{499, fmt.Sprintf(base11, 499), false, 0},
+		{999, "error.type=999," + fmt.Sprintf(base11, 999), false, 0},
+		{1000, "error.type=panic," + fmt.Sprintf(base11, 500), true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+			mw, r := newMiddleware(t)
+			var rec any
+			func() {
+				defer func() { rec = recover() }()
+				mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.code) })).
+					ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			}()
+			if (rec != nil) != tt.wantPanic {
+				t.Errorf("WriteHeader(%d): panic %v, want panic %v", tt.code, rec, tt.wantPanic)
+			}
+			got := collect(t, r)
+			if diff := cmp.Diff([]point{{tt.wantAttrs, 1}}, got[operational.MetricServerRequestDuration]); diff != "" {
+				t.Errorf("WriteHeader(%d): duration (-want +got):\n%s", tt.code, diff)
+			}
+			wantDropped := []point{
+				{"kpikit.component=operational.http.server,reason=invalid_status_code", tt.invalid},
+				{"kpikit.component=operational.http.server,reason=route_limit", 0},
+			}
+			if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
+				t.Errorf("WriteHeader(%d): dropped (-want +got):\n%s", tt.code, diff)
+			}
+		})
 	}
 }

@@ -1,18 +1,14 @@
 package operational
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/felixge/httpsnoop"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -85,8 +81,6 @@ type Middleware struct {
 
 	invalidStatus selfobs.Reason
 	routeLimit    selfobs.Reason
-
-	states sync.Pool // *respState
 }
 
 // routeEntry holds the attribute sets of one route.
@@ -102,7 +96,7 @@ type routeEntry struct {
 // error is returned together with a Middleware that records the other
 // instruments.
 func NewMiddleware(opts ...Option) (*Middleware, error) {
-	c, err := newConfig(opts)
+	c, err := newConfig(kindMiddleware, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +150,6 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 	}
 	m.noRoute = &routeEntry{}
 	m.otherRoute = &routeEntry{route: other}
-	m.states.New = func() any { return newRespState() }
 	return m, errors.Join(errs...)
 }
 
@@ -253,9 +246,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = &countingBody{rc: r.Body}
 		r.Body = body
 	}
-	s := m.states.Get().(*respState)
-	s.ctx, s.m = ctx, m
-	ww := httpsnoop.Wrap(w, s.hooks)
+	ww, s := m.wrap(ctx, w)
 	start := time.Now()
 	returned := false
 	defer func() {
@@ -265,14 +256,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		elapsed := time.Since(start)
 		active.n.Add(-1)
-		status, errPanic := s.final(rec, returned)
+		status, errPanic := s.final(s.close(), rec, returned)
 		reqSize := r.ContentLength
 		if body != nil {
-			reqSize = body.n
+			// Give the server its own body back: net/http decides by its
+			// type how to treat an unread body (a 100-continue one is
+			// not read, and the connection is closed).
+			r.Body = body.rc
+			reqSize = body.n.Load()
 		}
-		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, s.written)
-		s.release()
-		m.states.Put(s)
+		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, s.written.Load())
 		if rec != nil {
 			panic(rec)
 		}
@@ -370,157 +363,16 @@ func muxRoute(pattern string) string {
 // unknown length.
 type countingBody struct {
 	rc io.ReadCloser
-	n  int64
+	n  atomic.Int64 // read by the recording while a late reader may add
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	return n, err
 }
 
 func (b *countingBody) Close() error { return b.rc.Close() }
-
-// respState observes one response. It is pooled: its hooks are built once
-// and forward to the methods of the current request's ResponseWriter.
-type respState struct {
-	hooks httpsnoop.Hooks
-
-	writeHeader httpsnoop.WriteHeaderFunc
-	write       httpsnoop.WriteFunc
-	writeString httpsnoop.WriteStringFunc
-	readFrom    httpsnoop.ReadFromFunc
-	hijack      httpsnoop.HijackFunc
-
-	ctx         context.Context
-	m           *Middleware
-	status      int
-	written     int64
-	wroteHeader bool
-	gone        bool // the client had gone when the status was decided
-	hijacked    bool
-}
-
-func newRespState() *respState {
-	s := &respState{status: http.StatusOK}
-	var (
-		writeHeader = func(code int) {
-			s.observeHeader(code)
-			s.writeHeader(code)
-		}
-		write = func(b []byte) (int, error) {
-			if !s.wroteHeader {
-				s.observeHeader(http.StatusOK)
-			}
-			n, err := s.write(b)
-			s.written += int64(n)
-			return n, err
-		}
-		writeString = func(str string) (int, error) {
-			if !s.wroteHeader {
-				s.observeHeader(http.StatusOK)
-			}
-			n, err := s.writeString(str)
-			s.written += int64(n)
-			return n, err
-		}
-		readFrom = func(src io.Reader) (int64, error) {
-			if !s.wroteHeader {
-				s.observeHeader(http.StatusOK)
-			}
-			n, err := s.readFrom(src)
-			s.written += n
-			return n, err
-		}
-		hijack = func() (net.Conn, *bufio.ReadWriter, error) {
-			c, rw, err := s.hijack()
-			if err == nil {
-				s.hijacked = true
-			}
-			return c, rw, err
-		}
-	)
-	s.hooks = httpsnoop.Hooks{
-		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
-			s.writeHeader = next
-			return writeHeader
-		},
-		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-			s.write = next
-			return write
-		},
-		WriteString: func(next httpsnoop.WriteStringFunc) httpsnoop.WriteStringFunc {
-			s.writeString = next
-			return writeString
-		},
-		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
-			s.readFrom = next
-			return readFrom
-		},
-		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
-			s.hijack = next
-			return hijack
-		},
-	}
-	return s
-}
-
-// observeHeader notes the status of a WriteHeader call, or the implicit 200
-// of a first write. 1xx other than 101 are informational, not final; codes
-// net/http rejects are counted and recorded as 500.
-func (s *respState) observeHeader(code int) {
-	if s.wroteHeader {
-		return
-	}
-	switch {
-	case !validStatus(code):
-		s.m.invalidStatus.Add(s.ctx, 1)
-		code = http.StatusInternalServerError
-	case code < 200 && code != http.StatusSwitchingProtocols:
-		return
-	}
-	s.status, s.wroteHeader = code, true
-	s.gone = clientGone(s.ctx)
-}
-
-// final decides the status to record once the handler returned (returned)
-// or panicked with rec.
-func (s *respState) final(rec any, returned bool) (status int, errPanic bool) {
-	switch {
-	case !returned && rec != nil && rec != any(http.ErrAbortHandler):
-		return http.StatusInternalServerError, true
-	case s.hijacked && !s.wroteHeader:
-		return http.StatusSwitchingProtocols, false
-	case s.wroteHeader && s.gone:
-		return StatusClientClosedRequest, false
-	case s.wroteHeader:
-		return s.status, false
-	case clientGone(s.ctx):
-		return StatusClientClosedRequest, false
-	case !returned:
-		// Aborted (http.ErrAbortHandler or runtime.Goexit) before any
-		// response: the client gets a broken connection.
-		return http.StatusInternalServerError, false
-	}
-	return http.StatusOK, false
-}
-
-// release resets s for the pool. Calls through a ResponseWriter kept past
-// the handler's return (which net/http forbids) get an error until s is
-// reused.
-func (s *respState) release() {
-	s.writeHeader, s.write, s.writeString, s.readFrom, s.hijack = closedWriteHeader, closedWrite, closedWriteString, closedReadFrom, closedHijack
-	s.ctx, s.m = nil, nil
-	s.status, s.written, s.wroteHeader, s.gone, s.hijacked = http.StatusOK, 0, false, false, false
-}
-
-var errClosed = errors.New("operational: ResponseWriter used after the handler returned")
-
-func closedWriteHeader(int)                              {}
-func closedWrite([]byte) (int, error)                    { return 0, errClosed }
-func closedWriteString(string) (int, error)              { return 0, errClosed }
-func closedReadFrom(io.Reader) (int64, error)            { return 0, errClosed }
-func closedHijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, errClosed }
 
 // clientGone reports whether the request context was canceled: the client
 // closed the connection or reset the stream.

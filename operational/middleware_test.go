@@ -166,7 +166,10 @@ func TestMiddlewareInvalidStatus(t *testing.T) {
 			if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
-			wantDropped := []point{{"kpikit.component=operational.http.server,reason=invalid_status_code", 1}}
+			wantDropped := []point{
+				{"kpikit.component=operational.http.server,reason=invalid_status_code", 1},
+				{"kpikit.component=operational.http.server,reason=route_limit", 0},
+			}
 			if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
 				t.Errorf("dropped (-want +got):\n%s", diff)
 			}
@@ -350,7 +353,10 @@ func TestMiddlewareRouteFuncAndLimit(t *testing.T) {
 	if diff := cmp.Diff(want, got[operational.MetricServerRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
-	wantDropped := []point{{"kpikit.component=operational.http.server,reason=route_limit", 3}}
+	wantDropped := []point{
+		{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
+		{"kpikit.component=operational.http.server,reason=route_limit", 3},
+	}
 	if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
 	}
@@ -471,6 +477,38 @@ func TestOptionErrors(t *testing.T) {
 			}
 		})
 	}
+	// Options of another recorder are rejected, naming the option.
+	wrongKind := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"route func on a Transport", second(operational.NewTransport(nil, operational.WithRouteFunc(func(*http.Request) string { return "" }))),
+			"WithRouteFunc does not apply to a Transport"},
+		{"server address on a Transport", second(operational.NewTransport(nil, operational.WithServerAddress("api"))),
+			"WithServerAddress does not apply to a Transport"},
+		{"body sizes on an Operation", second(operational.NewOperation("db.query", operational.WithoutBodySizes())),
+			"WithoutBodySizes does not apply to an Operation"},
+		{"filter on an ErrorCounter", second(operational.NewErrorCounter("job", operational.WithFilter(func(*http.Request) bool { return true }))),
+			"WithFilter does not apply to an ErrorCounter"},
+		{"filter on an Operation", second(operational.NewOperation("db.query", operational.WithFilter(func(*http.Request) bool { return true }))),
+			"WithFilter does not apply to an Operation"},
+	}
+	for _, tt := range wrongKind {
+		if !errors.Is(tt.err, operational.ErrInvalidOption) || !strings.Contains(fmt.Sprint(tt.err), tt.want) {
+			t.Errorf("%s: error %v, want ErrInvalidOption saying %q", tt.name, tt.err, tt.want)
+		}
+	}
+	// Options that apply to every recorder are accepted by each.
+	for _, opt := range []operational.Option{operational.WithValueLimit(5), operational.WithAttributes(attribute.String("tier", "web"))} {
+		if _, err := operational.NewOperation("db.query", opt); err != nil {
+			t.Errorf("NewOperation: %v", err)
+		}
+		if _, err := operational.NewErrorCounter("job", opt); err != nil {
+			t.Errorf("NewErrorCounter: %v", err)
+		}
+	}
+
 	// Nil options and nil values are ignored.
 	if _, err := operational.NewMiddleware(nil, operational.WithMeterProvider(nil),
 		operational.WithFilter(nil), operational.WithRouteFunc(nil)); err != nil {
@@ -706,3 +744,6 @@ func TestMiddlewareWithoutBodySizes(t *testing.T) {
 		t.Errorf("duration or active requests missing: %v", got)
 	}
 }
+
+// second returns the error of a constructor's results.
+func second[T any](_ T, err error) error { return err }

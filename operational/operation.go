@@ -41,7 +41,7 @@ type Operation struct {
 // [WithValueLimit]. Several Operations share one histogram, told apart by
 // operation.name.
 func NewOperation(name string, opts ...Option) (*Operation, error) {
-	c, err := newConfig(opts)
+	c, err := newConfig(kindOperation, opts)
 	if err == nil {
 		err = checkName(name)
 	}
@@ -127,7 +127,7 @@ type ErrorCounter struct {
 // options that apply are [WithMeterProvider], [WithAttributes] and
 // [WithValueLimit].
 func NewErrorCounter(name string, opts ...Option) (*ErrorCounter, error) {
-	c, err := newConfig(opts)
+	c, err := newConfig(kindErrorCounter, opts)
 	if err == nil {
 		err = checkName(name)
 	}

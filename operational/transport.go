@@ -54,7 +54,7 @@ type hostEntry struct {
 // is [http.DefaultTransport]. The options that apply are
 // [WithMeterProvider], [WithFilter], [WithAttributes] and [WithValueLimit].
 func NewTransport(base http.RoundTripper, opts ...Option) (*Transport, error) {
-	c, err := newConfig(opts)
+	c, err := newConfig(kindTransport, opts)
 	if err != nil {
 		return nil, err
 	}

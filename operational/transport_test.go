@@ -172,7 +172,10 @@ func TestTransportAddressLimitAndFilter(t *testing.T) {
 	if diff := cmp.Diff(want, got[operational.MetricClientRequestDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
-	wantDropped := []point{{"kpikit.component=operational.http.client,reason=server_address_limit", 2}}
+	wantDropped := []point{
+		{"kpikit.component=operational.http.client,reason=error_type_limit", 0},
+		{"kpikit.component=operational.http.client,reason=server_address_limit", 2},
+	}
 	if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
 	}
