@@ -39,6 +39,10 @@ func WithDurable() Option {
 	return optionFunc(func(c config) config { c.durable = true; return c })
 }
 
+// RequireEnv is the environment variable that, when set to any value,
+// turns a missing redis-server from a skip into a test failure.
+const RequireEnv = "KPIKIT_REQUIRE_REDIS"
+
 // Server is one redis-server process owned by a test.
 type Server struct {
 	tb   testing.TB
@@ -53,11 +57,16 @@ type Server struct {
 
 // Start runs redis-server on a free loopback port with a data directory of
 // its own, waits until it answers PING and stops it when the test ends. It
-// skips the test when redis-server is not on PATH and fails it when the
-// server does not start.
+// skips the test when redis-server is not on PATH, or fails it when the
+// environment variable [RequireEnv] is set (as continuous integration does,
+// so that a machine without Redis cannot pass having tested nothing of it),
+// and fails it when the server does not start.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath(Binary); err != nil {
+		if os.Getenv(RequireEnv) != "" {
+			tb.Fatalf("%s not found on PATH and %s is set: %v", Binary, RequireEnv, err)
+		}
 		tb.Skipf("%s not found on PATH (install the redis-server package to run this test): %v", Binary, err)
 	}
 	var c config
