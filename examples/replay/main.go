@@ -38,10 +38,17 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "replay:", err)
-		os.Exit(1)
+	os.Exit(status(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// status runs the program and returns its exit status: 0 on success, or 1
+// after printing the error on stderr.
+func status(args []string, stdout, stderr io.Writer) int {
+	if err := run(args, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 1
 	}
+	return 0
 }
 
 // config is what the flags say.
