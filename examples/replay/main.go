@@ -15,7 +15,8 @@
 // A malformed row (a CSV syntax error, an empty user, a time or amount that
 // does not parse) is reported on stderr with its line number and skipped;
 // the number of skipped rows is printed on stderr at the end. A missing
-// file or column is an error and the exit status is 1.
+// file or column is an error and the exit status is 1. -h prints the usage
+// on stderr and the exit status is 0.
 package main
 
 import (
@@ -41,10 +42,15 @@ func main() {
 	os.Exit(status(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// status runs the program and returns its exit status: 0 on success, or 1
-// after printing the error on stderr.
+// status runs the program and returns its exit status: 0 on success and
+// for -h, which prints the usage on stderr, or 1 after printing the error
+// on stderr.
 func status(args []string, stdout, stderr io.Writer) int {
-	if err := run(args, stdout, stderr); err != nil {
+	err := run(args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "replay:", err)
 		return 1
 	}

@@ -423,3 +423,33 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"-h", []string{"-h"}},
+		{"-help", []string{"-help"}},
+		{"--help", []string{"--help"}},
+		{"-h after other flags", []string{"-in", "orders.csv", "-h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := status(tt.args, &stdout, &stderr)
+			if got != 0 {
+				t.Errorf("status(%q) = %d, want 0\nstderr:\n%s", tt.args, got, stderr.String())
+			}
+			usage := stdout.String() + stderr.String()
+			if strings.Contains(usage, "help requested") {
+				t.Errorf("status(%q) reported -h as an error; got:\n%s", tt.args, usage)
+			}
+			for _, flag := range []string{"-in", "-user", "-time", "-amount", "-period"} {
+				if !strings.Contains(usage, "\n  "+flag+" ") {
+					t.Errorf("status(%q) printed no usage of %s; got:\n%s", tt.args, flag, usage)
+				}
+			}
+		})
+	}
+}
