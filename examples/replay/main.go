@@ -67,11 +67,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: replay -in FILE -user COLUMN -time COLUMN [flags]\n\n"+
+			"Backfills customer KPIs from an orders CSV, one order a row, and prints\n"+
+			"the period and cohort tables as JSON.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.in, "in", "", "orders CSV file with a header row (required)")
 	fs.StringVar(&c.user, "user", "", "column of the user id (required)")
 	fs.StringVar(&c.time, "time", "", "column of the order time (required)")
 	fs.StringVar(&c.layout, "time-layout", "", "Go time layout of the time column; default: 2006-01-02, 20060102, RFC 3339 or 2006-01-02 15:04:05, whichever parses")
-	fs.StringVar(&c.amount, "amount", "", "column of the order amount in major units, such as 12.34 (optional)")
+	fs.StringVar(&c.amount, "amount", "", "column of the order amount in major units, such as 12.34; a negative amount is a refund (optional)")
 	fs.StringVar(&c.currency, "currency", "USD", "ISO 4217 code of the amounts")
 	fs.IntVar(&c.scale, "scale", -1, "fractional digits amounts are kept in; default: the currency's minor unit, or finer when the file has finer amounts")
 	fs.StringVar(&c.period, "period", "month", "period of cohorts and figures: day, week or month")

@@ -453,3 +453,26 @@ func TestHelp(t *testing.T) {
 		})
 	}
 }
+
+func TestUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := status([]string{"-h"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("status(-h) = %d, want 0\n%s", got, stderr.String())
+	}
+	// Flag help may wrap, so compare with the spaces collapsed.
+	usage := strings.Join(strings.Fields(stdout.String()+stderr.String()), " ")
+	tests := []struct {
+		name, want string
+	}{
+		{"refunds", "a negative amount is a refund"},
+		{"amounts in major units", "in major units, such as 12.34"},
+		{"required flags", "-in FILE -user COLUMN -time COLUMN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(usage, tt.want) {
+				t.Errorf("usage lacks %q; got:\n%s", tt.want, stdout.String()+stderr.String())
+			}
+		})
+	}
+}
