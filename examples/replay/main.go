@@ -12,8 +12,8 @@
 // JSON on stdout is built from the collected data points only. A user's
 // cohort is the period of their first order.
 //
-// A malformed row (a CSV syntax error, an empty user, a time or amount that
-// does not parse) is reported on stderr with its line number and skipped;
+// A malformed row (a CSV syntax error, a number of fields other than the
+// header's, an empty user, a time or amount that does not parse) is reported on stderr with its line number and skipped;
 // the number of skipped rows is printed on stderr at the end. A missing
 // file or column is an error and the exit status is 1. -h prints the usage
 // on stderr and the exit status is 0.
@@ -139,7 +139,9 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
+	// Every row must have the header's number of fields: a row with more,
+	// such as an unquoted decimal comma, would otherwise be read shifted.
+	r.FieldsPerRecord = 0
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err == io.EOF {
@@ -184,17 +186,17 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			skip(pe.StartLine, "%v", pe.Err)
+			if errors.Is(pe.Err, csv.ErrFieldCount) {
+				skip(pe.StartLine, "%d fields, the header has %d", len(rec), len(header))
+			} else {
+				skip(pe.StartLine, "%v", pe.Err)
+			}
 			continue
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", c.in, err)
 		}
 		line, _ := r.FieldPos(0)
-		if need := max(ui, ti, ai); len(rec) <= need {
-			skip(line, "%d fields, want at least %d", len(rec), need+1)
-			continue
-		}
 		o := order{line: line, user: strings.TrimSpace(rec[ui])}
 		if o.user == "" {
 			skip(line, "empty user id in column %q", c.user)

@@ -476,3 +476,85 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// writeCSV writes text to orders.csv in a fresh directory and returns its path.
+func writeCSV(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// skipLines returns the skip messages of stderr, in the order printed,
+// without the file name.
+func skipLines(stderr, path string) []string {
+	var skips []string
+	for l := range strings.Lines(stderr) {
+		if rest, ok := strings.CutPrefix(strings.TrimSuffix(l, "\n"), path+":"); ok && strings.Contains(rest, ": skipped: ") {
+			skips = append(skips, rest)
+		}
+	}
+	return skips
+}
+
+func TestFieldCount(t *testing.T) {
+	tests := []struct {
+		name      string
+		rows      string // after the header u,t,a
+		wantSkips []string
+		wantRev   float64 // revenue of 2024-01
+		wantBuys  int64   // purchases of 2024-01
+	}{
+		{
+			name:      "unquoted comma in an amount",
+			rows:      "x,2024-01-05,26,6\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 4 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "extra empty field",
+			rows:      "x,2024-01-05,2,\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 4 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "missing amount field",
+			rows:      "x,2024-01-05\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 2 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "quoted comma is one field",
+			rows:      "z,2024-01-04,2,5,1\nx,2024-01-05,\"26,6\"\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 5 fields, the header has 3", "3: skipped: amount: "},
+			wantRev:   1, wantBuys: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + tt.rows
+			path := writeCSV(t, text)
+			out, stderr := replay(t, "-in", path, "-user", "u", "-time", "t", "-amount", "a")
+			skips := skipLines(stderr, path)
+			ok := len(skips) == len(tt.wantSkips)
+			for i := 0; ok && i < len(skips); i++ {
+				ok = strings.HasPrefix(skips[i], tt.wantSkips[i])
+			}
+			if !ok {
+				t.Errorf("input:\n%sskips: %q\nwant prefixes: %q", text, skips, tt.wantSkips)
+			}
+			if len(out.Periods) != 1 {
+				t.Fatalf("input:\n%speriods: %+v, want one", text, out.Periods)
+			}
+			jan := out.Periods[0]
+			if got := ptrVal(t, "revenue", jan.Revenue); got != tt.wantRev {
+				t.Errorf("input:\n%srevenue = %v, want %v", text, got, tt.wantRev)
+			}
+			if got := ptrVal(t, "purchases", jan.Purchases); got != tt.wantBuys {
+				t.Errorf("input:\n%spurchases = %v, want %v", text, got, tt.wantBuys)
+			}
+		})
+	}
+}
