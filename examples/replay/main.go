@@ -13,13 +13,15 @@
 // cohort is the period of their first order.
 //
 // A malformed row (a CSV syntax error, a number of fields other than the
-// header's, an empty user, a time or amount that does not parse) is reported on stderr with its line number and skipped;
-// the number of skipped rows is printed on stderr at the end. A missing
+// header's, an empty user, a time or amount that does not parse) is
+// skipped. The skipped rows are reported on stderr with their line numbers,
+// in line order, followed by the number of rows skipped. A missing
 // file or column is an error and the exit status is 1. -h prints the usage
 // on stderr and the exit status is 0.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -130,12 +132,38 @@ func fracDigits(s string) int {
 	return len(strings.TrimRight(s[i+1:], "0"))
 }
 
-// readOrders reads the well-formed rows of the CSV and reports the others
-// on stderr. It returns the rows and the number skipped.
-func readOrders(c config, stderr io.Writer) ([]order, int, error) {
+// skip is one skipped row.
+type skip struct {
+	line int
+	msg  string
+}
+
+// rows keeps the rows skipped by any step, so that they are reported in
+// line order whichever step skipped them.
+type rows struct {
+	file    string
+	skipped []skip
+}
+
+func (r *rows) skip(line int, format string, args ...any) {
+	r.skipped = append(r.skipped, skip{line, fmt.Sprintf(format, args...)})
+}
+
+// report prints the skipped rows in line order, then the counts.
+func (r *rows) report(w io.Writer, recorded int) {
+	slices.SortStableFunc(r.skipped, func(a, b skip) int { return cmp.Compare(a.line, b.line) })
+	for _, s := range r.skipped {
+		fmt.Fprintf(w, "%s:%d: skipped: %s\n", r.file, s.line, s.msg)
+	}
+	fmt.Fprintf(w, "replay: %d rows recorded, %d rows skipped\n", recorded, len(r.skipped))
+}
+
+// readOrders reads the well-formed rows of the CSV and keeps the others in
+// the returned rows.
+func readOrders(c config) ([]order, *rows, error) {
 	f, err := os.Open(c.in)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
@@ -145,10 +173,10 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err == io.EOF {
-		return nil, 0, fmt.Errorf("%s is empty: want a header row", c.in)
+		return nil, nil, fmt.Errorf("%s is empty: want a header row", c.in)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: header: %w", c.in, err)
+		return nil, nil, fmt.Errorf("%s: header: %w", c.in, err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -171,14 +199,10 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 	ti, err2 := idx("-time", c.time)
 	ai, err3 := idx("-amount", c.amount)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	var orders []order
-	skipped := 0
-	skip := func(line int, format string, args ...any) {
-		skipped++
-		fmt.Fprintf(stderr, "%s:%d: skipped: %s\n", c.in, line, fmt.Sprintf(format, args...))
-	}
+	rs := &rows{file: c.in}
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -187,29 +211,29 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			if errors.Is(pe.Err, csv.ErrFieldCount) {
-				skip(pe.StartLine, "%d fields, the header has %d", len(rec), len(header))
+				rs.skip(pe.StartLine, "%d fields, the header has %d", len(rec), len(header))
 			} else {
-				skip(pe.StartLine, "%v", pe.Err)
+				rs.skip(pe.StartLine, "%v", pe.Err)
 			}
 			continue
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", c.in, err)
+			return nil, nil, fmt.Errorf("%s: %w", c.in, err)
 		}
 		line, _ := r.FieldPos(0)
 		o := order{line: line, user: strings.TrimSpace(rec[ui])}
 		if o.user == "" {
-			skip(line, "empty user id in column %q", c.user)
+			rs.skip(line, "empty user id in column %q", c.user)
 			continue
 		}
 		if o.at, err = parseTime(strings.TrimSpace(rec[ti]), c.layout); err != nil {
-			skip(line, "%v", err)
+			rs.skip(line, "%v", err)
 			continue
 		}
 		if ai >= 0 {
 			o.amount = strings.TrimSpace(rec[ai])
 			if o.amount == "" {
-				skip(line, "empty amount in column %q", c.amount)
+				rs.skip(line, "empty amount in column %q", c.amount)
 				continue
 			}
 		}
@@ -217,7 +241,7 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 		o.amount = strings.Clone(o.amount)
 		orders = append(orders, o)
 	}
-	return orders, skipped, nil
+	return orders, rs, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -229,7 +253,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	orders, skipped, err := readOrders(c, stderr)
+	orders, rs, err := readOrders(c)
 	if err != nil {
 		return err
 	}
@@ -275,9 +299,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		v, err := a.ParseAmount(c.currency, o.amount)
 		if err != nil {
-			skipped++
 			recorded--
-			fmt.Fprintf(stderr, "%s:%d: skipped: amount: %v\n", c.in, o.line, err)
+			rs.skip(o.line, "amount: %v", err)
 			continue
 		}
 		if v < 0 {
@@ -286,6 +309,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			a.PurchaseAt(ctx, o.at, o.user, none, c.currency, v)
 		}
 	}
+	rs.report(stderr, recorded)
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
@@ -299,7 +323,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for reason, n := range dropped {
 		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, reason)
 	}
-	fmt.Fprintf(stderr, "replay: %d rows recorded, %d rows skipped\n", recorded, skipped)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -554,6 +555,68 @@ func TestFieldCount(t *testing.T) {
 			}
 			if got := ptrVal(t, "purchases", jan.Purchases); got != tt.wantBuys {
 				t.Errorf("input:\n%spurchases = %v, want %v", text, got, tt.wantBuys)
+			}
+		})
+	}
+}
+
+// skipLineNumbers returns the line numbers of the skip messages of stderr,
+// in the order printed.
+func skipLineNumbers(t *testing.T, stderr, path string) []int {
+	t.Helper()
+	var lines []int
+	for _, s := range skipLines(stderr, path) {
+		n, err := strconv.Atoi(s[:strings.IndexByte(s, ':')])
+		if err != nil {
+			t.Fatalf("skip message %q: %v", s, err)
+		}
+		lines = append(lines, n)
+	}
+	return lines
+}
+
+func TestSkipOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		rows []string // after the header u,t,a
+		want []int
+	}{
+		{
+			name: "amount before field count",
+			rows: []string{"x,2024-01-05,1.2.3", "y,2024-01-06,1,2", "z,2024-01-07,1"},
+			want: []int{2, 3},
+		},
+		{
+			name: "amounts in reverse time order",
+			rows: []string{"x,2024-03-05,NaN", "y,2024-02-06,Inf", "z,2024-01-07,1.2.3", "w,2024-01-08,1"},
+			want: []int{2, 3, 4},
+		},
+		{
+			name: "every reason interleaved",
+			rows: []string{
+				"a,2024-01-05,10.00", // 2
+				"b,2024-03-01,x",     // 3 amount, latest time
+				"c,2024-01-40,5",     // 4 time
+				"d,2024-02-01,1e3",   // 5 amount
+				",2024-01-06,5",      // 6 user
+				"e,2024-01-01,NaN",   // 7 amount, earliest time
+				"f,2024-01-09",       // 8 field count
+				"g,2024-01-09,",      // 9 empty amount
+				`h,2024-01-09,"1`,    // 10 CSV syntax, to the end of the file
+			},
+			want: []int{3, 4, 5, 6, 7, 8, 9, 10},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + strings.Join(tt.rows, "\n") + "\n"
+			path := writeCSV(t, text)
+			// Twice: the order must not vary from run to run either.
+			for range 2 {
+				_, stderr := replay(t, "-in", path, "-user", "u", "-time", "t", "-amount", "a")
+				if got := skipLineNumbers(t, stderr, path); !slices.Equal(got, tt.want) {
+					t.Fatalf("input:\n%sskipped lines in the order printed: %v, want %v\nstderr:\n%s", text, got, tt.want, stderr)
+				}
 			}
 		})
 	}
