@@ -15,9 +15,10 @@
 // A malformed row (a CSV syntax error, a number of fields other than the
 // header's, an empty user, a time or amount that does not parse) is
 // skipped. The skipped rows are reported on stderr with their line numbers,
-// in line order, followed by the number of rows skipped. A missing
-// file or column is an error and the exit status is 1. -h prints the usage
-// on stderr and the exit status is 0.
+// in line order, followed by the numbers of rows read, recorded and skipped
+// and the skipped ones by reason. A missing file or column is an error and
+// the exit status is 1. -h prints the usage on stderr and the exit status
+// is 0.
 package main
 
 import (
@@ -132,30 +133,60 @@ func fracDigits(s string) int {
 	return len(strings.TrimRight(s[i+1:], "0"))
 }
 
+// reason is why a row was skipped.
+type reason int
+
+const (
+	badSyntax reason = iota // a CSV syntax error
+	badFields               // a number of fields other than the header's
+	badUser                 // an empty user id
+	badTime                 // a time that does not parse
+	badAmount               // an empty amount or one that does not parse
+	numReasons
+)
+
+// reasonNames name the reasons in the summary, in this order.
+var reasonNames = [numReasons]string{"CSV syntax", "field count", "empty user", "time", "amount"}
+
 // skip is one skipped row.
 type skip struct {
-	line int
-	msg  string
+	line   int
+	reason reason
+	msg    string
 }
 
-// rows keeps the rows skipped by any step, so that they are reported in
-// line order whichever step skipped them.
+// rows counts the rows read and keeps the rows skipped by any step, so
+// that they are reported in line order whichever step skipped them.
 type rows struct {
 	file    string
+	read    int // records after the header; blank lines are none
 	skipped []skip
 }
 
-func (r *rows) skip(line int, format string, args ...any) {
-	r.skipped = append(r.skipped, skip{line, fmt.Sprintf(format, args...)})
+func (r *rows) skip(line int, why reason, format string, args ...any) {
+	r.skipped = append(r.skipped, skip{line, why, fmt.Sprintf(format, args...)})
 }
 
-// report prints the skipped rows in line order, then the counts.
+// report prints the skipped rows in line order, then the counts: rows
+// read, recorded and skipped, and the skipped ones by reason.
 func (r *rows) report(w io.Writer, recorded int) {
 	slices.SortStableFunc(r.skipped, func(a, b skip) int { return cmp.Compare(a.line, b.line) })
+	var by [numReasons]int
 	for _, s := range r.skipped {
+		by[s.reason]++
 		fmt.Fprintf(w, "%s:%d: skipped: %s\n", r.file, s.line, s.msg)
 	}
-	fmt.Fprintf(w, "replay: %d rows recorded, %d rows skipped\n", recorded, len(r.skipped))
+	var reasons []string
+	for why, n := range by {
+		if n > 0 {
+			reasons = append(reasons, fmt.Sprintf("%d %s", n, reasonNames[why]))
+		}
+	}
+	fmt.Fprintf(w, "replay: %d rows read, %d rows recorded, %d rows skipped", r.read, recorded, len(r.skipped))
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(reasons, ", "))
+	}
+	fmt.Fprintln(w)
 }
 
 // readOrders reads the well-formed rows of the CSV and keeps the others in
@@ -208,12 +239,13 @@ func readOrders(c config) ([]order, *rows, error) {
 		if err == io.EOF {
 			break
 		}
+		rs.read++
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			if errors.Is(pe.Err, csv.ErrFieldCount) {
-				rs.skip(pe.StartLine, "%d fields, the header has %d", len(rec), len(header))
+				rs.skip(pe.StartLine, badFields, "%d fields, the header has %d", len(rec), len(header))
 			} else {
-				rs.skip(pe.StartLine, "%v", pe.Err)
+				rs.skip(pe.StartLine, badSyntax, "%v", pe.Err)
 			}
 			continue
 		}
@@ -223,17 +255,17 @@ func readOrders(c config) ([]order, *rows, error) {
 		line, _ := r.FieldPos(0)
 		o := order{line: line, user: strings.TrimSpace(rec[ui])}
 		if o.user == "" {
-			rs.skip(line, "empty user id in column %q", c.user)
+			rs.skip(line, badUser, "empty user id in column %q", c.user)
 			continue
 		}
 		if o.at, err = parseTime(strings.TrimSpace(rec[ti]), c.layout); err != nil {
-			rs.skip(line, "%v", err)
+			rs.skip(line, badTime, "%v", err)
 			continue
 		}
 		if ai >= 0 {
 			o.amount = strings.TrimSpace(rec[ai])
 			if o.amount == "" {
-				rs.skip(line, "empty amount in column %q", c.amount)
+				rs.skip(line, badAmount, "empty amount in column %q", c.amount)
 				continue
 			}
 		}
@@ -300,7 +332,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		v, err := a.ParseAmount(c.currency, o.amount)
 		if err != nil {
 			recorded--
-			rs.skip(o.line, "amount: %v", err)
+			rs.skip(o.line, badAmount, "amount: %v", err)
 			continue
 		}
 		if v < 0 {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -289,7 +291,7 @@ func TestRelayFoods(t *testing.T) {
 			if out.Period != unit {
 				t.Errorf("period %q, want %q", out.Period, unit)
 			}
-			if !strings.Contains(stderr, "2891 rows recorded, 0 rows skipped") {
+			if !strings.Contains(stderr, "2891 rows read, 2891 rows recorded, 0 rows skipped\n") {
 				t.Errorf("stderr: %s", stderr)
 			}
 			tr := compute(t, path, "UserId", "OrderDate", "TotalCharges", unit)
@@ -307,7 +309,7 @@ func TestCDNOW(t *testing.T) {
 	start := time.Now()
 	out, stderr := replay(t, "-in", path, "-user", "user_id", "-time", "order_date", "-amount", "amount")
 	t.Logf("replay of CDNOW took %v (race detector: %v)", time.Since(start), raceEnabled)
-	if !strings.Contains(stderr, "69659 rows recorded, 0 rows skipped") {
+	if !strings.Contains(stderr, "69659 rows read, 69659 rows recorded, 0 rows skipped\n") {
 		t.Errorf("stderr: %s", stderr)
 	}
 	n, worst := compare(t, out, compute(t, path, "user_id", "order_date", "amount", "month"), true)
@@ -617,6 +619,109 @@ func TestSkipOrder(t *testing.T) {
 				if got := skipLineNumbers(t, stderr, path); !slices.Equal(got, tt.want) {
 					t.Fatalf("input:\n%sskipped lines in the order printed: %v, want %v\nstderr:\n%s", text, got, tt.want, stderr)
 				}
+			}
+		})
+	}
+}
+
+// summary is the last counts line replay prints on stderr.
+type summary struct {
+	read, recorded, skipped int
+	byReason                map[string]int
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^replay: (\d+) rows read, (\d+) rows recorded, (\d+) rows skipped(?: \((.+)\))?$`)
+
+func parseSummary(t *testing.T, stderr string) summary {
+	t.Helper()
+	m := summaryRE.FindAllStringSubmatch(stderr, -1)
+	if len(m) != 1 {
+		t.Fatalf("stderr has %d summary lines, want 1:\n%s", len(m), stderr)
+	}
+	s := summary{byReason: map[string]int{}}
+	s.read, _ = strconv.Atoi(m[0][1])
+	s.recorded, _ = strconv.Atoi(m[0][2])
+	s.skipped, _ = strconv.Atoi(m[0][3])
+	if m[0][4] == "" {
+		return s
+	}
+	for part := range strings.SplitSeq(m[0][4], ", ") {
+		n, reason, _ := strings.Cut(part, " ")
+		v, err := strconv.Atoi(n)
+		if err != nil || reason == "" {
+			t.Fatalf("summary part %q is not a count and a reason:\n%s", part, stderr)
+		}
+		s.byReason[reason] += v
+	}
+	return s
+}
+
+func TestSkipSummary(t *testing.T) {
+	money := []string{"-user", "u", "-time", "t", "-amount", "a"}
+	tests := []struct {
+		name     string
+		rows     []string // after the header u,t,a
+		args     []string
+		read     int
+		recorded int
+		byReason map[string]int
+	}{
+		{
+			name: "no skips",
+			rows: []string{"x,2024-01-05,1", "x,2024-02-05,-1", "y,2024-02-06,0"},
+			args: money, read: 3, recorded: 3, byReason: map[string]int{},
+		},
+		{
+			name: "blank lines and a quoted line break",
+			rows: []string{"x,2024-01-05,1", "", `"y`, `z",2024-01-06,2`, ""},
+			args: money, read: 2, recorded: 2, byReason: map[string]int{},
+		},
+		{
+			name: "every reason",
+			rows: []string{
+				"a,2024-01-05,10.00",                // recorded
+				"b,2024-01-40,5",                    // time
+				",2024-01-06,5",                     // user
+				"c,2024-01-07,12.3.4",               // amount
+				"d,2024-01-08,NaN",                  // amount
+				"e,2024-01-08,",                     // amount, empty
+				"f,2024-01-09",                      // field count
+				"f,2024-01-09,1,2",                  // field count
+				"a,20240203,-2.50",                  // recorded
+				"i,2024-02-04,99999999999999999999", // amount, overflow
+				`g,"2024-01-09,1`,                   // CSV syntax, to the end of the file
+				"h,2024-02-04,1",
+			},
+			args: money, read: 11, recorded: 2,
+			byReason: map[string]int{"time": 1, "empty user": 1, "amount": 4, "field count": 2, "CSV syntax": 1},
+		},
+		{
+			name: "amounts not read",
+			rows: []string{"a,2024-01-05,NaN", "b,2024-01-06,", "c,2024-01-40,1", "d,2024-01-07"},
+			args: []string{"-user", "u", "-time", "t"}, read: 4, recorded: 2,
+			byReason: map[string]int{"time": 1, "field count": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + strings.Join(tt.rows, "\n") + "\n"
+			path := writeCSV(t, text)
+			_, stderr := replay(t, append([]string{"-in", path}, tt.args...)...)
+			got := parseSummary(t, stderr)
+			sum := 0
+			for _, n := range got.byReason {
+				sum += n
+			}
+			if sum != got.read-got.recorded || got.skipped != sum {
+				t.Errorf("input:\n%ssummary: %d read, %d recorded, %d skipped, %v by reason: the reasons add up to %d, want read - recorded = %d\nstderr:\n%s",
+					text, got.read, got.recorded, got.skipped, got.byReason, sum, got.read-got.recorded, stderr)
+			}
+			if n := len(skipLines(stderr, path)); n != got.skipped {
+				t.Errorf("input:\n%s%d skip messages, but the summary says %d rows skipped\nstderr:\n%s", text, n, got.skipped, stderr)
+			}
+			if got.read != tt.read || got.recorded != tt.recorded || !maps.Equal(got.byReason, tt.byReason) {
+				t.Errorf("input:\n%sgot %d read, %d recorded, by reason %v\nwant %d read, %d recorded, by reason %v\nstderr:\n%s",
+					text, got.read, got.recorded, got.byReason, tt.read, tt.recorded, tt.byReason, stderr)
 			}
 		})
 	}
