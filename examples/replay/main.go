@@ -17,8 +17,9 @@
 // skipped. The skipped rows are reported on stderr with their line numbers,
 // in line order, followed by the numbers of rows read, recorded and skipped
 // and the skipped ones by reason. A missing file or column is an error and
-// the exit status is 1. -h prints the usage on stderr and the exit status
-// is 0.
+// the exit status is 1, and so is a file of which no row is usable: the
+// error says why the first row was skipped. -h prints the usage on stderr
+// and the exit status is 0.
 package main
 
 import (
@@ -114,7 +115,11 @@ var defaultLayouts = []string{time.DateOnly, "20060102", time.RFC3339, time.Date
 
 func parseTime(s, layout string) (time.Time, error) {
 	if layout != "" {
-		return time.Parse(layout, s)
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			return t, fmt.Errorf("-time-layout %q: %w", layout, err)
+		}
+		return t, nil
 	}
 	for _, l := range defaultLayouts {
 		if t, err := time.Parse(l, s); err == nil {
@@ -187,6 +192,16 @@ func (r *rows) report(w io.Writer, recorded int) {
 		fmt.Fprintf(w, " (%s)", strings.Join(reasons, ", "))
 	}
 	fmt.Fprintln(w)
+}
+
+// unusable returns the error for a file of which no row was recorded: it
+// says why the first skipped row was skipped.
+func (r *rows) unusable() error {
+	if len(r.skipped) == 0 {
+		return fmt.Errorf("no row was usable: %s has no rows after the header", r.file)
+	}
+	first := slices.MinFunc(r.skipped, func(a, b skip) int { return cmp.Compare(a.line, b.line) })
+	return fmt.Errorf("no row was usable: all %d rows were skipped, the first at %s:%d: %s", len(r.skipped), r.file, first.line, first.msg)
 }
 
 // readOrders reads the well-formed rows of the CSV and keeps the others in
@@ -342,6 +357,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	rs.report(stderr, recorded)
+	if recorded == 0 {
+		return rs.unusable()
+	}
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {

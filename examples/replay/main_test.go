@@ -726,3 +726,68 @@ func TestSkipSummary(t *testing.T) {
 		})
 	}
 }
+
+func TestNoUsableRow(t *testing.T) {
+	tests := []struct {
+		name       string
+		text       string
+		args       []string
+		wantStatus int
+		wantStderr []string // each on one line of the error
+	}{
+		{
+			name:       "wrong time layout",
+			text:       "u,t,a\nx,2024-01-05,1\ny,2024-01-06,2\n",
+			args:       []string{"-user", "u", "-time", "t", "-time-layout", "01/02/2006"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", `orders.csv:2: -time-layout "01/02/2006": parsing time "2024-01-05"`},
+		},
+		{
+			name:       "every amount fails to parse",
+			text:       "u,t,a\nx,2024-02-05,1.2.3\ny,2024-01-06,NaN\n",
+			args:       []string{"-user", "u", "-time", "t", "-amount", "a"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", `orders.csv:2: amount: money: invalid amount "1.2.3"`},
+		},
+		{
+			name:       "every row has too many fields",
+			text:       "u,t,a\nx,2024-01-05,26,6\ny,2024-01-06,1,5\n",
+			args:       []string{"-user", "u", "-time", "t", "-amount", "a"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", "orders.csv:2: 4 fields, the header has 3"},
+		},
+		{
+			name:       "header only",
+			text:       "u,t,a\n",
+			args:       []string{"-user", "u", "-time", "t"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: ", "orders.csv has no rows after the header"},
+		},
+		{
+			name:       "one usable row",
+			text:       "u,t,a\nx,01/05/2024,1\ny,2024-01-06,2\n",
+			args:       []string{"-user", "u", "-time", "t", "-time-layout", "01/02/2006"},
+			wantStatus: 0,
+			wantStderr: []string{"replay: 2 rows read, 1 rows recorded, 1 rows skipped (1 time)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeCSV(t, tt.text)
+			args := append([]string{"-in", path}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			got := status(args, &stdout, &stderr)
+			if got != tt.wantStatus {
+				t.Errorf("input:\n%sstatus(%q) = %d, want %d\nstderr:\n%s", tt.text, tt.args, got, tt.wantStatus, stderr.String())
+			}
+			for _, want := range tt.wantStderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("input:\n%sstderr of %q lacks %q; got:\n%s", tt.text, tt.args, want, stderr.String())
+				}
+			}
+			if tt.wantStatus != 0 && stdout.Len() > 0 {
+				t.Errorf("input:\n%sstatus(%q) = %d but printed tables:\n%s", tt.text, tt.args, got, stdout.String())
+			}
+		})
+	}
+}
