@@ -138,7 +138,8 @@ func fracDigits(s string) int {
 	return len(strings.TrimRight(s[i+1:], "0"))
 }
 
-// reason is why a row was skipped.
+// reason is why a row was skipped. The summary lists the reasons in this
+// order.
 type reason int
 
 const (
@@ -150,8 +151,22 @@ const (
 	numReasons
 )
 
-// reasonNames name the reasons in the summary, in this order.
-var reasonNames = [numReasons]string{"CSV syntax", "field count", "empty user", "time", "amount"}
+// String returns the reason's name in the summary.
+func (r reason) String() string {
+	switch r {
+	case badSyntax:
+		return "CSV syntax"
+	case badFields:
+		return "field count"
+	case badUser:
+		return "empty user"
+	case badTime:
+		return "time"
+	case badAmount:
+		return "amount"
+	}
+	return fmt.Sprintf("reason(%d)", int(r))
+}
 
 // skip is one skipped row.
 type skip struct {
@@ -184,7 +199,7 @@ func (r *rows) report(w io.Writer, recorded int) {
 	var reasons []string
 	for why, n := range by {
 		if n > 0 {
-			reasons = append(reasons, fmt.Sprintf("%d %s", n, reasonNames[why]))
+			reasons = append(reasons, fmt.Sprintf("%d %v", n, reason(why)))
 		}
 	}
 	fmt.Fprintf(w, "replay: %d rows read, %d rows recorded, %d rows skipped", r.read, recorded, len(r.skipped))
@@ -370,8 +385,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	for reason, n := range dropped {
-		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, reason)
+	for why, n := range dropped {
+		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, why)
 	}
 	return nil
 }
