@@ -12,13 +12,18 @@
 // JSON on stdout is built from the collected data points only. A user's
 // cohort is the period of their first order.
 //
-// A malformed row (a CSV syntax error, an empty user, a time or amount that
-// does not parse) is reported on stderr with its line number and skipped;
-// the number of skipped rows is printed on stderr at the end. A missing
-// file or column is an error and the exit status is 1.
+// A malformed row (a CSV syntax error, a number of fields other than the
+// header's, an empty user, a time or amount that does not parse) is
+// skipped. The skipped rows are reported on stderr with their line numbers,
+// in line order, followed by the numbers of rows read, recorded and skipped
+// and the skipped ones by reason. A missing file or column is an error and
+// the exit status is 1, and so is a file of which no row is usable: the
+// error says why the first row was skipped. -h prints the usage on stderr
+// and the exit status is 0.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -38,10 +43,22 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "replay:", err)
-		os.Exit(1)
+	os.Exit(status(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// status runs the program and returns its exit status: 0 on success and
+// for -h, which prints the usage on stderr, or 1 after printing the error
+// on stderr.
+func status(args []string, stdout, stderr io.Writer) int {
+	err := run(args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	if err != nil {
+		fmt.Fprintln(stderr, "replay:", err)
+		return 1
+	}
+	return 0
 }
 
 // config is what the flags say.
@@ -54,11 +71,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: replay -in FILE -user COLUMN -time COLUMN [flags]\n\n"+
+			"Backfills customer KPIs from an orders CSV, one order a row, and prints\n"+
+			"the period and cohort tables as JSON.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.in, "in", "", "orders CSV file with a header row (required)")
 	fs.StringVar(&c.user, "user", "", "column of the user id (required)")
 	fs.StringVar(&c.time, "time", "", "column of the order time (required)")
 	fs.StringVar(&c.layout, "time-layout", "", "Go time layout of the time column; default: 2006-01-02, 20060102, RFC 3339 or 2006-01-02 15:04:05, whichever parses")
-	fs.StringVar(&c.amount, "amount", "", "column of the order amount in major units, such as 12.34 (optional)")
+	fs.StringVar(&c.amount, "amount", "", "column of the order amount in major units, such as 12.34; a negative amount is a refund (optional)")
 	fs.StringVar(&c.currency, "currency", "USD", "ISO 4217 code of the amounts")
 	fs.IntVar(&c.scale, "scale", -1, "fractional digits amounts are kept in; default: the currency's minor unit, or finer when the file has finer amounts")
 	fs.StringVar(&c.period, "period", "month", "period of cohorts and figures: day, week or month")
@@ -92,7 +115,11 @@ var defaultLayouts = []string{time.DateOnly, "20060102", time.RFC3339, time.Date
 
 func parseTime(s, layout string) (time.Time, error) {
 	if layout != "" {
-		return time.Parse(layout, s)
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			return t, fmt.Errorf("-time-layout %q: %w", layout, err)
+		}
+		return t, nil
 	}
 	for _, l := range defaultLayouts {
 		if t, err := time.Parse(l, s); err == nil {
@@ -111,23 +138,106 @@ func fracDigits(s string) int {
 	return len(strings.TrimRight(s[i+1:], "0"))
 }
 
-// readOrders reads the well-formed rows of the CSV and reports the others
-// on stderr. It returns the rows and the number skipped.
-func readOrders(c config, stderr io.Writer) ([]order, int, error) {
+// reason is why a row was skipped. The summary lists the reasons in this
+// order.
+type reason int
+
+const (
+	badSyntax reason = iota // a CSV syntax error
+	badFields               // a number of fields other than the header's
+	badUser                 // an empty user id
+	badTime                 // a time that does not parse
+	badAmount               // an empty amount or one that does not parse
+	numReasons
+)
+
+// String returns the reason's name in the summary.
+func (r reason) String() string {
+	switch r {
+	case badSyntax:
+		return "CSV syntax"
+	case badFields:
+		return "field count"
+	case badUser:
+		return "empty user"
+	case badTime:
+		return "time"
+	case badAmount:
+		return "amount"
+	}
+	return fmt.Sprintf("reason(%d)", int(r))
+}
+
+// skip is one skipped row.
+type skip struct {
+	line   int
+	reason reason
+	msg    string
+}
+
+// rows counts the rows read and keeps the rows skipped by any step, so
+// that they are reported in line order whichever step skipped them.
+type rows struct {
+	file    string
+	read    int // records after the header; blank lines are none
+	skipped []skip
+}
+
+func (r *rows) skip(line int, why reason, format string, args ...any) {
+	r.skipped = append(r.skipped, skip{line, why, fmt.Sprintf(format, args...)})
+}
+
+// report prints the skipped rows in line order, then the counts: rows
+// read, recorded and skipped, and the skipped ones by reason.
+func (r *rows) report(w io.Writer, recorded int) {
+	slices.SortStableFunc(r.skipped, func(a, b skip) int { return cmp.Compare(a.line, b.line) })
+	var by [numReasons]int
+	for _, s := range r.skipped {
+		by[s.reason]++
+		fmt.Fprintf(w, "%s:%d: skipped: %s\n", r.file, s.line, s.msg)
+	}
+	var reasons []string
+	for why, n := range by {
+		if n > 0 {
+			reasons = append(reasons, fmt.Sprintf("%d %v", n, reason(why)))
+		}
+	}
+	fmt.Fprintf(w, "replay: %d rows read, %d rows recorded, %d rows skipped", r.read, recorded, len(r.skipped))
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(reasons, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+// unusable returns the error for a file of which no row was recorded: it
+// says why the first skipped row was skipped.
+func (r *rows) unusable() error {
+	if len(r.skipped) == 0 {
+		return fmt.Errorf("no row was usable: %s has no rows after the header", r.file)
+	}
+	first := slices.MinFunc(r.skipped, func(a, b skip) int { return cmp.Compare(a.line, b.line) })
+	return fmt.Errorf("no row was usable: all %d rows were skipped, the first at %s:%d: %s", len(r.skipped), r.file, first.line, first.msg)
+}
+
+// readOrders reads the well-formed rows of the CSV and keeps the others in
+// the returned rows.
+func readOrders(c config) ([]order, *rows, error) {
 	f, err := os.Open(c.in)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
+	// Every row must have the header's number of fields: a row with more,
+	// such as an unquoted decimal comma, would otherwise be read shifted.
+	r.FieldsPerRecord = 0
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err == io.EOF {
-		return nil, 0, fmt.Errorf("%s is empty: want a header row", c.in)
+		return nil, nil, fmt.Errorf("%s is empty: want a header row", c.in)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: header: %w", c.in, err)
+		return nil, nil, fmt.Errorf("%s: header: %w", c.in, err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -150,45 +260,42 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 	ti, err2 := idx("-time", c.time)
 	ai, err3 := idx("-amount", c.amount)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	var orders []order
-	skipped := 0
-	skip := func(line int, format string, args ...any) {
-		skipped++
-		fmt.Fprintf(stderr, "%s:%d: skipped: %s\n", c.in, line, fmt.Sprintf(format, args...))
-	}
+	rs := &rows{file: c.in}
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
 			break
 		}
+		rs.read++
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			skip(pe.StartLine, "%v", pe.Err)
+			if errors.Is(pe.Err, csv.ErrFieldCount) {
+				rs.skip(pe.StartLine, badFields, "%d fields, the header has %d", len(rec), len(header))
+			} else {
+				rs.skip(pe.StartLine, badSyntax, "%v", pe.Err)
+			}
 			continue
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", c.in, err)
+			return nil, nil, fmt.Errorf("%s: %w", c.in, err)
 		}
 		line, _ := r.FieldPos(0)
-		if need := max(ui, ti, ai); len(rec) <= need {
-			skip(line, "%d fields, want at least %d", len(rec), need+1)
-			continue
-		}
 		o := order{line: line, user: strings.TrimSpace(rec[ui])}
 		if o.user == "" {
-			skip(line, "empty user id in column %q", c.user)
+			rs.skip(line, badUser, "empty user id in column %q", c.user)
 			continue
 		}
 		if o.at, err = parseTime(strings.TrimSpace(rec[ti]), c.layout); err != nil {
-			skip(line, "%v", err)
+			rs.skip(line, badTime, "%v", err)
 			continue
 		}
 		if ai >= 0 {
 			o.amount = strings.TrimSpace(rec[ai])
 			if o.amount == "" {
-				skip(line, "empty amount in column %q", c.amount)
+				rs.skip(line, badAmount, "empty amount in column %q", c.amount)
 				continue
 			}
 		}
@@ -196,7 +303,7 @@ func readOrders(c config, stderr io.Writer) ([]order, int, error) {
 		o.amount = strings.Clone(o.amount)
 		orders = append(orders, o)
 	}
-	return orders, skipped, nil
+	return orders, rs, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -208,7 +315,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	orders, skipped, err := readOrders(c, stderr)
+	orders, rs, err := readOrders(c)
 	if err != nil {
 		return err
 	}
@@ -254,9 +361,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		v, err := a.ParseAmount(c.currency, o.amount)
 		if err != nil {
-			skipped++
 			recorded--
-			fmt.Fprintf(stderr, "%s:%d: skipped: amount: %v\n", c.in, o.line, err)
+			rs.skip(o.line, badAmount, "amount: %v", err)
 			continue
 		}
 		if v < 0 {
@@ -264,6 +370,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		} else {
 			a.PurchaseAt(ctx, o.at, o.user, none, c.currency, v)
 		}
+	}
+	rs.report(stderr, recorded)
+	if recorded == 0 {
+		return rs.unusable()
 	}
 
 	var rm metricdata.ResourceMetrics
@@ -275,10 +385,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	for reason, n := range dropped {
-		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, reason)
+	for why, n := range dropped {
+		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, why)
 	}
-	fmt.Fprintf(stderr, "replay: %d rows recorded, %d rows skipped\n", recorded, skipped)
 	return nil
 }
 

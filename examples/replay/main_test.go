@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -288,7 +291,7 @@ func TestRelayFoods(t *testing.T) {
 			if out.Period != unit {
 				t.Errorf("period %q, want %q", out.Period, unit)
 			}
-			if !strings.Contains(stderr, "2891 rows recorded, 0 rows skipped") {
+			if !strings.Contains(stderr, "2891 rows read, 2891 rows recorded, 0 rows skipped\n") {
 				t.Errorf("stderr: %s", stderr)
 			}
 			tr := compute(t, path, "UserId", "OrderDate", "TotalCharges", unit)
@@ -306,7 +309,7 @@ func TestCDNOW(t *testing.T) {
 	start := time.Now()
 	out, stderr := replay(t, "-in", path, "-user", "user_id", "-time", "order_date", "-amount", "amount")
 	t.Logf("replay of CDNOW took %v (race detector: %v)", time.Since(start), raceEnabled)
-	if !strings.Contains(stderr, "69659 rows recorded, 0 rows skipped") {
+	if !strings.Contains(stderr, "69659 rows read, 69659 rows recorded, 0 rows skipped\n") {
 		t.Errorf("stderr: %s", stderr)
 	}
 	n, worst := compare(t, out, compute(t, path, "user_id", "order_date", "amount", "month"), true)
@@ -419,6 +422,371 @@ func TestErrors(t *testing.T) {
 			err := run(tt.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"-h", []string{"-h"}},
+		{"-help", []string{"-help"}},
+		{"--help", []string{"--help"}},
+		{"-h after other flags", []string{"-in", "orders.csv", "-h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := status(tt.args, &stdout, &stderr)
+			if got != 0 {
+				t.Errorf("status(%q) = %d, want 0\nstderr:\n%s", tt.args, got, stderr.String())
+			}
+			usage := stdout.String() + stderr.String()
+			if strings.Contains(usage, "help requested") {
+				t.Errorf("status(%q) reported -h as an error; got:\n%s", tt.args, usage)
+			}
+			for _, flag := range []string{"-in", "-user", "-time", "-amount", "-period"} {
+				if !strings.Contains(usage, "\n  "+flag+" ") {
+					t.Errorf("status(%q) printed no usage of %s; got:\n%s", tt.args, flag, usage)
+				}
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := status([]string{"-h"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("status(-h) = %d, want 0\n%s", got, stderr.String())
+	}
+	// Flag help may wrap, so compare with the spaces collapsed.
+	usage := strings.Join(strings.Fields(stdout.String()+stderr.String()), " ")
+	tests := []struct {
+		name, want string
+	}{
+		{"refunds", "a negative amount is a refund"},
+		{"amounts in major units", "in major units, such as 12.34"},
+		{"required flags", "-in FILE -user COLUMN -time COLUMN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(usage, tt.want) {
+				t.Errorf("usage lacks %q; got:\n%s", tt.want, stdout.String()+stderr.String())
+			}
+		})
+	}
+}
+
+// writeCSV writes text to orders.csv in a fresh directory and returns its path.
+func writeCSV(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "orders.csv")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// skipLines returns the skip messages of stderr, in the order printed,
+// without the file name.
+func skipLines(stderr, path string) []string {
+	var skips []string
+	for l := range strings.Lines(stderr) {
+		if rest, ok := strings.CutPrefix(strings.TrimSuffix(l, "\n"), path+":"); ok && strings.Contains(rest, ": skipped: ") {
+			skips = append(skips, rest)
+		}
+	}
+	return skips
+}
+
+func TestFieldCount(t *testing.T) {
+	tests := []struct {
+		name      string
+		rows      string // after the header u,t,a
+		wantSkips []string
+		wantRev   float64 // revenue of 2024-01
+		wantBuys  int64   // purchases of 2024-01
+	}{
+		{
+			name:      "unquoted comma in an amount",
+			rows:      "x,2024-01-05,26,6\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 4 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "extra empty field",
+			rows:      "x,2024-01-05,2,\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 4 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "missing amount field",
+			rows:      "x,2024-01-05\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 2 fields, the header has 3"},
+			wantRev:   1, wantBuys: 1,
+		},
+		{
+			name:      "quoted comma is one field",
+			rows:      "z,2024-01-04,2,5,1\nx,2024-01-05,\"26,6\"\ny,2024-01-06,1\n",
+			wantSkips: []string{"2: skipped: 5 fields, the header has 3", "3: skipped: amount: "},
+			wantRev:   1, wantBuys: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + tt.rows
+			path := writeCSV(t, text)
+			out, stderr := replay(t, "-in", path, "-user", "u", "-time", "t", "-amount", "a")
+			skips := skipLines(stderr, path)
+			ok := len(skips) == len(tt.wantSkips)
+			for i := 0; ok && i < len(skips); i++ {
+				ok = strings.HasPrefix(skips[i], tt.wantSkips[i])
+			}
+			if !ok {
+				t.Errorf("input:\n%sskips: %q\nwant prefixes: %q", text, skips, tt.wantSkips)
+			}
+			if len(out.Periods) != 1 {
+				t.Fatalf("input:\n%speriods: %+v, want one", text, out.Periods)
+			}
+			jan := out.Periods[0]
+			if got := ptrVal(t, "revenue", jan.Revenue); got != tt.wantRev {
+				t.Errorf("input:\n%srevenue = %v, want %v", text, got, tt.wantRev)
+			}
+			if got := ptrVal(t, "purchases", jan.Purchases); got != tt.wantBuys {
+				t.Errorf("input:\n%spurchases = %v, want %v", text, got, tt.wantBuys)
+			}
+		})
+	}
+}
+
+// skipLineNumbers returns the line numbers of the skip messages of stderr,
+// in the order printed.
+func skipLineNumbers(t *testing.T, stderr, path string) []int {
+	t.Helper()
+	var lines []int
+	for _, s := range skipLines(stderr, path) {
+		n, err := strconv.Atoi(s[:strings.IndexByte(s, ':')])
+		if err != nil {
+			t.Fatalf("skip message %q: %v", s, err)
+		}
+		lines = append(lines, n)
+	}
+	return lines
+}
+
+func TestSkipOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		rows []string // after the header u,t,a
+		want []int
+	}{
+		{
+			name: "amount before field count",
+			rows: []string{"x,2024-01-05,1.2.3", "y,2024-01-06,1,2", "z,2024-01-07,1"},
+			want: []int{2, 3},
+		},
+		{
+			name: "amounts in reverse time order",
+			rows: []string{"x,2024-03-05,NaN", "y,2024-02-06,Inf", "z,2024-01-07,1.2.3", "w,2024-01-08,1"},
+			want: []int{2, 3, 4},
+		},
+		{
+			name: "every reason interleaved",
+			rows: []string{
+				"a,2024-01-05,10.00", // 2
+				"b,2024-03-01,x",     // 3 amount, latest time
+				"c,2024-01-40,5",     // 4 time
+				"d,2024-02-01,1e3",   // 5 amount
+				",2024-01-06,5",      // 6 user
+				"e,2024-01-01,NaN",   // 7 amount, earliest time
+				"f,2024-01-09",       // 8 field count
+				"g,2024-01-09,",      // 9 empty amount
+				`h,2024-01-09,"1`,    // 10 CSV syntax, to the end of the file
+			},
+			want: []int{3, 4, 5, 6, 7, 8, 9, 10},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + strings.Join(tt.rows, "\n") + "\n"
+			path := writeCSV(t, text)
+			// Twice: the order must not vary from run to run either.
+			for range 2 {
+				_, stderr := replay(t, "-in", path, "-user", "u", "-time", "t", "-amount", "a")
+				if got := skipLineNumbers(t, stderr, path); !slices.Equal(got, tt.want) {
+					t.Fatalf("input:\n%sskipped lines in the order printed: %v, want %v\nstderr:\n%s", text, got, tt.want, stderr)
+				}
+			}
+		})
+	}
+}
+
+// summary is the last counts line replay prints on stderr.
+type summary struct {
+	read, recorded, skipped int
+	byReason                map[string]int
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^replay: (\d+) rows read, (\d+) rows recorded, (\d+) rows skipped(?: \((.+)\))?$`)
+
+func parseSummary(t *testing.T, stderr string) summary {
+	t.Helper()
+	m := summaryRE.FindAllStringSubmatch(stderr, -1)
+	if len(m) != 1 {
+		t.Fatalf("stderr has %d summary lines, want 1:\n%s", len(m), stderr)
+	}
+	s := summary{byReason: map[string]int{}}
+	s.read, _ = strconv.Atoi(m[0][1])
+	s.recorded, _ = strconv.Atoi(m[0][2])
+	s.skipped, _ = strconv.Atoi(m[0][3])
+	if m[0][4] == "" {
+		return s
+	}
+	for part := range strings.SplitSeq(m[0][4], ", ") {
+		n, reason, _ := strings.Cut(part, " ")
+		v, err := strconv.Atoi(n)
+		if err != nil || reason == "" {
+			t.Fatalf("summary part %q is not a count and a reason:\n%s", part, stderr)
+		}
+		s.byReason[reason] += v
+	}
+	return s
+}
+
+func TestSkipSummary(t *testing.T) {
+	money := []string{"-user", "u", "-time", "t", "-amount", "a"}
+	tests := []struct {
+		name     string
+		rows     []string // after the header u,t,a
+		args     []string
+		read     int
+		recorded int
+		byReason map[string]int
+	}{
+		{
+			name: "no skips",
+			rows: []string{"x,2024-01-05,1", "x,2024-02-05,-1", "y,2024-02-06,0"},
+			args: money, read: 3, recorded: 3, byReason: map[string]int{},
+		},
+		{
+			name: "blank lines and a quoted line break",
+			rows: []string{"x,2024-01-05,1", "", `"y`, `z",2024-01-06,2`, ""},
+			args: money, read: 2, recorded: 2, byReason: map[string]int{},
+		},
+		{
+			name: "every reason",
+			rows: []string{
+				"a,2024-01-05,10.00",                // recorded
+				"b,2024-01-40,5",                    // time
+				",2024-01-06,5",                     // user
+				"c,2024-01-07,12.3.4",               // amount
+				"d,2024-01-08,NaN",                  // amount
+				"e,2024-01-08,",                     // amount, empty
+				"f,2024-01-09",                      // field count
+				"f,2024-01-09,1,2",                  // field count
+				"a,20240203,-2.50",                  // recorded
+				"i,2024-02-04,99999999999999999999", // amount, overflow
+				`g,"2024-01-09,1`,                   // CSV syntax, to the end of the file
+				"h,2024-02-04,1",
+			},
+			args: money, read: 11, recorded: 2,
+			byReason: map[string]int{"time": 1, "empty user": 1, "amount": 4, "field count": 2, "CSV syntax": 1},
+		},
+		{
+			name: "amounts not read",
+			rows: []string{"a,2024-01-05,NaN", "b,2024-01-06,", "c,2024-01-40,1", "d,2024-01-07"},
+			args: []string{"-user", "u", "-time", "t"}, read: 4, recorded: 2,
+			byReason: map[string]int{"time": 1, "field count": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "u,t,a\n" + strings.Join(tt.rows, "\n") + "\n"
+			path := writeCSV(t, text)
+			_, stderr := replay(t, append([]string{"-in", path}, tt.args...)...)
+			got := parseSummary(t, stderr)
+			sum := 0
+			for _, n := range got.byReason {
+				sum += n
+			}
+			if sum != got.read-got.recorded || got.skipped != sum {
+				t.Errorf("input:\n%ssummary: %d read, %d recorded, %d skipped, %v by reason: the reasons add up to %d, want read - recorded = %d\nstderr:\n%s",
+					text, got.read, got.recorded, got.skipped, got.byReason, sum, got.read-got.recorded, stderr)
+			}
+			if n := len(skipLines(stderr, path)); n != got.skipped {
+				t.Errorf("input:\n%s%d skip messages, but the summary says %d rows skipped\nstderr:\n%s", text, n, got.skipped, stderr)
+			}
+			if got.read != tt.read || got.recorded != tt.recorded || !maps.Equal(got.byReason, tt.byReason) {
+				t.Errorf("input:\n%sgot %d read, %d recorded, by reason %v\nwant %d read, %d recorded, by reason %v\nstderr:\n%s",
+					text, got.read, got.recorded, got.byReason, tt.read, tt.recorded, tt.byReason, stderr)
+			}
+		})
+	}
+}
+
+func TestNoUsableRow(t *testing.T) {
+	tests := []struct {
+		name       string
+		text       string
+		args       []string
+		wantStatus int
+		wantStderr []string // each on one line of the error
+	}{
+		{
+			name:       "wrong time layout",
+			text:       "u,t,a\nx,2024-01-05,1\ny,2024-01-06,2\n",
+			args:       []string{"-user", "u", "-time", "t", "-time-layout", "01/02/2006"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", `orders.csv:2: -time-layout "01/02/2006": parsing time "2024-01-05"`},
+		},
+		{
+			name:       "every amount fails to parse",
+			text:       "u,t,a\nx,2024-02-05,1.2.3\ny,2024-01-06,NaN\n",
+			args:       []string{"-user", "u", "-time", "t", "-amount", "a"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", `orders.csv:2: amount: money: invalid amount "1.2.3"`},
+		},
+		{
+			name:       "every row has too many fields",
+			text:       "u,t,a\nx,2024-01-05,26,6\ny,2024-01-06,1,5\n",
+			args:       []string{"-user", "u", "-time", "t", "-amount", "a"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: all 2 rows were skipped", "orders.csv:2: 4 fields, the header has 3"},
+		},
+		{
+			name:       "header only",
+			text:       "u,t,a\n",
+			args:       []string{"-user", "u", "-time", "t"},
+			wantStatus: 1,
+			wantStderr: []string{"replay: no row was usable: ", "orders.csv has no rows after the header"},
+		},
+		{
+			name:       "one usable row",
+			text:       "u,t,a\nx,01/05/2024,1\ny,2024-01-06,2\n",
+			args:       []string{"-user", "u", "-time", "t", "-time-layout", "01/02/2006"},
+			wantStatus: 0,
+			wantStderr: []string{"replay: 2 rows read, 1 rows recorded, 1 rows skipped (1 time)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeCSV(t, tt.text)
+			args := append([]string{"-in", path}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			got := status(args, &stdout, &stderr)
+			if got != tt.wantStatus {
+				t.Errorf("input:\n%sstatus(%q) = %d, want %d\nstderr:\n%s", tt.text, tt.args, got, tt.wantStatus, stderr.String())
+			}
+			for _, want := range tt.wantStderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("input:\n%sstderr of %q lacks %q; got:\n%s", tt.text, tt.args, want, stderr.String())
+				}
+			}
+			if tt.wantStatus != 0 && stdout.Len() > 0 {
+				t.Errorf("input:\n%sstatus(%q) = %d but printed tables:\n%s", tt.text, tt.args, got, stdout.String())
 			}
 		})
 	}
