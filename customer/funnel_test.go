@@ -375,9 +375,9 @@ func TestFunnelDrops(t *testing.T) {
 		{"before 1970", func(ctx context.Context, f *customer.Funnel) {
 			f.StepAt(ctx, time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), "u", "a")
 		}, "late_event", 1},
-		{"older than the attempt by a window", func(ctx context.Context, f *customer.Funnel) {
+		{"a window and 1ns before the attempt and the watermark", func(ctx context.Context, f *customer.Funnel) {
 			f.StepAt(ctx, now, "u", "a")
-			f.StepAt(ctx, now.Add(-14*24*time.Hour), "u", "a")
+			f.StepAt(ctx, now.Add(-14*24*time.Hour-1), "u", "b")
 		}, "late_event", 1},
 	}
 	for _, tt := range tests {
