@@ -328,6 +328,23 @@ func TestFunnelSegments(t *testing.T) {
 	}
 }
 
+// TestFunnelSegmentFolds: folds are counted once per folded value, and
+// once per event for values beyond the declared dimensions, however many;
+// only for events that start an attempt.
+func TestFunnelSegmentFolds(t *testing.T) {
+	h := newHarness(t)
+	f := mustFunnel(t, "f", []string{"a", "b"}, customer.WithMeterProvider(h.mp),
+		customer.WithClock(func() time.Time { return t0 }), customer.WithSegments("device", "plan"))
+	ctx := context.Background()
+	f.StepAt(ctx, t0, "u1", "a", "ios", "pro", "x", "y", "z") // three extra values: 1
+	f.StepAt(ctx, t0, "u2", "a", "\xff", "\xfe", "x")         // two invalid values and extras: 3
+	f.StepAt(ctx, t0, "u1", "b", "\xff", "pro", "x")          // joins u1's attempt: values unchecked
+	want := dropped("customer.funnel", map[string]float64{"invalid_segment": 4})
+	if diff := cmp.Diff(want, only(h.points(t), "kpikit.dropped")); diff != "" {
+		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+}
+
 func droppedKey(component, reason string) string {
 	return "kpikit.dropped" + attrs(attribute.NewSet(attribute.String("kpikit.component", component), attribute.String("reason", reason)))
 }
