@@ -31,29 +31,53 @@
 //
 // An attempt is one user's progress through a funnel. It starts with an
 // event that can start one (the first step; in [Any] order, any step) and
-// lasts the conversion window ([WithWindow], default 14 days) from that
-// event's time. Within an attempt each step counts once, whatever the
-// repeats; once the window has expired the user's next starting event
-// starts a new attempt, which counts again. Steps are counted by the
-// [Order]: [Sequential] (default) counts a step once every earlier step was
-// reached, other events in between being ignored; [Any] counts every step
-// the first time it is reached; [Strict] ends the attempt at any step that
-// is not the next one or a repeat of the current one.
+// lasts the conversion window ([WithWindow], default 14 days) measured
+// from that event's time, its start: it holds the events timed from the
+// start to just before start + window. Within an attempt each step counts
+// once, whatever the repeats; once the window has expired the user's next
+// starting event starts a new attempt, which counts again. Steps are
+// counted by the [Order]: [Sequential] (default) counts a step once every
+// earlier step was reached, other events in between being ignored; [Any]
+// counts every step the first time it is reached; [Strict] ends the
+// attempt at any step that is not the next one or a repeat of the current
+// one.
 //
 // The segment values of an attempt are those given with the event that
 // started it (first touch); values given with later events are ignored. A
 // goal is a two-step sequential funnel, exposure then conversion, that also
-// counts every event: repeated exposures and conversions within the window
-// count as events of the attempt, with its segment values; a conversion
-// without an exposure in the window is not counted.
+// counts every event: repeated exposures and conversions that belong to
+// the attempt count as its events, with its segment values; a conversion
+// that belongs to no attempt (no exposure recorded before it, or one a
+// window or more before it) is not counted.
 //
 // Events carry their time ([Funnel.StepAt], [Goal.ExposeAt],
-// [Goal.ConvertAt]; the forms without it use the clock). The time decides
-// the attempt an event belongs to; events of one attempt are applied in
-// the order they arrive, an event earlier than its attempt's start counting
-// as if at the start. An event more than [FutureTolerance] ahead of the
-// clock, one before 1970, and one more than a window behind the latest
-// event seen (the watermark, which never passes the clock) are dropped.
+// [Goal.ConvertAt]; the forms without it use the clock). A user has at
+// most one attempt at a time, and events are applied in the order they
+// arrive, each by these rules:
+//   - An event more than [FutureTolerance] ahead of the clock is dropped
+//     (future_event); an event before 1970, or more than a window behind
+//     the watermark, is dropped (late_event). No other rule refuses an
+//     event for its time.
+//   - The watermark is the latest time, each capped at the clock's reading
+//     when it was recorded, of the events that passed the checks on the
+//     user id, the step and the time: it never passes the clock, while an
+//     attempt may start up to [FutureTolerance] ahead of it. It moves in
+//     steps of a 1024th of the window, at most a second, so it may trail
+//     that latest time by up to one step: an event up to one step more
+//     than a window behind it may still be accepted.
+//   - An event earlier than its attempt's start counts as if at the start,
+//     however much earlier. (A window or more earlier is possible when the
+//     attempt started ahead of the clock, and by up to one step of the
+//     watermark otherwise.)
+//   - The window is measured from the attempt's start, as PostHog and
+//     Amplitude measure it from the first step: an event whose time (the
+//     start, for one counted at the start) is less than a window after the
+//     start belongs to the attempt. From a window after the start on, the
+//     attempt has expired: an event that can start an attempt starts a new
+//     one, at its own time and with its own segment values, and any other
+//     event is ignored, neither counted nor dropped.
+//   - The time to convert is the time of the event that reached the last
+//     step (the start, when it counted at the start) minus the start.
 //
 // # Activity: active users, retention, revenue
 //
@@ -135,7 +159,8 @@
 //
 //   - customer.funnel.users (counter, {user}; funnel, funnel.step,
 //     funnel.step.index, segments): attempts that reached the step. Exact
-//     while the tracked users are within the cap.
+//     while the tracked users are within the cap. funnel.step.index is the
+//     step's position in the funnel, counting from 1.
 //   - customer.funnel.conversion (gauge, 1; funnel, funnel.step,
 //     funnel.step.index, funnel.basis, segments): users of the step
 //     divided by users of the previous step (funnel.basis="previous") or of
@@ -251,11 +276,12 @@
 //     the id, expiring twice the window after the attempt started;
 //   - one Lua script (EVALSHA, loaded again when Redis lost it) applies a
 //     batch of events with the rules of the memory state: the order, the
-//     window from the attempt's start, a new attempt after it, repeats
-//     counted once, strict order breaking the attempt. A step newly
-//     reached, and for goals every counted event, increments a field of
-//     one counter hash per recorder (per step and segment row; summed per
-//     batch, so a batch's effect is one HINCRBY per field). Each
+//     window from the attempt's start, an event before the start counted
+//     at the start, a new attempt after the window, repeats counted once,
+//     strict order breaking the attempt. A step newly reached, and for
+//     goals every counted event, increments a field of one counter hash
+//     per recorder (per step and segment row; summed per batch, so a
+//     batch's effect is one HINCRBY per field). Each
 //     recorder numbers its batches and the script skips a batch it already
 //     applied, so a retried batch counts once (for outages under seven
 //     days);
@@ -361,9 +387,14 @@
 // valid UTF-8 or is longer than [MaxSegmentValueLen] bytes, values beyond
 // the declared dimensions, and new values once a dimension holds
 // [WithSegmentValueLimit] values report as [OtherValue]. Folding keeps the
-// user in the counts; each fold is counted on kpikit.dropped. The number of
-// series per metric is at most the product of (limit + 2) over the
-// dimensions, times the steps.
+// user in the counts. Folds are counted on kpikit.dropped when the values
+// are resolved, which is when an event starts an attempt (with
+// [WithRedis], for every event that can start one; values given with
+// other events are ignored, unchecked): one invalid_segment or
+// segment_overflow per value folded, and one invalid_segment per event
+// that gives values beyond the declared dimensions, however many. The
+// number of series per metric is at most the product of (limit + 2) over
+// the dimensions, times the steps.
 //
 // Per-user state is bounded by [WithMaxUsers]. An attempt is reclaimed one
 // window after it expired (so that late events within the window are still

@@ -254,12 +254,16 @@ func (f *Funnel) Step(ctx context.Context, user, step string, segments ...string
 // StepAt records that user reached step at event time t.
 //
 // An empty or over-long user id, an unknown step, an event more than
-// [FutureTolerance] ahead of the clock, and an event older than the
-// window behind the latest event seen are dropped and counted on the
-// kpikit.dropped counter with the reason. Segment values are folded, never
-// dropped: a missing or empty value reports as [UnknownValue]; invalid
-// UTF-8, a value longer than [MaxSegmentValueLen], extra values and values
-// over the dimension's limit report as [OtherValue] and are counted.
+// [FutureTolerance] ahead of the clock, and an event before 1970 or more
+// than a window behind the watermark (see the package documentation,
+// "Definitions") are dropped and counted on the kpikit.dropped counter
+// with the reason; no other event is dropped for its time: one earlier
+// than the start of the user's attempt counts as if at the start. Segment
+// values are folded, never dropped: a missing or empty value reports as
+// [UnknownValue]; invalid UTF-8, a value longer than [MaxSegmentValueLen],
+// extra values and values over the dimension's limit report as
+// [OtherValue] and are counted (see the package documentation,
+// "Configuration").
 //
 // It does not allocate for a user already tracked.
 func (f *Funnel) StepAt(ctx context.Context, t time.Time, user, step string, segments ...string) {

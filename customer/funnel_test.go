@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"sync"
@@ -310,10 +311,9 @@ func TestFunnelSegments(t *testing.T) {
 		usersKey("f", "b", 2, "device=_OTHER", "plan=free"):     0,
 		usersKey("f", "b", 2, "device=web", "plan=free"):        0,
 		usersKey("f", "b", 2, "device=_OTHER", "plan=_OTHER"):   0,
-		droppedKey("customer.funnel", "segment_overflow"):       3,
-		droppedKey("customer.funnel", "invalid_segment"):        3,
 		customer.MetricFunnelTrackedUsers + key("f", "", 0, ""): 10,
 	}
+	maps.Copy(want, dropped("customer.funnel", map[string]float64{"segment_overflow": 3, "invalid_segment": 3}))
 	for k, v := range only(p, customer.MetricFunnelConversion) {
 		if v != 0 {
 			t.Errorf("conversion point %s = %v, want 0 (no user reached step b)", k, v)
@@ -328,8 +328,43 @@ func TestFunnelSegments(t *testing.T) {
 	}
 }
 
+// TestFunnelSegmentFolds: folds are counted once per folded value, and
+// once per event for values beyond the declared dimensions, however many;
+// only for events that start an attempt.
+func TestFunnelSegmentFolds(t *testing.T) {
+	h := newHarness(t)
+	f := mustFunnel(t, "f", []string{"a", "b"}, customer.WithMeterProvider(h.mp),
+		customer.WithClock(func() time.Time { return t0 }), customer.WithSegments("device", "plan"))
+	ctx := context.Background()
+	f.StepAt(ctx, t0, "u1", "a", "ios", "pro", "x", "y", "z") // three extra values: 1
+	f.StepAt(ctx, t0, "u2", "a", "\xff", "\xfe", "x")         // two invalid values and extras: 3
+	f.StepAt(ctx, t0, "u1", "b", "\xff", "pro", "x")          // joins u1's attempt: values unchecked
+	want := dropped("customer.funnel", map[string]float64{"invalid_segment": 4})
+	if diff := cmp.Diff(want, only(h.points(t), "kpikit.dropped")); diff != "" {
+		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+}
+
 func droppedKey(component, reason string) string {
 	return "kpikit.dropped" + attrs(attribute.NewSet(attribute.String("kpikit.component", component), attribute.String("reason", reason)))
+}
+
+// dropReasons are the reasons a funnel or goal reports on kpikit.dropped,
+// every one from construction on.
+var dropReasons = []string{"empty_user_id", "long_user_id", "unknown_step", "future_event", "late_event",
+	"user_cap", "segment_overflow", "invalid_segment", "store_unavailable"}
+
+// dropped returns the kpikit.dropped points of a funnel's or goal's
+// component: counts by reason, every other reason at 0.
+func dropped(component string, counts map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range dropReasons {
+		out[droppedKey(component, r)] = 0
+	}
+	for r, n := range counts {
+		out[droppedKey(component, r)] = n
+	}
+	return out
 }
 
 func TestFunnelDrops(t *testing.T) {
@@ -357,9 +392,9 @@ func TestFunnelDrops(t *testing.T) {
 		{"before 1970", func(ctx context.Context, f *customer.Funnel) {
 			f.StepAt(ctx, time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), "u", "a")
 		}, "late_event", 1},
-		{"older than the attempt by a window", func(ctx context.Context, f *customer.Funnel) {
+		{"a window and 1ns before the attempt and the watermark", func(ctx context.Context, f *customer.Funnel) {
 			f.StepAt(ctx, now, "u", "a")
-			f.StepAt(ctx, now.Add(-14*24*time.Hour), "u", "a")
+			f.StepAt(ctx, now.Add(-14*24*time.Hour-1), "u", "b")
 		}, "late_event", 1},
 	}
 	for _, tt := range tests {
@@ -369,7 +404,7 @@ func TestFunnelDrops(t *testing.T) {
 			f := mustFunnel(t, "f", []string{"a", "b"}, customer.WithMeterProvider(h.mp), customer.WithClock(clk.Now))
 			tt.run(context.Background(), f)
 			got := only(h.points(t), "kpikit.dropped")
-			want := map[string]float64{droppedKey("customer.funnel", tt.reason): tt.n}
+			want := dropped("customer.funnel", map[string]float64{tt.reason: tt.n})
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("dropped (-want +got):\n%s", diff)
 			}
@@ -413,10 +448,10 @@ func TestFunnelUserCap(t *testing.T) {
 		convKey("f", "b", 2, "previous"):                                    1.0 / 3,
 		convKey("f", "b", 2, "first"):                                       1.0 / 3,
 		customer.MetricFunnelTrackedUsers + key("f", "", 0, ""):             3,
-		droppedKey("customer.funnel", "user_cap"):                           2,
 		customer.MetricFunnelTimeToConvert + key("f", "", 0, "") + ".count": 1,
 		customer.MetricFunnelTimeToConvert + key("f", "", 0, "") + ".sum":   3600,
 	}
+	maps.Copy(want, dropped("customer.funnel", map[string]float64{"user_cap": 2}))
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("at the cap (-want +got):\n%s", diff)
 	}

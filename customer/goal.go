@@ -33,10 +33,12 @@ const (
 // Goal records exposures to one goal and conversions to it, such as a trial
 // converting to a paid plan or the visitors of an A/B variant buying. It is
 // a two-step sequential funnel that also counts every event: a user exposed
-// once starts an attempt that lasts the window; conversions inside the
-// window are attributed to it, with the segment values of the exposure that
-// started it. Conversions of users not exposed within the window are not
-// counted.
+// once starts an attempt that lasts the window from the exposure's time;
+// conversions recorded after it and timed less than a window after the
+// exposure (or before it, counting as at the exposure) are attributed to
+// it, with the segment values of the exposure that started it. A
+// conversion of a user with no such attempt is not counted. See the
+// package documentation, "Definitions", for the time rules.
 //
 // A Goal is safe for concurrent use. The methods of a nil *Goal do nothing.
 type Goal struct {
@@ -185,9 +187,9 @@ func (g *Goal) Expose(ctx context.Context, user string, segments ...string) {
 
 // ExposeAt records that user was exposed to the goal at event time t. The
 // first exposure starts an attempt that lasts the window and fixes its
-// segment values; later exposures inside the window count as exposure
-// events only. Bad input is dropped, counted or folded as for
-// [Funnel.StepAt].
+// segment values; later exposures that belong to the attempt (timed less
+// than a window after its start, or before it) count as exposure events
+// only. Bad input is dropped, counted or folded as for [Funnel.StepAt].
 func (g *Goal) ExposeAt(ctx context.Context, t time.Time, user string, segments ...string) {
 	if g == nil {
 		return
@@ -206,9 +208,11 @@ func (g *Goal) Convert(ctx context.Context, user string) {
 }
 
 // ConvertAt records that user converted at event time t. It counts only if
-// the user was exposed within the window before t; the first conversion of
-// an attempt counts a converted user and its time to convert, every one
-// counts a conversion event.
+// an exposure of the user recorded earlier started an attempt that t is
+// less than a window after; a t before that exposure counts as at the
+// exposure (a time to convert of 0). The first conversion of an attempt
+// counts a converted user and its time to convert, every one counts a
+// conversion event.
 func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
 	if g == nil {
 		return

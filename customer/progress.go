@@ -15,10 +15,13 @@ import (
 
 // This file holds the per-user progress state shared by funnels and goals.
 //
-// The transition rules (what one event does to one user's attempt) are the
-// pure function advance; progressStore only keeps attempts in memory,
-// sharded by a hash of the user id, and reclaims expired ones. A store kept
-// elsewhere applies the same advance to the attempts it holds.
+// The rules of what one accepted event does to one user's attempt are two
+// pure functions: place (by the event's time: join the attempt, start a
+// new one, or nothing) and advance (by the step and the order: which step
+// is reached). progressStore only checks events against the clock and the
+// watermark, keeps attempts in memory, sharded by a hash of the user id,
+// and reclaims expired ones. The Redis store's script applies the same
+// rules to the attempts it holds.
 
 // attempt is one user's progress through a funnel within one window.
 type attempt struct {
@@ -33,6 +36,37 @@ type outcome struct {
 	reached   int  // step newly reached, or -1
 	completed bool // every step is now reached
 	counted   bool // the event belongs to an attempt (for event totals)
+}
+
+// placement is what an accepted event does, by its time, to its user's
+// attempt.
+type placement uint8
+
+const (
+	ignored placement = iota // no attempt to join, and it cannot start one
+	joins                    // it belongs to the user's attempt
+	starts                   // it starts a new attempt
+)
+
+// place applies the time rules to an accepted event of step k at time at
+// (Unix ns) for a user whose attempt is a (nil: none), and returns the
+// event's effective time. An event earlier than the attempt's start counts
+// as if at the start, however much earlier: only the clock and the
+// watermark refuse an event for its time. The event joins the attempt when
+// its effective time is less than window after the start (the window is
+// [start, start+window)); otherwise the attempt has expired, and the event
+// starts a new attempt if step k can start one, and is ignored if not.
+func place(a *attempt, at, window int64, k int, order Order) (int64, placement) {
+	if a != nil {
+		at = max(at, a.start)
+		if at-a.start < window {
+			return at, joins
+		}
+	}
+	if startsAttempt(k, order) {
+		return at, starts
+	}
+	return at, ignored
 }
 
 // advance applies step k of a funnel with n steps to an active attempt.
@@ -251,29 +285,22 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 		return outcome{reached: -1}, stLate
 	}
 	a := sh.users[user]
-	if a != nil && at < a.start {
-		if at <= a.start-s.window {
-			// The event belongs to an earlier attempt that is gone.
-			sh.mu.Unlock()
-			return outcome{reached: -1}, stLate
-		}
-		at = a.start // applied in arrival order, at the attempt's start
-	}
-	if a != nil && at-a.start < s.window {
+	at, p := place(a, at, s.window, k, s.order)
+	switch p {
+	case joins:
 		r := a.row
 		o := advance(a, k, s.steps, s.order)
 		elapsed := at - a.start
 		sh.mu.Unlock()
 		s.count(ctx, r, k, o, elapsed)
 		return o, stOK
-	}
-	// No active attempt: the event may start one.
-	if !startsAttempt(k, s.order) {
+	case ignored:
 		// An expired attempt stays until swept: a late event may still
 		// belong to it.
 		sh.mu.Unlock()
 		return outcome{reached: -1}, stOK
 	}
+	// The event starts an attempt.
 	if a == nil {
 		if s.tracked.Add(1) > s.maxUsers {
 			s.tracked.Add(-1)

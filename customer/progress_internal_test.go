@@ -50,6 +50,44 @@ func TestAdvance(t *testing.T) {
 	}
 }
 
+func TestPlace(t *testing.T) {
+	const w, start = 100, 1000
+	tests := []struct {
+		name    string
+		none    bool // the user has no attempt
+		at      int64
+		k       int
+		order   Order
+		wantAt  int64
+		wantPlc placement
+	}{
+		{"no attempt, first step", true, 500, 0, Sequential, 500, starts},
+		{"no attempt, later step", true, 500, 1, Sequential, 500, ignored},
+		{"no attempt, later step in any order", true, 500, 1, Any, 500, starts},
+		{"at the start", false, start, 1, Sequential, start, joins},
+		{"inside the window", false, start + w - 1, 1, Strict, start + w - 1, joins},
+		{"a window after the start", false, start + w, 1, Sequential, start + w, ignored},
+		{"a window after the start, first step", false, start + w, 0, Sequential, start + w, starts},
+		{"a window after the start, any step in any order", false, start + w, 2, Any, start + w, starts},
+		{"before the start", false, start - 1, 1, Sequential, start, joins},
+		{"a window before the start", false, start - w, 1, Sequential, start, joins},
+		{"more than a window before the start", false, start - 3*w, 0, Strict, start, joins},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a *attempt
+			if !tt.none {
+				a = &attempt{start: start, mask: 0b001}
+			}
+			at, p := place(a, tt.at, w, tt.k, tt.order)
+			if at != tt.wantAt || p != tt.wantPlc {
+				t.Errorf("place(start %d (none %v), at %d, window %d, step %d, %v) = %d, %v; want %d, %v",
+					start, tt.none, tt.at, w, tt.k, tt.order, at, p, tt.wantAt, tt.wantPlc)
+			}
+		})
+	}
+}
+
 func TestUnixNano(t *testing.T) {
 	tests := []struct {
 		t    time.Time

@@ -28,10 +28,10 @@ import (
 // future, late against this replica's watermark), resolves the segment row
 // when the event may start an attempt, and appends a fixed-size record to
 // a bounded ring: no network, no allocation. One flusher goroutine sends
-// the ring in batches to progressScript, which applies the rules of
-// advance to a per-user string "start|mask|ended|row" and increments the
-// global counters, summed per batch, in one hash per recorder. Collection reads that hash with
-// one HGETALL.
+// the ring in batches to progressScript, which applies the rules of place
+// and advance to a per-user string "start|mask|ended|row" and increments
+// the global counters, summed per batch, in one hash per recorder.
+// Collection reads that hash with one HGETALL.
 
 // progressScript applies a batch of events. ARGV: key base, instance,
 // batch sequence, window (µs), user-key TTL (ms), order, steps, count
@@ -70,14 +70,14 @@ for i = 9, #ARGV, 4 do
     local s, m, e, r = string.match(cur, '^(%d+)|(%d+)|(%d)|(.*)$')
     start, mask, ended, arow = tonumber(s), tonumber(m), e == '1', r
   end
-  local late, active, fresh = false, false, false
+  -- place: an event before the start counts as at the start; it joins
+  -- the attempt within [start, start + window), else it may start one.
+  local active, fresh = false, false
   if start then
-    if at < start then
-      if at <= start - window then late = true else at = start end
-    end
-    active = not late and at - start < window
+    if at < start then at = start end
+    active = at - start < window
   end
-  if not late and not active and (k == 0 or order == 1) and rid ~= '' then
+  if not active and (k == 0 or order == 1) and rid ~= '' then
     start, mask, ended, arow = at, 0, false, rid
     active, fresh = true, true
   end
