@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,8 +163,21 @@ func TestShopRun(t *testing.T) {
 			t.Errorf("retention ratio %v outside [0, 1]", v)
 		}
 	}
-	if !strings.Contains(stderr.String(), "req/s") {
-		t.Errorf("no summary line on stderr:\n%s", stderr.String())
+	// The last summary line, printed once the traffic stopped, reads the
+	// same figures as the last export: its revenue over the kept days is
+	// the sum of every period's revenue.
+	var line string
+	for l := range strings.Lines(stderr.String()) {
+		if strings.Contains(l, "req/s") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no summary line on stderr:\n%s", stderr.String())
+	}
+	sl := parseSummary(t, line)
+	if math.Abs(sl.RevHorizon-revenue) > 0.005 || sl.RevToday > sl.RevHorizon || sl.Retention1 < 0 || sl.Retention1 > 100 {
+		t.Errorf("last summary line %+v; the last export has $%.2f of revenue over the kept days:\n%s", sl, revenue, line)
 	}
 }
 
