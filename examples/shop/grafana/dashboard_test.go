@@ -161,6 +161,27 @@ func TestDashboardMetricsDocumented(t *testing.T) {
 	}
 }
 
+// TestPromNames checks the translation of documented metrics into the
+// series names the Prometheus exporter gives them.
+func TestPromNames(t *testing.T) {
+	for _, tc := range []struct {
+		d    doc
+		want []string
+	}{
+		{doc{"customer.funnel.users", "counter", "{user}"}, []string{"customer_funnel_users_total"}},
+		{doc{"customer.funnel.conversion", "gauge", "1"}, []string{"customer_funnel_conversion_ratio"}},
+		{doc{"customer.retention.ratio", "gauge", "1"}, []string{"customer_retention_ratio"}},
+		{doc{"customer.revenue.arpu", "gauge", "{currency}"}, []string{"customer_revenue_arpu"}},
+		{doc{"http.server.request.duration", "histogram (0.005 … 10)", "s"}, []string{
+			"http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_sum", "http_server_request_duration_seconds_count"}},
+		{doc{"go.goroutine.count", "up-down counter", "{goroutine}"}, []string{"go_goroutine_count"}},
+	} {
+		if got := tc.d.promNames(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: promNames() = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
 // TestCheckRejectsUndocumented makes sure the documentation check can fail.
 func TestCheckRejectsUndocumented(t *testing.T) {
 	docs := readmeMetrics(t)
@@ -315,12 +336,20 @@ func (d doc) promNames() []string {
 	case strings.HasPrefix(d.instrument, "histogram"):
 		return []string{base + "_bucket", base + "_sum", base + "_count"}
 	case d.instrument == "counter":
-		return []string{base + "_total"}
+		return []string{suffixed(base, "total")}
 	case d.instrument == "gauge" && d.unit == "1":
-		return []string{base + "_ratio"}
+		return []string{suffixed(base, "ratio")}
 	default: // gauge, up-down counter
 		return []string{base}
 	}
+}
+
+// suffixed appends the word suffix to name as the exporter does: a word
+// already in the name moves to the end instead of being repeated
+// (customer_retention_ratio stays as it is).
+func suffixed(name, suffix string) string {
+	words := slices.DeleteFunc(strings.Split(name, "_"), func(w string) bool { return w == suffix })
+	return strings.Join(append(words, suffix), "_")
 }
 
 func underscores(name string) string {
