@@ -17,6 +17,15 @@
 //
 //	mux.Handle("GET /metrics", p.MetricsHandler())
 //
+// New starts no listener of its own unless asked to: with the Prometheus
+// exporter alone nothing listens, on :9464 or anywhere else, and the
+// metrics are served only where the application mounts the handler.
+// [WithPrometheusListener], or
+// OTEL_EXPORTER_PROMETHEUS_HOST or OTEL_EXPORTER_PROMETHEUS_PORT, asks for
+// a listener: New then also serves GET /metrics at that address (an unset
+// host is localhost, an unset port 9464), adding the Prometheus exporter if
+// it was not configured, and fails if it cannot listen there.
+//
 // # Configuration
 //
 // Every setting comes from, in order of strength: an [Option], then the
@@ -38,7 +47,7 @@
 //	OTEL_METRIC_EXPORT_TIMEOUT               one export's timeout, milliseconds (default 30000)
 //	OTEL_SERVICE_NAME                        service.name; beats OTEL_RESOURCE_ATTRIBUTES
 //	OTEL_RESOURCE_ATTRIBUTES                 key=value,… resource attributes
-//	OTEL_EXPORTER_PROMETHEUS_HOST, _PORT     serve /metrics on a listener of its own (default localhost:9464)
+//	OTEL_EXPORTER_PROMETHEUS_HOST, _PORT     either one: serve /metrics on a listener of its own (unset: no listener)
 //
 // The OTLP exporters read most OTEL_EXPORTER_OTLP_* variables themselves and
 // would log a malformed value and carry on with a default; New checks them
@@ -65,6 +74,6 @@
 // # Concurrency
 //
 // A [Provider]'s methods are safe for concurrent use. Each push exporter
-// runs one goroutine, and a Prometheus listener one more; [Provider.Shutdown]
-// stops them all and waits for them.
+// runs one goroutine, and a Prometheus listener, when one was asked for, one
+// more; [Provider.Shutdown] stops them all and waits for them.
 package exporter

@@ -184,7 +184,8 @@ loop:
 	}
 
 	// Stop in order: no new sessions, finish those in flight, stop serving,
-	// then export the last data.
+	// then export the last data, under a context of its own: ctx is done
+	// by now.
 	stopGen()
 	<-genDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -199,7 +200,10 @@ loop:
 	if st, err := sum.collect(shutCtx); err == nil {
 		sum.print(stderr, st)
 	}
-	errs = append(errs, p.Shutdown(shutCtx), s.Close())
+	// ForceFlush waits for a periodic export that is under way and then
+	// exports; Shutdown alone would cancel that export (and report it
+	// canceled) before its own last one.
+	errs = append(errs, p.ForceFlush(shutCtx), p.Shutdown(shutCtx), s.Close())
 
 	rep := report{Addr: base, Orders: s.orders.Load()}
 	if gen != nil {

@@ -16,6 +16,10 @@ import (
 	"github.com/kpikit/kpikit/operational"
 )
 
+// horizonDays is how many daily periods the shop's activity keeps: the
+// window of its retention and revenue figures.
+const horizonDays = 30
+
 // Funnel steps of the shop, in order.
 var steps = []string{"visit", "search", "product", "cart", "checkout", "pay"}
 
@@ -70,7 +74,7 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 	// retention and revenue in dollars (cents, the currency's minor unit).
 	s.activity, err = customer.NewActivity("shop",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
-		customer.WithPeriod(customer.Day), customer.WithHorizon(30), customer.WithCurrencies("USD"))
+		customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays), customer.WithCurrencies("USD"))
 	errs = append(errs, err)
 	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp))
 	errs = append(errs, err)

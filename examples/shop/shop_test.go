@@ -5,6 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +17,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/kpikit/kpikit/internal/errcapture"
+	"github.com/kpikit/kpikit/internal/otlptest"
 )
 
 func TestMain(m *testing.M) {
@@ -162,8 +170,21 @@ func TestShopRun(t *testing.T) {
 			t.Errorf("retention ratio %v outside [0, 1]", v)
 		}
 	}
-	if !strings.Contains(stderr.String(), "req/s") {
-		t.Errorf("no summary line on stderr:\n%s", stderr.String())
+	// The last summary line, printed once the traffic stopped, reads the
+	// same figures as the last export: its revenue over the kept days is
+	// the sum of every period's revenue.
+	var line string
+	for l := range strings.Lines(stderr.String()) {
+		if strings.Contains(l, "req/s") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no summary line on stderr:\n%s", stderr.String())
+	}
+	sl := parseSummary(t, line)
+	if math.Abs(sl.RevHorizon-revenue) > 0.005 || sl.RevToday > sl.RevHorizon || sl.Retention1 < 0 || sl.Retention1 > 100 {
+		t.Errorf("last summary line %+v; the last export has $%.2f of revenue over the kept days:\n%s", sl, revenue, line)
 	}
 }
 
@@ -184,5 +205,70 @@ func TestConfigCheck(t *testing.T) {
 				t.Errorf("run(%+v) = %v, want an error containing %q", tt.c, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestShopFinalExport runs the shop with -duration against an OTLP receiver
+// that answers slowly, so that a periodic export is still under way when
+// the run ends. The last export must still be complete, carrying every
+// request the generator counted, and nothing may be reported canceled.
+func TestShopFinalExport(t *testing.T) {
+	recv := otlptest.StartHTTP(t)
+	target, err := url.Parse(recv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", slow.URL)
+	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "50")
+	otelErrs := errcapture.Capture(t)
+
+	reportFile := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	c := config{addr: "127.0.0.1:0", traffic: true, rate: 40, duration: 1500 * time.Millisecond,
+		errorRate: 0.05, latency: 2 * time.Millisecond, day: time.Second, every: time.Second, report: reportFile}
+	if err := run(context.Background(), c, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	for _, err := range otelErrs() {
+		t.Errorf("reported: %v", err)
+	}
+	if strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("stderr reports a canceled context:\n%s", stderr.String())
+	}
+	raw, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	reqs := recv.Requests()
+	if len(reqs) == 0 || rep.Requests == 0 {
+		t.Fatalf("%d exports received, %d requests generated", len(reqs), rep.Requests)
+	}
+	var served uint64
+	for _, rm := range reqs[len(reqs)-1].GetResourceMetrics() {
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, m := range sm.GetMetrics() {
+				if m.GetName() == "http.server.request.duration" {
+					for _, dp := range m.GetHistogram().GetDataPoints() {
+						served += dp.GetCount()
+					}
+				}
+			}
+		}
+	}
+	if served != uint64(rep.Requests) {
+		t.Errorf("the last of %d exports holds %d requests; the generator counted %d", len(reqs), served, rep.Requests)
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kpikit/kpikit/customer"
 )
 
 const readmePath = "../../../README.md"
@@ -119,7 +122,7 @@ func TestDashboardStructure(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"Product KPIs", "Service health"}; !slices.Equal(rows, want) {
+	if want := []string{"Active users, retention and revenue", "Checkout funnel and goal", "Service health"}; !slices.Equal(rows, want) {
 		t.Errorf("rows %q, want %q", rows, want)
 	}
 }
@@ -157,6 +160,91 @@ func TestDashboardMetricsDocumented(t *testing.T) {
 	for _, prefix := range []string{"customer_", "http_", "kpikit_", "go_"} {
 		if !slices.ContainsFunc(slices.Collect(maps.Keys(seen)), func(n string) bool { return strings.HasPrefix(n, prefix) }) {
 			t.Errorf("no %s* metric on the dashboard", prefix)
+		}
+	}
+}
+
+// TestDashboardActivity checks that the dashboard shows the figures of the
+// shop's customer.Activity that people open it for: DAU / WAU / MAU and
+// stickiness, the cohort retention triangle, revenue, ARPU and ARPPU per
+// period, and the LTV curve. Each is named by the constant the customer
+// package declares, translated as the Prometheus exporter names it; every
+// query of an Activity metric selects the shop's activity.
+func TestDashboardActivity(t *testing.T) {
+	docs := readmeMetrics(t)
+	queried := map[string][]string{} // series name -> panel titles
+	for _, p := range allPanels(loadDashboard(t).Panels) {
+		for _, tg := range p.Targets {
+			names, err := metricNames(tg.Expr)
+			if err != nil {
+				t.Fatalf("panel %q, target %s: %v", p.Title, tg.RefID, err)
+			}
+			for _, n := range names {
+				queried[n] = append(queried[n], p.Title)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		figure  string
+		metrics []string // every one queried
+	}{
+		{"DAU / WAU / MAU", []string{customer.MetricActiveUsers}},
+		{"stickiness", []string{customer.MetricActiveStickiness}},
+		{"cohort retention", []string{customer.MetricRetentionUsers, customer.MetricRetentionCohortSize}},
+		{"revenue per period", []string{customer.MetricRevenueAmount}},
+		{"ARPU per period", []string{customer.MetricRevenueAmount, customer.MetricActivePeriodUsers}},
+		{"ARPPU per period", []string{customer.MetricRevenueAmount, customer.MetricRevenuePayingUsers}},
+		{"LTV curve", []string{customer.MetricCohortLTV}},
+	} {
+		for _, m := range tc.metrics {
+			d, ok := docs.find(m)
+			if !ok {
+				t.Errorf("%s: %s is not in the README's metric tables", tc.figure, m)
+				continue
+			}
+			if !slices.ContainsFunc(d.promNames(), func(n string) bool { return len(queried[n]) > 0 }) {
+				t.Errorf("%s: no panel queries %s (as %s)", tc.figure, m, strings.Join(d.promNames(), " or "))
+			}
+		}
+	}
+	for _, p := range allPanels(loadDashboard(t).Panels) {
+		for _, tg := range p.Targets {
+			if activityMetric.MatchString(tg.Expr) && strings.Count(tg.Expr, `activity="shop"`) < len(activityMetric.FindAllString(tg.Expr, -1)) {
+				t.Errorf("panel %q, target %s: an Activity metric without activity=\"shop\": %s", p.Title, tg.RefID, tg.Expr)
+			}
+		}
+	}
+}
+
+// activityMetric matches the series of a customer.Activity.
+var activityMetric = regexp.MustCompile(`\bcustomer_(active|retention|revenue|cohort|activity)_[a-z_]+`)
+
+func (ds docs) find(name string) (doc, bool) {
+	for _, d := range ds {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return doc{}, false
+}
+
+// TestPromNames checks the translation of documented metrics into the
+// series names the Prometheus exporter gives them.
+func TestPromNames(t *testing.T) {
+	for _, tc := range []struct {
+		d    doc
+		want []string
+	}{
+		{doc{"customer.funnel.users", "counter", "{user}"}, []string{"customer_funnel_users_total"}},
+		{doc{"customer.funnel.conversion", "gauge", "1"}, []string{"customer_funnel_conversion_ratio"}},
+		{doc{"customer.retention.ratio", "gauge", "1"}, []string{"customer_retention_ratio"}},
+		{doc{"customer.revenue.arpu", "gauge", "{currency}"}, []string{"customer_revenue_arpu"}},
+		{doc{"http.server.request.duration", "histogram (0.005 … 10)", "s"}, []string{
+			"http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_sum", "http_server_request_duration_seconds_count"}},
+		{doc{"go.goroutine.count", "up-down counter", "{goroutine}"}, []string{"go_goroutine_count"}},
+	} {
+		if got := tc.d.promNames(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: promNames() = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }
@@ -315,12 +403,20 @@ func (d doc) promNames() []string {
 	case strings.HasPrefix(d.instrument, "histogram"):
 		return []string{base + "_bucket", base + "_sum", base + "_count"}
 	case d.instrument == "counter":
-		return []string{base + "_total"}
+		return []string{suffixed(base, "total")}
 	case d.instrument == "gauge" && d.unit == "1":
-		return []string{base + "_ratio"}
+		return []string{suffixed(base, "ratio")}
 	default: // gauge, up-down counter
 		return []string{base}
 	}
+}
+
+// suffixed appends the word suffix to name as the exporter does: a word
+// already in the name moves to the end instead of being repeated
+// (customer_retention_ratio stays as it is).
+func suffixed(name, suffix string) string {
+	words := slices.DeleteFunc(strings.Split(name, "_"), func(w string) bool { return w == suffix })
+	return strings.Join(append(words, suffix), "_")
 }
 
 func underscores(name string) string {
