@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 )
 
@@ -34,9 +36,26 @@ type Provider struct {
 	metrics http.Handler
 	srv     *http.Server
 	srvDone chan struct{}
+	pushers []*finalExporter
 
 	once sync.Once
 	err  error
+}
+
+// finalExporter passes exports on until the provider's final flush has
+// succeeded. The periodic reader's Shutdown then exports nothing: the
+// flush carried the last values, and exporting them twice would print a
+// console document twice and send zero deltas.
+type finalExporter struct {
+	sdkmetric.Exporter
+	flushed atomic.Bool
+}
+
+func (e *finalExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	if e.flushed.Load() {
+		return nil
+	}
+	return e.Exporter.Export(ctx, rm)
 }
 
 // New builds the MeterProvider that the customer and operational recorders
@@ -110,7 +129,9 @@ func New(ctx context.Context, opts ...Option) (*Provider, error) {
 	// Periodic readers start a goroutine each: build them last, when
 	// nothing else can fail.
 	for _, exp := range pushers {
-		readers = append(readers, sdkmetric.NewPeriodicReader(exp,
+		fe := &finalExporter{Exporter: exp}
+		p.pushers = append(p.pushers, fe)
+		readers = append(readers, sdkmetric.NewPeriodicReader(fe,
 			sdkmetric.WithInterval(s.interval), sdkmetric.WithTimeout(s.timeout)))
 	}
 
@@ -238,14 +259,27 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 }
 
 // Shutdown collects and exports one last time, then stops every exporter,
-// reader and listener; it honours ctx's deadline. It is safe to call more
-// than once and from several goroutines: the calls after the first return
-// the first call's result. After Shutdown, recording through instruments of
-// this provider is still safe and allocation-free, and nothing is exported.
+// reader and listener; it honours ctx's deadline. A periodic export still
+// under way is waited for, not canceled (the SDK's own Shutdown cancels
+// it), so the last values are exported once and completely. It is safe to
+// call more than once and from several goroutines: the calls after the
+// first return the first call's result. After Shutdown, recording through
+// instruments of this provider is still safe and allocation-free, and
+// nothing is exported.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	p.once.Do(func() {
 		var errs []error
 		if p.sdk != nil {
+			// The SDK's Shutdown cancels a periodic export under way;
+			// ForceFlush waits for it, then exports the last values.
+			// When it succeeded, the readers' final export is skipped.
+			if err := p.sdk.ForceFlush(ctx); err != nil {
+				errs = append(errs, err)
+			} else {
+				for _, e := range p.pushers {
+					e.flushed.Store(true)
+				}
+			}
 			errs = append(errs, p.sdk.Shutdown(ctx))
 		}
 		if p.srv != nil {

@@ -2,6 +2,10 @@ package exporter_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
@@ -12,6 +16,7 @@ import (
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 
 	"github.com/kpikit/kpikit/exporter"
+	"github.com/kpikit/kpikit/internal/errcapture"
 	"github.com/kpikit/kpikit/internal/otlptest"
 )
 
@@ -239,5 +244,60 @@ func TestOTLPEndpointOption(t *testing.T) {
 	}
 	if len(rcv.Requests()) != 2 {
 		t.Fatalf("after Shutdown the receiver has %d requests, want 2 (the last collection)", len(rcv.Requests()))
+	}
+}
+
+// TestShutdownWaitsForRunningExport shuts down while a periodic export is
+// still on its way to a slow receiver. The SDK's Shutdown alone cancels
+// that export (reporting "context canceled"); the provider's waits for it,
+// and its final export carries the last values.
+func TestShutdownWaitsForRunningExport(t *testing.T) {
+	recv := otlptest.StartHTTP(t)
+	target, err := url.Parse(recv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	arrived := make(chan struct{}, 100)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", slow.URL)
+	otelErrs := errcapture.Capture(t)
+
+	p, err := exporter.New(context.Background(), exporter.WithExporters(exporter.OTLP), exporter.WithInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.MeterProvider().Meter("test").Int64Counter("shop.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(context.Background(), 1)
+	select {
+	case <-arrived: // a periodic export is under way
+	case <-time.After(10 * time.Second):
+		t.Fatal("no periodic export")
+	}
+	c.Add(context.Background(), 41)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, err := range otelErrs() {
+		t.Errorf("reported: %v", err)
+	}
+	reqs := recv.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("nothing exported")
+	}
+	last := findMetric(reqs[len(reqs)-1].GetResourceMetrics(), "shop.orders")
+	if got := last.GetSum().GetDataPoints(); len(got) != 1 || got[0].GetAsInt() != 42 {
+		t.Errorf("last export: shop.orders %v, want 42", got)
 	}
 }

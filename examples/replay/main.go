@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -385,8 +386,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	for why, n := range dropped {
-		fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, why)
+	for _, why := range slices.Sorted(maps.Keys(dropped)) {
+		if n := dropped[why]; n != 0 {
+			fmt.Fprintf(stderr, "replay: the library dropped %d rows: %s\n", n, why)
+		}
 	}
 	return nil
 }

@@ -791,3 +791,17 @@ func TestNoUsableRow(t *testing.T) {
 		})
 	}
 }
+
+// The library's drops are reported only when there are some, in a fixed
+// order: a clean file prints no drop line, though kpikit.dropped reports
+// every reason at 0.
+func TestLibraryDropLines(t *testing.T) {
+	path := writeCSV(t, "u,t,a\nann,2024-01-05,10\nbob,2024-01-06,5\n")
+	var stdout, stderr bytes.Buffer
+	if got := status([]string{"-in", path, "-user", "u", "-time", "t", "-amount", "a"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("status = %d\n%s", got, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "the library dropped") {
+		t.Errorf("a clean file reports drops:\n%s", stderr.String())
+	}
+}

@@ -200,10 +200,9 @@ loop:
 	if st, err := sum.collect(shutCtx); err == nil {
 		sum.print(stderr, st)
 	}
-	// ForceFlush waits for a periodic export that is under way and then
-	// exports; Shutdown alone would cancel that export (and report it
-	// canceled) before its own last one.
-	errs = append(errs, p.ForceFlush(shutCtx), p.Shutdown(shutCtx), s.Close())
+	// Shutdown waits for a periodic export under way, then exports the
+	// last values once.
+	errs = append(errs, p.Shutdown(shutCtx), s.Close())
 
 	rep := report{Addr: base, Orders: s.orders.Load()}
 	if gen != nil {
