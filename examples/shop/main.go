@@ -132,6 +132,17 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		_ = p.Shutdown(context.Background())
 		return err
 	}
+	// The traffic generator's transport, built before anything is served.
+	var tr *operational.Transport
+	if c.traffic {
+		base := http.DefaultTransport.(*http.Transport).Clone()
+		base.MaxIdleConnsPerHost = 512
+		if tr, err = operational.NewTransport(base, operational.WithMeterProvider(mp)); err != nil {
+			ln.Close()
+			_ = p.Shutdown(context.Background())
+			return err
+		}
+	}
 	mux := s.routes()
 	if h := p.MetricsHandler(); h != nil {
 		mux.Handle("GET /metrics", h)
@@ -148,12 +159,6 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	if c.traffic {
-		base := http.DefaultTransport.(*http.Transport).Clone()
-		base.MaxIdleConnsPerHost = 512
-		tr, err := operational.NewTransport(base, operational.WithMeterProvider(mp))
-		if err != nil {
-			return err
-		}
 		defer tr.CloseIdleConnections()
 		gen = &traffic{base: "http://" + ln.Addr().String(), client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, rate: c.rate, maxBusy: 512}
 		go func() {
