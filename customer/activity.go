@@ -154,7 +154,9 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 	return p.cells[k].Load()
 }
 
-// activityDrops are the prebuilt dropped-event reasons of an activity.
+// activityDrops are the prebuilt dropped-event reasons of an activity;
+// those it cannot count, given its state, are left at the zero value (see
+// drops).
 type activityDrops struct {
 	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
 }
@@ -273,9 +275,14 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		beforeCohort:    dropped.Reason("before_cohort"),
 		unknownCurrency: dropped.Reason("unknown_currency"),
 		invalidAmount:   dropped.Reason("invalid_amount"),
-		overflow:        dropped.Reason("amount_overflow"),
 		userCap:         dropped.Reason("user_cap"),
-		unavailable:     dropped.Reason("store_unavailable"),
+	}
+	// Only the memory state checks the sums; Redis refuses an overflowing
+	// INCRBY itself. Only Redis can be unavailable.
+	if c.redisOn {
+		a.drops.unavailable = dropped.Reason("store_unavailable")
+	} else {
+		a.drops.overflow = dropped.Reason("amount_overflow")
 	}
 	switch {
 	case c.redisOn:

@@ -97,7 +97,7 @@ func TestFunnelEcommerceDataset(t *testing.T) {
 	}
 
 	p := h.points(t)
-	if d := only(p, "kpikit.dropped"); len(d) != 0 {
+	if d := nonzeroDrops(p); len(d) != 0 {
 		t.Errorf("dropped events: %v", d)
 	}
 	combos := [][2]string{{"Desktop", "Female"}, {"Desktop", "Male"}, {"Mobile", "Female"}, {"Mobile", "Male"}}

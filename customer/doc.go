@@ -197,7 +197,12 @@
 //     [WithCurrencies]), invalid_amount (negative), amount_overflow (an
 //     int64 total would overflow; the totals stay unchanged) and
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
-//     event counts in its period but in no cohort).
+//     event counts in its period but in no cohort). With Redis every
+//     recorder adds store_unavailable. A recorder reports each reason it
+//     can count at 0 from its construction, and only those: user_cap of a
+//     funnel or goal and amount_overflow only without Redis,
+//     store_unavailable only with it, segment_overflow only with
+//     segments, unknown_step only for a funnel.
 //
 // # State
 //

@@ -130,7 +130,7 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	drops := newDrops(dropped)
+	drops := newDrops(dropped, c, true)
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
 		return newProgressStore(c, len(steps), f.rows, drops, ttc)

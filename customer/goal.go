@@ -104,7 +104,7 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	drops := newDrops(dropped)
+	drops := newDrops(dropped, c, false)
 	newStore := func() *progressStore {
 		g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
 		s := newProgressStore(c, 2, g.rows, drops, ttc)
