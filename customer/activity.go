@@ -97,10 +97,9 @@ type Activity struct {
 	nameOpt  []metric.ObserveOption
 	winOpts  [3][]metric.ObserveOption // 1d, 7d, 30d
 
-	collectMu sync.Mutex
-	wau, mau  unionCache // guarded by collectMu
+	col       collector  // runs collections one at a time
+	wau, mau  unionCache // guarded by col.mu
 	closeOnce sync.Once
-	reg       metric.Registration
 
 	rs    *remote         // non-nil: state in Redis
 	saver *snapshot.Saver // non-nil: state snapshotted to a file
@@ -114,7 +113,7 @@ type periodState struct {
 	members sketch.Set
 	money   []periodMoney
 	cells   []atomic.Pointer[cell]
-	view    periodView // collection side, guarded by Activity.collectMu
+	view    periodView // collection side, guarded by Activity.col.mu
 }
 
 // periodMoney is the money of one period in one currency.
@@ -159,6 +158,7 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 // drops).
 type activityDrops struct {
 	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
+	closed                                                                                                          selfobs.Reason
 }
 
 // firstSeen keeps the first-seen cohort of users recorded without a signup
@@ -276,6 +276,7 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		unknownCurrency: dropped.Reason("unknown_currency"),
 		invalidAmount:   dropped.Reason("invalid_amount"),
 		userCap:         dropped.Reason("user_cap"),
+		closed:          dropped.Reason("closed"),
 	}
 	// Only the memory state checks the sums; Redis refuses an overflowing
 	// INCRBY itself. Only Redis can be unavailable.
@@ -330,7 +331,8 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		metric.WithUnit("{user}"),
 		metric.WithDescription("Users whose first-seen cohort is held in memory."))
 	errs = append(errs, err)
-	a.reg, err = m.RegisterCallback(a.observe, observables(a.activeUsers, a.stickiness, a.periodUsers,
+	a.col.observe = a.observe
+	_, err = m.RegisterCallback(a.col.callback, observables(a.activeUsers, a.stickiness, a.periodUsers,
 		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
 		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)...)
 	errs = append(errs, err)
@@ -476,6 +478,7 @@ func (a *Activity) RefundAt(ctx context.Context, t time.Time, user string, signu
 
 func (a *Activity) record(ctx context.Context, at time.Time, user string, signup time.Time, kind uint8, currency string, amount int64) {
 	if a.closed.Load() {
+		a.drops.closed.Add(ctx, 1)
 		return
 	}
 	switch {
@@ -621,12 +624,15 @@ func (a *Activity) dayOf(t time.Time, sec int64) int64 {
 // periodOf returns the index of the period that contains day d.
 func (a *Activity) periodOf(d int64) int64 { return a.unit.IndexOfDay(d) }
 
-// Close stops reporting the recorder's metrics and recording, and writes
-// the state it owns: the last snapshot with [WithSnapshot], the buffered
-// writes with [WithRedis] (closing the connection unless it came from
-// [WithRedisClient]). It waits at most [CloseTimeout]; see
-// [Activity.Shutdown]. Recording after Close is allowed and does nothing.
-// Close is safe to call more than once; later calls return nil.
+// Close stops recording and writes the state the recorder owns: the last
+// snapshot with [WithSnapshot], the buffered writes with [WithRedis]
+// (closing the connection unless it came from [WithRedisClient]). It
+// waits at most [CloseTimeout]; see [Activity.Shutdown]. The recorder then
+// keeps reporting its last values, read once more by Close, so that the
+// provider's final collection carries them whether the provider shuts down
+// before or after Close. Recording after Close is allowed: the event is
+// dropped and counted on kpikit.dropped with reason "closed". Close is
+// safe to call more than once; later calls return nil.
 func (a *Activity) Close() error {
 	if a == nil {
 		return nil
@@ -648,9 +654,6 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 	var errs []error
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
-		if a.reg != nil {
-			errs = append(errs, a.reg.Unregister())
-		}
 		if a.saver != nil {
 			errs = append(errs, a.saver.Shutdown(ctx))
 		}
@@ -659,6 +662,11 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 			<-a.rs.done
 			errs = append(errs, a.resolveDeferred(ctx, true))
 			a.movePending()
+			// The final reading below reads Redis: write everything first.
+			errs = append(errs, a.rs.store.Flush(ctx))
+		}
+		errs = append(errs, a.col.freeze(ctx))
+		if a.rs != nil {
 			errs = append(errs, a.rs.store.Shutdown(ctx))
 		}
 	})

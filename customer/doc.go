@@ -197,8 +197,9 @@
 //     [WithCurrencies]), invalid_amount (negative), amount_overflow (an
 //     int64 total would overflow; the totals stay unchanged) and
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
-//     event counts in its period but in no cohort). With Redis every
-//     recorder adds store_unavailable. A recorder reports each reason it
+//     event counts in its period but in no cohort). Every recorder counts
+//     closed (an event recorded after Close) and, with Redis,
+//     store_unavailable. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
 //     funnel or goal and amount_overflow only without Redis,
 //     store_unavailable only with it, segment_overflow only with
@@ -442,8 +443,26 @@
 // flusher); they end in
 // Close or Shutdown, which also write the last snapshot or the buffered
 // writes within their deadline. The methods of a nil
-// *Funnel, *Goal or *Activity do nothing, which is the no-op path;
-// [Funnel.Close], [Goal.Close] and [Activity.Close] stop reporting and turn
-// recording into a no-op. Nothing
+// *Funnel, *Goal or *Activity do nothing, which is the no-op path. Nothing
 // panics on bad input.
+//
+// # Closing
+//
+// [Funnel.Close], [Goal.Close] and [Activity.Close] stop recording, stop
+// the recorder's goroutines and connections, and read the figures one
+// last time; the recorder then keeps reporting those last values to its
+// MeterProvider. Whatever the order of the recorder's Close and the
+// provider's Shutdown, the provider's final collection carries the last
+// values, so the natural order of defers works:
+//
+//	defer provider.Shutdown(ctx) // runs last: its final export has the figures
+//	checkout, err := customer.NewFunnel("checkout", steps, customer.WithMeterProvider(provider))
+//	...
+//	defer checkout.Close() // runs first
+//
+// An event recorded after Close is dropped and counted on kpikit.dropped
+// with reason closed; one recorded while Close runs may be missing from
+// the last values. A closed recorder reports its last values for as long
+// as its provider lives: a recorder that replaces it under the same name
+// belongs on another provider, or the two report the same series.
 package customer

@@ -46,9 +46,9 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
 	redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:zero:")}
-	common := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "invalid_segment"}
+	common := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "invalid_segment", "closed"}
 	activity := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "before_cohort",
-		"unknown_currency", "invalid_amount", "user_cap"}
+		"unknown_currency", "invalid_amount", "user_cap", "closed"}
 	tests := []struct {
 		name      string
 		component string

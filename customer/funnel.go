@@ -60,8 +60,8 @@ type Funnel struct {
 	nameOpt    []metric.ObserveOption
 
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
+	col       collector
 	closeOnce sync.Once
-	reg       metric.Registration
 }
 
 // NewFunnel returns a funnel called name through steps, in order. It needs
@@ -147,7 +147,8 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 			return nil, err
 		}
 	}
-	f.reg, err = m.RegisterCallback(f.observe, observables(f.users, f.conversion, f.tracked)...)
+	f.col.observe = f.observe
+	_, err = m.RegisterCallback(f.col.callback, observables(f.users, f.conversion, f.tracked)...)
 	errs = append(errs, err)
 	return f, errors.Join(errs...)
 }
@@ -270,7 +271,7 @@ func (f *Funnel) StepAt(ctx context.Context, t time.Time, user, step string, seg
 }
 
 func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, segments []string) {
-	if !f.store.checkUser(ctx, user) {
+	if !f.store.admit(ctx, user) {
 		return
 	}
 	k, ok := f.index[step]
@@ -281,11 +282,15 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 	f.store.record(ctx, now, at, user, k, segments)
 }
 
-// Close stops reporting the funnel's metrics and recording; with
-// [WithSnapshot] it writes the last snapshot, waiting at most
-// [CloseTimeout] (see [Funnel.Shutdown]). Recording after Close is allowed
-// and does nothing. Close is safe to call more than once; later calls
-// return nil.
+// Close stops recording and writes the state the funnel owns: the last
+// snapshot with [WithSnapshot], the buffered events with [WithRedis]
+// (closing the connection unless it came from [WithRedisClient]). It
+// waits at most [CloseTimeout]; see [Funnel.Shutdown]. The funnel then
+// keeps reporting its last values, read once more by Close, so that the
+// provider's final collection carries them whether the provider shuts down
+// before or after Close. Recording after Close is allowed: the event is
+// dropped and counted on kpikit.dropped with reason "closed". Close is
+// safe to call more than once; later calls return nil.
 func (f *Funnel) Close() error {
 	if f == nil {
 		return nil
@@ -303,13 +308,7 @@ func (f *Funnel) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	f.closeOnce.Do(func() {
-		var unregister func() error
-		if f.reg != nil {
-			unregister = f.reg.Unregister
-		}
-		err = shutdownProgress(ctx, f.store, unregister, f.saver)
-	})
+	f.closeOnce.Do(func() { err = shutdownProgress(ctx, f.store, &f.col, f.saver) })
 	return err
 }
 

@@ -465,7 +465,8 @@ func TestFunnelClose(t *testing.T) {
 	g := mustGoal(t, "g", customer.WithMeterProvider(h.mp))
 	f.Step(context.Background(), "u", "a")
 	g.Expose(context.Background(), "u")
-	if len(only(h.points(t), "customer.")) == 0 {
+	before := only(h.points(t), "customer.")
+	if len(before) == 0 {
 		t.Fatal("no points before Close")
 	}
 	for range 2 {
@@ -477,8 +478,14 @@ func TestFunnelClose(t *testing.T) {
 		}
 	}
 	f.Step(context.Background(), "u", "b")
-	if got := only(h.points(t), "customer."); len(got) != 0 {
-		t.Errorf("points after Close: %v", got)
+	g.Convert(context.Background(), "u")
+	p := h.points(t)
+	if diff := cmp.Diff(before, only(p, "customer.")); diff != "" {
+		t.Errorf("after Close, the last values (-before +after):\n%s", diff)
+	}
+	want := map[string]float64{droppedKey("customer.funnel", "closed"): 1, droppedKey("customer.goal", "closed"): 1}
+	if diff := cmp.Diff(want, nonzeroDrops(p)); diff != "" {
+		t.Errorf("dropped after Close (-want +got):\n%s", diff)
 	}
 }
 

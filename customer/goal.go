@@ -51,8 +51,8 @@ type Goal struct {
 	nameOpt                                              []metric.ObserveOption
 
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
+	col       collector
 	closeOnce sync.Once
-	reg       metric.Registration
 }
 
 // NewGoal returns a goal called name. All options apply but [WithOrder]
@@ -123,7 +123,8 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 			return nil, err
 		}
 	}
-	g.reg, err = m.RegisterCallback(g.observe,
+	g.col.observe = g.observe
+	_, err = m.RegisterCallback(g.col.callback,
 		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
 	errs = append(errs, err)
 	return g, errors.Join(errs...)
@@ -217,16 +218,14 @@ func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
 }
 
 func (g *Goal) record(ctx context.Context, now, at int64, user string, k int, segments []string) {
-	if g.store.checkUser(ctx, user) {
+	if g.store.admit(ctx, user) {
 		g.store.record(ctx, now, at, user, k, segments)
 	}
 }
 
-// Close stops reporting the goal's metrics and recording; with
-// [WithSnapshot] it writes the last snapshot, waiting at most
-// [CloseTimeout] (see [Goal.Shutdown]). Recording after Close is allowed
-// and does nothing. Close is safe to call more than once; later calls
-// return nil.
+// Close is [Funnel.Close] for a goal: it stops recording, writes the state
+// the goal owns within [CloseTimeout], and the goal keeps reporting its
+// last values. Recording after Close is dropped with reason "closed".
 func (g *Goal) Close() error {
 	if g == nil {
 		return nil
@@ -244,13 +243,7 @@ func (g *Goal) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	g.closeOnce.Do(func() {
-		var unregister func() error
-		if g.reg != nil {
-			unregister = g.reg.Unregister
-		}
-		err = shutdownProgress(ctx, g.store, unregister, g.saver)
-	})
+	g.closeOnce.Do(func() { err = shutdownProgress(ctx, g.store, &g.col, g.saver) })
 	return err
 }
 

@@ -106,7 +106,7 @@ type shard struct {
 // that could move.
 type drops struct {
 	emptyUser, longUser, unknownStep, future, late, userCap, overflow, invalid selfobs.Reason
-	unavailable                                                                selfobs.Reason
+	unavailable, closed                                                        selfobs.Reason
 }
 
 // newDrops builds the reasons of a funnel (named steps: unknown_step) or a
@@ -119,6 +119,7 @@ func newDrops(c *selfobs.Counter, cfg config, namedSteps bool) drops {
 		future:    c.Reason("future_event"),
 		late:      c.Reason("late_event"),
 		invalid:   c.Reason("invalid_segment"),
+		closed:    c.Reason("closed"),
 	}
 	if namedSteps {
 		d.unknownStep = c.Reason("unknown_step")
@@ -197,9 +198,12 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// checkUser drops an event whose user id is unusable.
-func (s *progressStore) checkUser(ctx context.Context, user string) bool {
+// admit drops an event of a closed recorder or whose user id is unusable.
+func (s *progressStore) admit(ctx context.Context, user string) bool {
 	switch {
+	case s.closed.Load():
+		s.drops.closed.Add(ctx, 1)
+		return false
 	case user == "":
 		s.drops.emptyUser.Add(ctx, 1)
 		return false
@@ -214,7 +218,8 @@ func (s *progressStore) checkUser(ctx context.Context, user string) bool {
 // clock's reading in Unix ns. It returns what the event did.
 func (s *progressStore) record(ctx context.Context, now, at int64, user string, k int, segs []string) outcome {
 	switch {
-	case s.closed.Load():
+	case s.closed.Load(): // closed since admit
+		s.drops.closed.Add(ctx, 1)
 		return outcome{reached: -1}
 	case at > now+int64(FutureTolerance):
 		s.drops.future.Add(ctx, 1)

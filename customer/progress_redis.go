@@ -151,6 +151,7 @@ type remoteProgress struct {
 	mask    int
 	head, n int
 	dropped int64 // dropped and not yet counted; guarded by mu
+	halted  bool  // the flusher has stopped; guarded by mu
 
 	kick     chan struct{}
 	flushes  chan chan error
@@ -202,8 +203,14 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 }
 
 // push buffers one event; when the ring is full the oldest is dropped.
+// An event pushed after the flusher stopped is dropped.
 func (r *remoteProgress) push(e pevent) {
 	r.mu.Lock()
+	if r.halted {
+		r.mu.Unlock()
+		r.lost.Add(context.Background(), 1)
+		return
+	}
 	if r.n == len(r.ring) {
 		r.head = (r.head + 1) & r.mask
 		r.n--
@@ -483,24 +490,30 @@ func (r *remoteProgress) flush(ctx context.Context) error {
 	}
 }
 
-// shutdown writes what it can until ctx ends, counts the rest as dropped
-// and closes the client when the recorder made it.
-func (r *remoteProgress) shutdown(ctx context.Context) error {
-	r.halt(ctx)
-	var err error
+// close closes the client when the recorder made it; call it after halt.
+func (r *remoteProgress) close() error {
 	if r.own {
-		err = r.client.Close()
+		return r.client.Close()
 	}
-	return errors.Join(ctx.Err(), err)
+	return nil
 }
 
 // halt stops the flusher after it wrote what it could until ctx ended.
+// Events pushed while it stopped are counted as dropped.
 func (r *remoteProgress) halt(ctx context.Context) {
 	r.stopOnce.Do(func() {
 		r.stopCtx = ctx
 		close(r.stop)
 	})
 	<-r.done
+	r.mu.Lock()
+	n := int64(r.n) + r.dropped
+	r.halted, r.n, r.dropped = true, 0, 0
+	clear(r.ring)
+	r.mu.Unlock()
+	if n > 0 {
+		r.lost.Add(context.Background(), n)
+	}
 }
 
 // pushRemote buffers a validated event for Redis. now and at are Unix ns.

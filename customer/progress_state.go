@@ -188,16 +188,19 @@ func moveAsideReport(path, what string, err error) {
 	otel.Handle(fmt.Errorf("customer: %s: snapshot %s: %w; moved aside to %s; starting with empty state", what, path, err, aside))
 }
 
-// shutdownProgress stops a funnel's or goal's recording and reporting and
-// writes its last snapshot.
-func shutdownProgress(ctx context.Context, s *progressStore, unregister func() error, saver *snapshot.Saver) error {
+// shutdownProgress stops a funnel's or goal's recording, writes its
+// buffered events or its last snapshot, and freezes the figures col
+// reports at their last values.
+func shutdownProgress(ctx context.Context, s *progressStore, col *collector, saver *snapshot.Saver) error {
 	s.closed.Store(true)
 	var errs []error
-	if unregister != nil {
-		errs = append(errs, unregister())
-	}
 	if s.remote != nil {
-		errs = append(errs, s.remote.shutdown(ctx))
+		s.remote.halt(ctx) // every event recorded before reaches Redis, or ctx ended
+		errs = append(errs, ctx.Err())
+	}
+	errs = append(errs, col.freeze(ctx))
+	if s.remote != nil {
+		errs = append(errs, s.remote.close())
 	}
 	if saver != nil {
 		errs = append(errs, saver.Shutdown(ctx))

@@ -12,7 +12,7 @@ import (
 
 // This file reports the cohort figures of an Activity: cohort size,
 // retention in the modes on and on_or_after, cohort revenue, purchases and
-// LTV per offset. Collection runs under Activity.collectMu, which guards
+// LTV per offset. Collection runs under Activity.col.mu, which guards
 // every periodView.
 
 // Retention modes, the values of the retention.mode attribute.
@@ -82,8 +82,6 @@ func (a *Activity) view(e *entry[periodState], last int64) *periodView {
 }
 
 func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
-	a.collectMu.Lock()
-	defer a.collectMu.Unlock()
 	if a.rs != nil {
 		o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
 		return a.observeRemote(ctx, o)
