@@ -22,6 +22,13 @@ const (
 	// MinBackoff is the first retry delay after a failed flush; it doubles
 	// per failure up to the maximum backoff.
 	MinBackoff = 50 * time.Millisecond
+	// Timeout bounds one round trip to Redis (a flushed batch, a read),
+	// retries of the client included, when the caller's context has no
+	// earlier deadline. The client the store makes itself honours context
+	// deadlines; a client given with [WithClient] honours them only when
+	// its ContextTimeoutEnabled option is set, and otherwise its own read
+	// and write timeouts bound the wait.
+	Timeout = 5 * time.Second
 )
 
 // Option configures [New].
