@@ -223,8 +223,9 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 // shows as errors through the OTel error handler and buffered writes).
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
-// the bad value, and no recorder is returned. An error creating the
-// instruments is returned along with a recorder that reports what it can.
+// the bad value. An error of the MeterProvider creating or registering the
+// instruments is returned as it is. With an error no recorder is
+// returned, and nothing is left running.
 func NewActivity(name string, opts ...Option) (*Activity, error) {
 	c, units, err := newActivityConfig(opts)
 	errs := []error{err}
@@ -267,41 +268,6 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	m := c.provider.Meter(ScopeName)
 	dropped, err := selfobs.New(m, "customer.activity")
 	errs = append(errs[:0], err)
-	a.drops = activityDrops{
-		emptyUser:       dropped.Reason("empty_user_id"),
-		longUser:        dropped.Reason("long_user_id"),
-		future:          dropped.Reason("future_event"),
-		late:            dropped.Reason("late_event"),
-		beforeCohort:    dropped.Reason("before_cohort"),
-		unknownCurrency: dropped.Reason("unknown_currency"),
-		invalidAmount:   dropped.Reason("invalid_amount"),
-		userCap:         dropped.Reason("user_cap"),
-		closed:          dropped.Reason("closed"),
-	}
-	// Only the memory state checks the sums; Redis refuses an overflowing
-	// INCRBY itself. Only Redis can be unavailable.
-	if c.redisOn {
-		a.drops.unavailable = dropped.Reason("store_unavailable")
-	} else {
-		a.drops.overflow = dropped.Reason("amount_overflow")
-	}
-	switch {
-	case c.redisOn:
-		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
-			redisstore.WithDropCounter(a.drops.unavailable))
-		if err != nil {
-			return nil, err
-		}
-		a.seen.remote = true
-		go a.runRemote(redisstore.DefaultFlushInterval)
-	case c.snapPath != "":
-		a.loadSnapshot(c.snapPath, newState)
-		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
-			snapshot.WithInterval(c.snapInterval))
-		if err != nil {
-			return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
-		}
-	}
 	igauge := func(name, unit, desc string) metric.Int64ObservableGauge {
 		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
@@ -331,12 +297,56 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		metric.WithUnit("{user}"),
 		metric.WithDescription("Users whose first-seen cohort is held in memory."))
 	errs = append(errs, err)
-	a.col.observe = a.observe
-	_, err = m.RegisterCallback(a.col.callback, observables(a.activeUsers, a.stickiness, a.periodUsers,
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, so that its failure leaves nothing
+	// to stop; it reports nothing until the state exists.
+	reg, err := m.RegisterCallback(a.col.callback, a.activeUsers, a.stickiness, a.periodUsers,
 		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
-		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)...)
-	errs = append(errs, err)
-	return a, errors.Join(errs...)
+		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)
+	if err != nil {
+		return nil, err
+	}
+
+	a.drops = activityDrops{
+		emptyUser:       dropped.Reason("empty_user_id"),
+		longUser:        dropped.Reason("long_user_id"),
+		future:          dropped.Reason("future_event"),
+		late:            dropped.Reason("late_event"),
+		beforeCohort:    dropped.Reason("before_cohort"),
+		unknownCurrency: dropped.Reason("unknown_currency"),
+		invalidAmount:   dropped.Reason("invalid_amount"),
+		userCap:         dropped.Reason("user_cap"),
+		closed:          dropped.Reason("closed"),
+	}
+	// Only the memory state checks the sums; Redis refuses an overflowing
+	// INCRBY itself. Only Redis can be unavailable.
+	if c.redisOn {
+		a.drops.unavailable = dropped.Reason("store_unavailable")
+	} else {
+		a.drops.overflow = dropped.Reason("amount_overflow")
+	}
+	// The goroutines start last: an error leaves nothing running.
+	switch {
+	case c.redisOn:
+		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
+			redisstore.WithDropCounter(a.drops.unavailable))
+		if err != nil {
+			return nil, errors.Join(err, reg.Unregister())
+		}
+		a.seen.remote = true
+		go a.runRemote(redisstore.DefaultFlushInterval)
+	case c.snapPath != "":
+		a.loadSnapshot(c.snapPath, newState)
+		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
+			snapshot.WithInterval(c.snapInterval))
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig), reg.Unregister())
+		}
+	}
+	a.col.start(a.observe)
+	return a, nil
 }
 
 // Name returns the recorder's name.
@@ -659,15 +669,23 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 		}
 		if a.rs != nil {
 			close(a.rs.stop)
-			<-a.rs.done
-			errs = append(errs, a.resolveDeferred(ctx, true))
-			a.movePending()
-			// The final reading below reads Redis: write everything first.
-			errs = append(errs, a.rs.store.Flush(ctx))
+			select {
+			case <-a.rs.done:
+				errs = append(errs, a.resolveDeferred(ctx, true))
+				a.movePending()
+				// The final reading below reads Redis: write everything first.
+				errs = append(errs, a.rs.store.Flush(ctx))
+			case <-ctx.Done():
+				// The goroutine is in a round trip, which closing the
+				// store's client below ends.
+				errs = append(errs, ctx.Err())
+			}
 		}
 		errs = append(errs, a.col.freeze(ctx))
 		if a.rs != nil {
 			errs = append(errs, a.rs.store.Shutdown(ctx))
+			<-a.rs.done
+			a.rs.dropDeferred(a)
 		}
 	})
 	return errors.Join(errs...)

@@ -70,6 +70,7 @@ func newFinalProvider(t *testing.T) *finalProvider {
 // closer is what every recorder with state has.
 type closer interface {
 	Close() error
+	Shutdown(context.Context) error
 	Flush(context.Context) error
 }
 

@@ -300,7 +300,12 @@
 // (PFCOUNT, unions and MGET in two pipelined round trips, O(horizon²)
 // commands) and so reports the same values on every replica, up to the
 // writes not yet flushed ([Activity.Flush] writes them now). A failed read
-// is the callback's error and reports none of the Redis figures. Redis
+// is the callback's error and reports none of the Redis figures. Every
+// wait on Redis has a deadline: a round trip (a batch of writes, a
+// collection's reads, the resolution of first-seen cohorts) ends within 5
+// seconds or the caller's earlier deadline, also when the server accepts
+// connections and never answers, and Flush, Close and Shutdown return by
+// their deadline. Redis
 // itself must persist (AOF or RDB) for the state to survive a Redis
 // restart. The amount_overflow check is local to the memory state; Redis
 // refuses an INCRBY that would overflow, which is reported through the

@@ -52,19 +52,30 @@ func (r *reading) replay(o metric.Observer) {
 
 // collector is the callback of a recorder: it runs the live collection
 // (observe) one at a time, and after freeze it reports the final reading.
+// It is registered before the recorder's state exists and reports nothing
+// until start.
 type collector struct {
-	observe metric.Callback
+	mu      sync.Mutex      // serialises collections and freeze; guards the fields
+	observe metric.Callback // set by start
+	final   *reading        // non-nil once the recorder is closed
+}
 
-	mu    sync.Mutex // serialises collections and freeze; guards final
-	final *reading   // non-nil once the recorder is closed
+// start makes the callback report through observe.
+func (c *collector) start(observe metric.Callback) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.observe = observe
 }
 
 // callback is the function registered with the meter.
 func (c *collector) callback(ctx context.Context, o metric.Observer) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.final != nil {
+	switch {
+	case c.final != nil:
 		c.final.replay(o)
+		return nil
+	case c.observe == nil:
 		return nil
 	}
 	return c.observe(ctx, o)
@@ -76,7 +87,7 @@ func (c *collector) callback(ctx context.Context, o metric.Observer) error {
 func (c *collector) freeze(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.final != nil {
+	if c.final != nil || c.observe == nil {
 		return nil
 	}
 	r := new(reading)

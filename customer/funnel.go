@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -71,8 +70,9 @@ type Funnel struct {
 // of [NewActivity] are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
-// that names the bad value, and no funnel is returned. An error creating
-// the instruments is returned along with a funnel that reports what it can.
+// that names the bad value. An error of the MeterProvider creating or
+// registering the instruments is returned as it is. With an error no
+// funnel is returned, and nothing is left running.
 func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	c, err := newConfig(opts)
 	errs := []error{err}
@@ -130,38 +130,27 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, so that its failure leaves nothing
+	// to stop; it reports nothing until the state exists.
+	reg, err := m.RegisterCallback(f.col.callback, f.users, f.conversion, f.tracked)
+	if err != nil {
+		return nil, err
+	}
+
 	drops := newDrops(dropped, c, true)
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
 		return newProgressStore(c, len(steps), f.rows, drops, ttc)
 	}
 	f.store = newStore()
-	if c.snapPath != "" {
-		header := progressHeader("funnel", name, f.steps, c.order, c.window, f.rows)
-		if f.saver, err = progressSaver(c, fmt.Sprintf("funnel %q", name), header, &f.store, newStore); err != nil {
-			return nil, err
-		}
+	if f.saver, err = startProgressState(c, "funnel", name, f.steps, &f.store, newStore, false, ttc, drops); err != nil {
+		return nil, errors.Join(err, reg.Unregister())
 	}
-	if c.redisOn {
-		if f.store.remote, err = newRemoteProgress(c, "funnel", name, len(steps), false, f.rows, ttc, drops.unavailable); err != nil {
-			return nil, err
-		}
-	}
-	f.col.observe = f.observe
-	_, err = m.RegisterCallback(f.col.callback, observables(f.users, f.conversion, f.tracked)...)
-	errs = append(errs, err)
-	return f, errors.Join(errs...)
-}
-
-// observables drops the instruments that could not be created.
-func observables(in ...metric.Observable) []metric.Observable {
-	out := in[:0]
-	for _, o := range in {
-		if o != nil {
-			out = append(out, o)
-		}
-	}
-	return out
+	f.col.start(f.observe)
+	return f, nil
 }
 
 // buildRow prebuilds the attribute sets of one segment combination: users

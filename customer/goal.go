@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -58,9 +57,8 @@ type Goal struct {
 // NewGoal returns a goal called name. All options apply but [WithOrder]
 // and those of [NewActivity] only.
 //
-// A bad name or option is an error wrapping [ErrInvalidConfig] that names
-// the bad value, and no goal is returned. An error creating the instruments
-// is returned along with a goal that reports what it can.
+// Errors are those of [NewFunnel]: with an error no goal is returned, and
+// nothing is left running.
 func NewGoal(name string, opts ...Option) (*Goal, error) {
 	c, err := newConfig(opts)
 	errs := []error{err}
@@ -104,6 +102,16 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, as for a funnel.
+	reg, err := m.RegisterCallback(g.col.callback,
+		g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)
+	if err != nil {
+		return nil, err
+	}
+
 	drops := newDrops(dropped, c, false)
 	newStore := func() *progressStore {
 		g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
@@ -112,22 +120,11 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		return s
 	}
 	g.store = newStore()
-	if c.snapPath != "" {
-		header := progressHeader("goal", name, nil, c.order, c.window, g.rows)
-		if g.saver, err = progressSaver(c, fmt.Sprintf("goal %q", name), header, &g.store, newStore); err != nil {
-			return nil, err
-		}
+	if g.saver, err = startProgressState(c, "goal", name, nil, &g.store, newStore, true, ttc, drops); err != nil {
+		return nil, errors.Join(err, reg.Unregister())
 	}
-	if c.redisOn {
-		if g.store.remote, err = newRemoteProgress(c, "goal", name, 2, true, g.rows, ttc, drops.unavailable); err != nil {
-			return nil, err
-		}
-	}
-	g.col.observe = g.observe
-	_, err = m.RegisterCallback(g.col.callback,
-		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
-	errs = append(errs, err)
-	return g, errors.Join(errs...)
+	g.col.start(g.observe)
+	return g, nil
 }
 
 // goalRow prebuilds the one attribute set that every goal metric of a

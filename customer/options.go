@@ -12,11 +12,13 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
 // ErrInvalidConfig is wrapped by every error that a constructor returns for
-// a bad argument or option. Errors that come from creating instruments do
-// not wrap it: the recorder is still returned and usable then.
+// a bad argument or option. Errors of the MeterProvider creating or
+// registering the instruments do not wrap it. Either way the constructor
+// returns no recorder and leaves nothing running.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Defaults and limits of the configuration.
@@ -311,6 +313,8 @@ func (c config) checkSnapshot() error {
 	var errs []error
 	if c.snapPath == "" {
 		errs = append(errs, invalidf("snapshot path is empty"))
+	} else if err := snapshot.CheckPath(c.snapPath); err != nil {
+		errs = append(errs, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig))
 	}
 	if c.snapInterval < 0 {
 		errs = append(errs, invalidf("snapshot interval %v is negative", c.snapInterval))
@@ -321,14 +325,24 @@ func (c config) checkSnapshot() error {
 	return errors.Join(errs...)
 }
 
+// checkRedis validates the Redis options.
+func (c config) checkRedis() error {
+	switch {
+	case c.given&givenRedis != 0 && !c.redisOn:
+		return invalidf("Redis options given without WithRedis or WithRedisClient")
+	case c.redisOn:
+		if err := redisstore.Check(c.redis...); err != nil {
+			return fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
 // newConfig sets the defaults of a funnel or goal, applies opts and
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot()}
-	if c.given&givenRedis != 0 && !c.redisOn {
-		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
-	}
+	errs := []error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
 	}
@@ -508,10 +522,7 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	if len(c.currencies) > MaxCurrencies {
 		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
 	}
-	errs = append(errs, c.checkSnapshot())
-	if c.given&givenRedis != 0 && !c.redisOn {
-		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
-	}
+	errs = append(errs, c.checkSnapshot(), c.checkRedis())
 	if c.given&givenScale != 0 && len(c.currencies) == 0 {
 		errs = append(errs, invalidf("scale %d given without currencies", c.scale))
 	}

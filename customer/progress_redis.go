@@ -153,6 +153,8 @@ type remoteProgress struct {
 	dropped int64 // dropped and not yet counted; guarded by mu
 	halted  bool  // the flusher has stopped; guarded by mu
 
+	clientClosed bool // by close; Shutdown only
+
 	kick     chan struct{}
 	flushes  chan chan error
 	stop     chan struct{}
@@ -337,6 +339,8 @@ func (r *remoteProgress) what() string {
 // send applies one batch with the script and records the time to convert
 // of the attempts it completed.
 func (r *remoteProgress) send(ctx context.Context, seq uint64, b []pevent) error {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	args := append(r.args[:0], r.base, r.instance, strconv.FormatUint(seq, 10),
 		r.windowUS, r.ttlMS, int(r.order), r.steps, boolArg(r.events))
 	for _, e := range b {
@@ -434,6 +438,8 @@ type remoteCounts struct {
 
 // read returns the global counts per row, in the row table's order.
 func (r *remoteProgress) read(ctx context.Context) ([]*row, map[*row]*remoteCounts, error) {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	m, err := r.client.HGetAll(ctx, r.base+"counts").Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("customer: %s: reading Redis: %w", r.what(), err)
@@ -492,20 +498,29 @@ func (r *remoteProgress) flush(ctx context.Context) error {
 
 // close closes the client when the recorder made it; call it after halt.
 func (r *remoteProgress) close() error {
-	if r.own {
+	if r.own && !r.clientClosed {
+		r.clientClosed = true
 		return r.client.Close()
 	}
 	return nil
 }
 
 // halt stops the flusher after it wrote what it could until ctx ended.
-// Events pushed while it stopped are counted as dropped.
+// When ctx ends first, the recorder's own client is closed, which ends a
+// round trip in flight; one on a client of WithRedisClient ends by
+// redisstore.Timeout. Events pushed while it stopped are counted as
+// dropped.
 func (r *remoteProgress) halt(ctx context.Context) {
 	r.stopOnce.Do(func() {
 		r.stopCtx = ctx
 		close(r.stop)
 	})
-	<-r.done
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		_ = r.close()
+		<-r.done
+	}
 	r.mu.Lock()
 	n := int64(r.n) + r.dropped
 	r.halted, r.n, r.dropped = true, 0, 0

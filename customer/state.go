@@ -389,6 +389,8 @@ func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 	if len(work) == 0 {
 		return nil
 	}
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	pipe := rs.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(work))
 	ttl := strconv.FormatInt(max(rs.ttl.Milliseconds(), 1), 10)
@@ -452,6 +454,20 @@ func (rs *remote) resolveFailed(a *Activity, err error, final bool) error {
 		rs.work = nil
 	}
 	return err
+}
+
+// dropDeferred counts the events still waiting for their cohort as
+// dropped; after the goroutine stopped.
+func (rs *remote) dropDeferred(a *Activity) {
+	rs.resolveM.Lock()
+	rs.qmu.Lock()
+	n := len(rs.queue) + len(rs.work)
+	rs.queue, rs.work = nil, nil
+	rs.qmu.Unlock()
+	rs.resolveM.Unlock()
+	if n > 0 {
+		a.drops.unavailable.Add(context.Background(), int64(n))
+	}
 }
 
 // resolve replaces the pending cohort of h with c, or records c for a user
@@ -542,6 +558,8 @@ type remoteCell struct {
 // periods of the horizon that ends at the clock's period (or the newest
 // period with an event, when later), as every replica sees them.
 func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	a.rs.sent.forget()
 	now := a.clock()
 	today := a.dayOf(now, now.Unix())

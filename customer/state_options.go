@@ -50,7 +50,9 @@ func WithRedis(addr string) Option {
 
 // WithRedisClient applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps the state in Redis, as
 // [WithRedis] does, through the caller's client, which the recorder never
-// closes. A nil client is ignored.
+// closes. Give the client ContextTimeoutEnabled, so that the recorder's
+// deadlines bound its round trips; otherwise the client's own read and
+// write timeouts do. A nil client is ignored.
 func WithRedisClient(client *redis.Client) Option {
 	if client == nil {
 		return nil
