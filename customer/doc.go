@@ -365,7 +365,12 @@
 // ([WithMeterProvider] to choose), a 14-day window, sequential order, no
 // segments, at most [DefaultMaxUsers] tracked users and
 // [DefaultSegmentValueLimit] values per dimension. A bad argument or option
-// is an error wrapping [ErrInvalidConfig] that names the bad value.
+// is an error wrapping [ErrInvalidConfig] that names the bad value, and so
+// is an option that could not do what it says: [WithRedisClient] or
+// [WithRedisTLS] given nil (the state would stay in memory, or the
+// connection be plaintext) and [WithMaxUsers] for a funnel or goal in
+// Redis (no cap applies there). A nil MeterProvider, clock or location is
+// ignored: the default serves.
 //
 // Segment values are given positionally, in the order of [WithSegments].
 // A missing or empty value reports as [UnknownValue]; a value that is not

@@ -134,6 +134,13 @@ type config struct {
 	redisOn      bool // WithRedis or WithRedisClient was given
 
 	given optionSet // options that were given, for recorder-aware checks
+	errs  []error   // of options whose value cannot work, such as a nil client
+}
+
+// fail records an error of an option's value.
+func (c config) fail(err error) config {
+	c.errs = append(c.errs[:len(c.errs):len(c.errs)], err)
+	return c
 }
 
 // optionSet records which recorder-specific options were given.
@@ -152,6 +159,7 @@ const (
 	givenScale
 	givenSnapshot
 	givenRedis
+	givenMaxUsers
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
@@ -241,18 +249,22 @@ func WithSegmentValueLimit(n int) Option {
 	})
 }
 
-// WithMaxUsers caps the number of users whose progress is held (default
-// [DefaultMaxUsers]). When the cap is reached and no expired attempt can be
-// reclaimed, events that would start a new attempt are dropped and counted
-// with reason "user_cap". It must be positive.
+// WithMaxUsers caps the number of users whose progress is held in memory
+// (default [DefaultMaxUsers]). When the cap is reached and no expired
+// attempt can be reclaimed, events that would start a new attempt are
+// dropped and counted with reason "user_cap". It must be positive. A
+// funnel or goal in Redis holds no progress in memory: there it is an
+// error.
 //
 // For an [Activity] it caps the users whose first-seen cohort is held;
 // once it is reached, events of new users given without a signup time
 // still count in the per-period figures, but not in any cohort, and are
-// counted with reason "user_cap".
+// counted with reason "user_cap". With [WithRedis] it caps the first-seen
+// cohorts the replica holds, to the same effect.
 func WithMaxUsers(n int) Option {
 	return optionFunc(func(c config) config {
 		c.maxUsers = n
+		c.given |= givenMaxUsers
 		return c
 	})
 }
@@ -329,6 +341,9 @@ func (c config) checkSnapshot() error {
 func (c config) checkRedis() error {
 	switch {
 	case c.given&givenRedis != 0 && !c.redisOn:
+		if len(c.errs) > 0 {
+			return nil // a nil client or TLS configuration, reported as such
+		}
 		return invalidf("Redis options given without WithRedis or WithRedisClient")
 	case c.redisOn:
 		if err := redisstore.Check(c.redis...); err != nil {
@@ -342,7 +357,10 @@ func (c config) checkRedis() error {
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}
+	errs := append([]error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}, c.errs...)
+	if c.redisOn && c.given&givenMaxUsers != 0 {
+		errs = append(errs, invalidf("WithMaxUsers(%d) does not apply with Redis: the progress is held in Redis, where no user cap applies", c.maxUsers))
+	}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
 	}
@@ -523,6 +541,7 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
 	}
 	errs = append(errs, c.checkSnapshot(), c.checkRedis())
+	errs = append(errs, c.errs...)
 	if c.given&givenScale != 0 && len(c.currencies) == 0 {
 		errs = append(errs, invalidf("scale %d given without currencies", c.scale))
 	}

@@ -39,7 +39,8 @@
 // refreshed per flush; tie it to the retained horizon). Buffering:
 // [WithBufferSize], [WithBatchSize], [WithFlushInterval],
 // [WithMaxBackoff]. Loss accounting: [WithDropCounter]. Nil options are
-// ignored; contradictory or out-of-range ones make [New] fail.
+// ignored; contradictory or out-of-range ones, and a nil client or TLS
+// configuration, make [New] fail.
 //
 // # Delivery
 //

@@ -388,6 +388,8 @@ func TestNewErrors(t *testing.T) {
 		{"zero batch", []redisstore.Option{redisstore.WithBatchSize(0)}},
 		{"zero interval", []redisstore.Option{redisstore.WithFlushInterval(0)}},
 		{"tiny backoff", []redisstore.Option{redisstore.WithMaxBackoff(time.Millisecond)}},
+		{"nil client", []redisstore.Option{redisstore.WithClient(nil)}},
+		{"nil TLS configuration", []redisstore.Option{redisstore.WithTLS(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
