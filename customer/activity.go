@@ -79,8 +79,7 @@ type Activity struct {
 	utc     bool
 	horizon int64
 	clock   func() time.Time
-	codes   []string
-	units   []money.Unit
+	cur     *currencies
 	drops   activityDrops
 	closed  atomic.Bool
 	bound   atomic.Int64 // latest clock reading plus FutureTolerance, Unix s
@@ -158,7 +157,7 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 // drops).
 type activityDrops struct {
 	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
-	closed                                                                                                          selfobs.Reason
+	closed, currencyLimit                                                                                           selfobs.Reason
 }
 
 // firstSeen keeps the first-seen cohort of users recorded without a signup
@@ -242,13 +241,12 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		utc:     c.loc == time.UTC,
 		horizon: int64(c.horizon),
 		clock:   c.clock,
-		units:   units,
 	}
-	for _, u := range units {
-		a.codes = append(a.codes, u.Currency())
-	}
-	nCur := len(units)
+	declared := c.given&givenCurrencies != 0
+	a.cur = newCurrencies(units, declared)
+	nCur := a.cur.slots()
 	newState := func() {
+		a.cur = newCurrencies(units, declared)
 		a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
 			p.money = make([]periodMoney, nCur)
 			p.cells = make([]atomic.Pointer[cell], c.horizon)
@@ -327,10 +325,13 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	} else {
 		a.drops.overflow = dropped.Reason("amount_overflow")
 	}
+	if !a.cur.declared {
+		a.drops.currencyLimit = dropped.Reason("currency_limit")
+	}
 	// The goroutines start last: an error leaves nothing running.
 	switch {
 	case c.redisOn:
-		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
+		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.cur, c.redis,
 			redisstore.WithDropCounter(a.drops.unavailable))
 		if err != nil {
 			return nil, errors.Join(err, reg.Unregister())
@@ -365,21 +366,26 @@ func (a *Activity) Period() Period {
 	return Period(a.unit)
 }
 
-// Currencies returns a copy of the declared currencies.
+// Currencies returns the declared currencies or, without
+// [WithCurrencies], those the recorder was given so far, in the order it
+// first saw them.
 func (a *Activity) Currencies() []string {
 	if a == nil {
 		return nil
 	}
-	return append([]string(nil), a.codes...)
+	return a.cur.codes()
 }
 
 // Scale returns the number of fractional digits in which amounts of
-// currency are given, and false when currency is not declared.
+// currency are given, and false when the recorder does not take currency:
+// one not declared, or without [WithCurrencies] one that is not an ISO
+// 4217 code.
 func (a *Activity) Scale(currency string) (int, bool) {
-	if i := a.currencyIndex(currency); i >= 0 {
-		return a.units[i].Scale(), true
+	if a == nil {
+		return 0, false
 	}
-	return 0, false
+	u, ok := a.cur.unitOf(currency)
+	return u.Scale(), ok
 }
 
 // ParseAmount converts a plain decimal such as "12.34" into an amount of
@@ -387,23 +393,17 @@ func (a *Activity) Scale(currency string) (int, bool) {
 // be zeros; exponents, NaN, Inf, separators and symbols are errors. It
 // does not allocate unless it fails.
 func (a *Activity) ParseAmount(currency, text string) (int64, error) {
-	i := a.currencyIndex(currency)
-	if i < 0 {
-		return 0, invalidf("currency %q is not declared", currency)
-	}
-	return a.units[i].Parse(text)
-}
-
-func (a *Activity) currencyIndex(code string) int {
 	if a == nil {
-		return -1
+		return 0, invalidf("nil activity")
 	}
-	for i, c := range a.codes {
-		if c == code {
-			return i
-		}
+	u, ok := a.cur.unitOf(currency)
+	switch {
+	case !ok && a.cur.declared:
+		return 0, invalidf("currency %q is not declared", currency)
+	case !ok:
+		return 0, invalidf("currency %q is not an ISO 4217 code", currency)
 	}
-	return -1
+	return u.Parse(text)
 }
 
 // Event kinds.
@@ -501,8 +501,12 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 	cur := -1
 	if kind != kindActive {
-		if cur = a.currencyIndex(currency); cur < 0 {
-			a.drops.unknownCurrency.Add(ctx, 1)
+		if cur = a.cur.index(currency); cur < 0 {
+			if cur == currencyLimit {
+				a.drops.currencyLimit.Add(ctx, 1)
+			} else {
+				a.drops.unknownCurrency.Add(ctx, 1)
+			}
 			return
 		}
 		if amount < 0 {
@@ -567,7 +571,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 		if ce != nil {
 			if cl = ce.v.cells[q-c].Load(); cl == nil { // ce.v.cell, inlined by hand
-				cl = ce.v.newCell(q-c, len(a.codes))
+				cl = ce.v.newCell(q-c, a.cur.slots())
 			}
 			if member && kind != kindRefund {
 				ce.v.members.Insert(h)

@@ -42,7 +42,8 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 // store_unavailable without Redis, no user_cap for a funnel or goal in
 // Redis (the cap does not apply there), no segment_overflow without
 // segments, no unknown_step for a goal, no amount_overflow for an activity
-// in Redis (Redis checks the sums itself).
+// in Redis (Redis checks the sums itself), no currency_limit with
+// WithCurrencies.
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
 	redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:zero:")}
@@ -71,12 +72,14 @@ func TestDroppedReasonsAtZero(t *testing.T) {
 		{"goal in Redis", "customer.goal", startGoal, redis,
 			append([]string{"store_unavailable"}, common...)},
 		{"activity", "customer.activity", startActivity, nil,
-			append([]string{"amount_overflow"}, activity...)},
+			append([]string{"amount_overflow", "currency_limit"}, activity...)},
 		{"activity with currencies", "customer.activity", startActivity, []customer.Option{customer.WithCurrencies("USD")},
 			append([]string{"amount_overflow"}, activity...)},
 		{"activity with a snapshot", "customer.activity", startActivity, []customer.Option{customer.WithSnapshot(t.TempDir()+"/a.snap", 0)},
-			append([]string{"amount_overflow"}, activity...)},
+			append([]string{"amount_overflow", "currency_limit"}, activity...)},
 		{"activity in Redis", "customer.activity", startActivity, redis,
+			append([]string{"store_unavailable", "currency_limit"}, activity...)},
+		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, redis...),
 			append([]string{"store_unavailable"}, activity...)},
 	}
 	for _, tt := range tests {

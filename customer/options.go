@@ -54,7 +54,8 @@ const (
 	DefaultHorizon = 12
 	// MaxHorizon is the largest horizon: a year of days.
 	MaxHorizon = 366
-	// MaxCurrencies is the most currencies an [Activity] can declare.
+	// MaxCurrencies is the most currencies an [Activity] can declare, or
+	// take without [WithCurrencies].
 	MaxCurrencies = 16
 )
 
@@ -498,8 +499,12 @@ func WithLocation(loc *time.Location) Option {
 // WithCurrencies applies to [NewActivity]. It declares the ISO 4217
 // currencies that purchases and refunds may use, such as "USD" and "EUR":
 // exactly three upper-case letters of a listed currency, at most
-// [MaxCurrencies], no duplicates. Without it the recorder counts activity
-// only and drops purchases and refunds with reason "unknown_currency".
+// [MaxCurrencies], no duplicates; a purchase or refund in another is
+// dropped with reason "unknown_currency". Without it the recorder takes
+// every ISO 4217 currency at its minor unit (2 digits for USD, 0 for JPY,
+// 3 for KWD): a currency is reported from its first purchase or refund
+// on, up to [MaxCurrencies] currencies; one more is dropped with reason
+// "currency_limit", a code that is not ISO 4217 with "unknown_currency".
 func WithCurrencies(codes ...string) Option {
 	cs := append([]string(nil), codes...)
 	return optionFunc(func(c config) config {
