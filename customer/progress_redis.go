@@ -144,7 +144,8 @@ type remoteProgress struct {
 	events   bool
 	rows     *rowTable
 	ttc      metric.Float64Histogram
-	lost     selfobs.Reason
+	lost     selfobs.Reason // events Redis did not take
+	closed   selfobs.Reason // events that came after the flusher stopped
 
 	mu      sync.Mutex
 	ring    []pevent
@@ -170,7 +171,7 @@ type remoteProgress struct {
 	args  []any
 }
 
-func newRemoteProgress(c config, kind, name string, steps int, events bool, rows *rowTable, ttc metric.Float64Histogram, lost selfobs.Reason) (*remoteProgress, error) {
+func newRemoteProgress(c config, kind, name string, steps int, events bool, rows *rowTable, ttc metric.Float64Histogram, d drops) (*remoteProgress, error) {
 	client, own, prefix, size, err := redisstore.Settings(c.redis...)
 	if err != nil {
 		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
@@ -189,7 +190,8 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 		events:   events,
 		rows:     rows,
 		ttc:      ttc,
-		lost:     lost,
+		lost:     d.unavailable,
+		closed:   d.closed,
 		ring:     make([]pevent, size),
 		mask:     size - 1,
 		kick:     make(chan struct{}, 1),
@@ -210,7 +212,7 @@ func (r *remoteProgress) push(e pevent) {
 	r.mu.Lock()
 	if r.halted {
 		r.mu.Unlock()
-		r.lost.Add(context.Background(), 1)
+		r.closed.Add(context.Background(), 1)
 		return
 	}
 	if r.n == len(r.ring) {
@@ -505,12 +507,30 @@ func (r *remoteProgress) close() error {
 	return nil
 }
 
-// halt stops the flusher after it wrote what it could until ctx ended.
-// When ctx ends first, the recorder's own client is closed, which ends a
-// round trip in flight; one on a client of WithRedisClient ends by
-// redisstore.Timeout. Events pushed while it stopped are counted as
-// dropped.
+// halt stops the flusher (see stopFlusher) and the buffer: events pushed
+// after the flusher's last batch, and from then on, are dropped with
+// reason closed; those it could not write were counted as
+// store_unavailable.
 func (r *remoteProgress) halt(ctx context.Context) {
+	r.stopFlusher(ctx)
+	r.mu.Lock()
+	n, d := int64(r.n), r.dropped
+	r.halted, r.n, r.dropped = true, 0, 0
+	clear(r.ring)
+	r.mu.Unlock()
+	if n > 0 {
+		r.closed.Add(context.Background(), n)
+	}
+	if d > 0 {
+		r.lost.Add(context.Background(), d)
+	}
+}
+
+// stopFlusher stops the flusher after it wrote what it could until ctx
+// ended. When ctx ends first, the recorder's own client is closed, which
+// ends a round trip in flight; one on a client of WithRedisClient ends by
+// redisstore.Timeout.
+func (r *remoteProgress) stopFlusher(ctx context.Context) {
 	r.stopOnce.Do(func() {
 		r.stopCtx = ctx
 		close(r.stop)
@@ -520,14 +540,6 @@ func (r *remoteProgress) halt(ctx context.Context) {
 	case <-ctx.Done():
 		_ = r.close()
 		<-r.done
-	}
-	r.mu.Lock()
-	n := int64(r.n) + r.dropped
-	r.halted, r.n, r.dropped = true, 0, 0
-	clear(r.ring)
-	r.mu.Unlock()
-	if n > 0 {
-		r.lost.Add(context.Background(), n)
 	}
 }
 

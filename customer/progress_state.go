@@ -202,7 +202,7 @@ func startProgressState(c config, kind, name string, steps []string, store **pro
 		return progressSaver(c, fmt.Sprintf("%s %q", kind, name), header, store, reset)
 	case c.redisOn:
 		var err error
-		s.remote, err = newRemoteProgress(c, kind, name, s.steps, events, s.rows, ttc, d.unavailable)
+		s.remote, err = newRemoteProgress(c, kind, name, s.steps, events, s.rows, ttc, d)
 		return nil, err
 	}
 	return nil, nil
