@@ -79,8 +79,7 @@ type Activity struct {
 	utc     bool
 	horizon int64
 	clock   func() time.Time
-	codes   []string
-	units   []money.Unit
+	cur     *currencies
 	drops   activityDrops
 	closed  atomic.Bool
 	bound   atomic.Int64 // latest clock reading plus FutureTolerance, Unix s
@@ -97,10 +96,9 @@ type Activity struct {
 	nameOpt  []metric.ObserveOption
 	winOpts  [3][]metric.ObserveOption // 1d, 7d, 30d
 
-	collectMu sync.Mutex
-	wau, mau  unionCache // guarded by collectMu
+	col       collector  // runs collections one at a time
+	wau, mau  unionCache // guarded by col.mu
 	closeOnce sync.Once
-	reg       metric.Registration
 
 	rs    *remote         // non-nil: state in Redis
 	saver *snapshot.Saver // non-nil: state snapshotted to a file
@@ -114,7 +112,7 @@ type periodState struct {
 	members sketch.Set
 	money   []periodMoney
 	cells   []atomic.Pointer[cell]
-	view    periodView // collection side, guarded by Activity.collectMu
+	view    periodView // collection side, guarded by Activity.col.mu
 }
 
 // periodMoney is the money of one period in one currency.
@@ -154,9 +152,12 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 	return p.cells[k].Load()
 }
 
-// activityDrops are the prebuilt dropped-event reasons of an activity.
+// activityDrops are the prebuilt dropped-event reasons of an activity;
+// those it cannot count, given its state, are left at the zero value (see
+// drops).
 type activityDrops struct {
 	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
+	closed, currencyLimit                                                                                           selfobs.Reason
 }
 
 // firstSeen keeps the first-seen cohort of users recorded without a signup
@@ -221,8 +222,9 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 // shows as errors through the OTel error handler and buffered writes).
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
-// the bad value, and no recorder is returned. An error creating the
-// instruments is returned along with a recorder that reports what it can.
+// the bad value. An error of the MeterProvider creating or registering the
+// instruments is returned as it is. With an error no recorder is
+// returned, and nothing is left running.
 func NewActivity(name string, opts ...Option) (*Activity, error) {
 	c, units, err := newActivityConfig(opts)
 	errs := []error{err}
@@ -239,13 +241,12 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		utc:     c.loc == time.UTC,
 		horizon: int64(c.horizon),
 		clock:   c.clock,
-		units:   units,
 	}
-	for _, u := range units {
-		a.codes = append(a.codes, u.Currency())
-	}
-	nCur := len(units)
+	declared := c.given&givenCurrencies != 0
+	a.cur = newCurrencies(units, declared)
+	nCur := a.cur.slots()
 	newState := func() {
+		a.cur = newCurrencies(units, declared)
 		a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
 			p.money = make([]periodMoney, nCur)
 			p.cells = make([]atomic.Pointer[cell], c.horizon)
@@ -265,35 +266,6 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	m := c.provider.Meter(ScopeName)
 	dropped, err := selfobs.New(m, "customer.activity")
 	errs = append(errs[:0], err)
-	a.drops = activityDrops{
-		emptyUser:       dropped.Reason("empty_user_id"),
-		longUser:        dropped.Reason("long_user_id"),
-		future:          dropped.Reason("future_event"),
-		late:            dropped.Reason("late_event"),
-		beforeCohort:    dropped.Reason("before_cohort"),
-		unknownCurrency: dropped.Reason("unknown_currency"),
-		invalidAmount:   dropped.Reason("invalid_amount"),
-		overflow:        dropped.Reason("amount_overflow"),
-		userCap:         dropped.Reason("user_cap"),
-		unavailable:     dropped.Reason("store_unavailable"),
-	}
-	switch {
-	case c.redisOn:
-		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.codes, c.redis,
-			redisstore.WithDropCounter(a.drops.unavailable))
-		if err != nil {
-			return nil, err
-		}
-		a.seen.remote = true
-		go a.runRemote(redisstore.DefaultFlushInterval)
-	case c.snapPath != "":
-		a.loadSnapshot(c.snapPath, newState)
-		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
-			snapshot.WithInterval(c.snapInterval))
-		if err != nil {
-			return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
-		}
-	}
 	igauge := func(name, unit, desc string) metric.Int64ObservableGauge {
 		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
@@ -323,11 +295,59 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		metric.WithUnit("{user}"),
 		metric.WithDescription("Users whose first-seen cohort is held in memory."))
 	errs = append(errs, err)
-	a.reg, err = m.RegisterCallback(a.observe, observables(a.activeUsers, a.stickiness, a.periodUsers,
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, so that its failure leaves nothing
+	// to stop; it reports nothing until the state exists.
+	reg, err := m.RegisterCallback(a.col.callback, a.activeUsers, a.stickiness, a.periodUsers,
 		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
-		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)...)
-	errs = append(errs, err)
-	return a, errors.Join(errs...)
+		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)
+	if err != nil {
+		return nil, err
+	}
+
+	a.drops = activityDrops{
+		emptyUser:       dropped.Reason("empty_user_id"),
+		longUser:        dropped.Reason("long_user_id"),
+		future:          dropped.Reason("future_event"),
+		late:            dropped.Reason("late_event"),
+		beforeCohort:    dropped.Reason("before_cohort"),
+		unknownCurrency: dropped.Reason("unknown_currency"),
+		invalidAmount:   dropped.Reason("invalid_amount"),
+		userCap:         dropped.Reason("user_cap"),
+		closed:          dropped.Reason("closed"),
+	}
+	// Only the memory state checks the sums; Redis refuses an overflowing
+	// INCRBY itself. Only Redis can be unavailable.
+	if c.redisOn {
+		a.drops.unavailable = dropped.Reason("store_unavailable")
+	} else {
+		a.drops.overflow = dropped.Reason("amount_overflow")
+	}
+	if !a.cur.declared {
+		a.drops.currencyLimit = dropped.Reason("currency_limit")
+	}
+	// The goroutines start last: an error leaves nothing running.
+	switch {
+	case c.redisOn:
+		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.cur, c.redis,
+			redisstore.WithDropCounter(a.drops.unavailable))
+		if err != nil {
+			return nil, errors.Join(err, reg.Unregister())
+		}
+		a.seen.remote = true
+		go a.runRemote(redisstore.DefaultFlushInterval)
+	case c.snapPath != "":
+		a.loadSnapshot(c.snapPath, newState)
+		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
+			snapshot.WithInterval(c.snapInterval))
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig), reg.Unregister())
+		}
+	}
+	a.col.start(a.observe)
+	return a, nil
 }
 
 // Name returns the recorder's name.
@@ -346,21 +366,26 @@ func (a *Activity) Period() Period {
 	return Period(a.unit)
 }
 
-// Currencies returns a copy of the declared currencies.
+// Currencies returns the declared currencies or, without
+// [WithCurrencies], those the recorder was given so far, in the order it
+// first saw them.
 func (a *Activity) Currencies() []string {
 	if a == nil {
 		return nil
 	}
-	return append([]string(nil), a.codes...)
+	return a.cur.codes()
 }
 
 // Scale returns the number of fractional digits in which amounts of
-// currency are given, and false when currency is not declared.
+// currency are given, and false when the recorder does not take currency:
+// one not declared, or without [WithCurrencies] one that is not an ISO
+// 4217 code.
 func (a *Activity) Scale(currency string) (int, bool) {
-	if i := a.currencyIndex(currency); i >= 0 {
-		return a.units[i].Scale(), true
+	if a == nil {
+		return 0, false
 	}
-	return 0, false
+	u, ok := a.cur.unitOf(currency)
+	return u.Scale(), ok
 }
 
 // ParseAmount converts a plain decimal such as "12.34" into an amount of
@@ -368,23 +393,17 @@ func (a *Activity) Scale(currency string) (int, bool) {
 // be zeros; exponents, NaN, Inf, separators and symbols are errors. It
 // does not allocate unless it fails.
 func (a *Activity) ParseAmount(currency, text string) (int64, error) {
-	i := a.currencyIndex(currency)
-	if i < 0 {
-		return 0, invalidf("currency %q is not declared", currency)
-	}
-	return a.units[i].Parse(text)
-}
-
-func (a *Activity) currencyIndex(code string) int {
 	if a == nil {
-		return -1
+		return 0, invalidf("nil activity")
 	}
-	for i, c := range a.codes {
-		if c == code {
-			return i
-		}
+	u, ok := a.cur.unitOf(currency)
+	switch {
+	case !ok && a.cur.declared:
+		return 0, invalidf("currency %q is not declared", currency)
+	case !ok:
+		return 0, invalidf("currency %q is not an ISO 4217 code", currency)
 	}
-	return -1
+	return u.Parse(text)
 }
 
 // Event kinds.
@@ -469,6 +488,7 @@ func (a *Activity) RefundAt(ctx context.Context, t time.Time, user string, signu
 
 func (a *Activity) record(ctx context.Context, at time.Time, user string, signup time.Time, kind uint8, currency string, amount int64) {
 	if a.closed.Load() {
+		a.drops.closed.Add(ctx, 1)
 		return
 	}
 	switch {
@@ -481,8 +501,12 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 	cur := -1
 	if kind != kindActive {
-		if cur = a.currencyIndex(currency); cur < 0 {
-			a.drops.unknownCurrency.Add(ctx, 1)
+		if cur = a.cur.index(currency); cur < 0 {
+			if cur == currencyLimit {
+				a.drops.currencyLimit.Add(ctx, 1)
+			} else {
+				a.drops.unknownCurrency.Add(ctx, 1)
+			}
 			return
 		}
 		if amount < 0 {
@@ -547,7 +571,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 		if ce != nil {
 			if cl = ce.v.cells[q-c].Load(); cl == nil { // ce.v.cell, inlined by hand
-				cl = ce.v.newCell(q-c, len(a.codes))
+				cl = ce.v.newCell(q-c, a.cur.slots())
 			}
 			if member && kind != kindRefund {
 				ce.v.members.Insert(h)
@@ -614,12 +638,15 @@ func (a *Activity) dayOf(t time.Time, sec int64) int64 {
 // periodOf returns the index of the period that contains day d.
 func (a *Activity) periodOf(d int64) int64 { return a.unit.IndexOfDay(d) }
 
-// Close stops reporting the recorder's metrics and recording, and writes
-// the state it owns: the last snapshot with [WithSnapshot], the buffered
-// writes with [WithRedis] (closing the connection unless it came from
-// [WithRedisClient]). It waits at most [CloseTimeout]; see
-// [Activity.Shutdown]. Recording after Close is allowed and does nothing.
-// Close is safe to call more than once; later calls return nil.
+// Close stops recording and writes the state the recorder owns: the last
+// snapshot with [WithSnapshot], the buffered writes with [WithRedis]
+// (closing the connection unless it came from [WithRedisClient]). It
+// waits at most [CloseTimeout]; see [Activity.Shutdown]. The recorder then
+// keeps reporting its last values, read once more by Close, so that the
+// provider's final collection carries them whether the provider shuts down
+// before or after Close. Recording after Close is allowed: the event is
+// dropped and counted on kpikit.dropped with reason "closed". Close is
+// safe to call more than once; later calls return nil.
 func (a *Activity) Close() error {
 	if a == nil {
 		return nil
@@ -641,18 +668,28 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 	var errs []error
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
-		if a.reg != nil {
-			errs = append(errs, a.reg.Unregister())
-		}
 		if a.saver != nil {
 			errs = append(errs, a.saver.Shutdown(ctx))
 		}
 		if a.rs != nil {
 			close(a.rs.stop)
-			<-a.rs.done
-			errs = append(errs, a.resolveDeferred(ctx, true))
-			a.movePending()
+			select {
+			case <-a.rs.done:
+				errs = append(errs, a.resolveDeferred(ctx, true))
+				a.movePending()
+				// The final reading below reads Redis: write everything first.
+				errs = append(errs, a.rs.store.Flush(ctx))
+			case <-ctx.Done():
+				// The goroutine is in a round trip, which closing the
+				// store's client below ends.
+				errs = append(errs, ctx.Err())
+			}
+		}
+		errs = append(errs, a.col.freeze(ctx))
+		if a.rs != nil {
 			errs = append(errs, a.rs.store.Shutdown(ctx))
+			<-a.rs.done
+			a.rs.dropDeferred(a)
 		}
 	})
 	return errors.Join(errs...)

@@ -27,6 +27,15 @@ func TestActivityAllocs(t *testing.T) {
 		a.PurchaseAt(ctx, at, users[i], none, "USD", 1)
 		a.PurchaseAt(ctx, at, users[i], week(0), "USD", 1)
 	}
+	// Without WithCurrencies: any ISO 4217 currency, a slot on first use.
+	anyCur := mustActivity(t, customer.WithMeterProvider(h.mp), customer.WithClock(func() time.Time { return at }))
+	for i := range users {
+		anyCur.PurchaseAt(ctx, at, users[i], none, "JPY", 1)
+	}
+	for i := range 20 { // beyond MaxCurrencies
+		anyCur.PurchaseAt(ctx, at, users[0], none, []string{"AED", "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP",
+			"HKD", "INR", "KRW", "MXN", "NOK", "PLN", "SEK", "USD", "ZAR", "THB"}[i], 1)
+	}
 	var nilActivity *customer.Activity
 	tests := []struct {
 		name string
@@ -41,6 +50,9 @@ func TestActivityAllocs(t *testing.T) {
 		{"dropped late", func() { a.ActiveAt(ctx, time.Time{}, "user-1", none) }},
 		{"dropped currency", func() { a.PurchaseAt(ctx, at, "user-1", none, "XXX", 1) }},
 		{"dropped before cohort", func() { a.ActiveAt(ctx, week(0), "user-1", week(1)) }},
+		{"PurchaseAt any currency", func() { anyCur.PurchaseAt(ctx, at, "user-4", none, "JPY", 500) }},
+		{"dropped not ISO 4217", func() { anyCur.PurchaseAt(ctx, at, "user-4", none, "XYZ", 500) }},
+		{"dropped currency limit", func() { anyCur.PurchaseAt(ctx, at, "user-4", none, "ZAR", 500) }},
 		{"nil", func() { nilActivity.ActiveAt(ctx, at, "user-1", none) }},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -13,11 +14,15 @@ import (
 	"github.com/kpikit/kpikit/customer"
 )
 
+// The figures come from the provider's final export, at its Shutdown: the
+// deferred calls run in reverse, so app.Close runs first, and the closed
+// recorder still reports its last values.
 func ExampleNewActivity() {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	ctx := context.Background()
-	defer mp.Shutdown(ctx)
+	export := &printExporter{names: []string{customer.MetricRetentionRatio, customer.MetricRevenueAmount, customer.MetricCohortLTV}}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(
+		sdkmetric.NewPeriodicReader(export, sdkmetric.WithInterval(time.Hour))))
+	defer mp.Shutdown(ctx) // the final export prints the figures
 
 	now := time.Date(2026, 2, 20, 12, 0, 0, 0, time.UTC)
 	app, err := customer.NewActivity("shop",
@@ -30,7 +35,7 @@ func ExampleNewActivity() {
 		fmt.Println(err)
 		return
 	}
-	defer app.Close()
+	defer app.Close() // runs before mp.Shutdown
 
 	jan := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
 	feb := time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC)
@@ -40,24 +45,6 @@ func ExampleNewActivity() {
 	app.ActiveAt(ctx, jan, "bob", firstSeen)
 	app.PurchaseAt(ctx, feb, "ann", firstSeen, "USD", price)
 	app.RefundAt(ctx, feb, "ann", firstSeen, "USD", 500)
-
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch m.Name {
-			case customer.MetricRetentionRatio, customer.MetricRevenueAmount, customer.MetricCohortLTV:
-			default:
-				continue
-			}
-			for _, line := range sortedPoints(m) {
-				fmt.Println(line)
-			}
-		}
-	}
 	// Output:
 	// customer.retention.ratio{activity=shop,cohort.offset=0,cohort=2026-01,retention.mode=on_or_after} 1
 	// customer.retention.ratio{activity=shop,cohort.offset=0,cohort=2026-01,retention.mode=on} 1
@@ -68,6 +55,34 @@ func ExampleNewActivity() {
 	// customer.cohort.ltv{activity=shop,cohort.offset=0,cohort=2026-01,currency=USD} 9.995
 	// customer.cohort.ltv{activity=shop,cohort.offset=1,cohort=2026-01,currency=USD} 17.49
 }
+
+// printExporter is a metric exporter that prints the float gauges named
+// names, sorted and without timestamps.
+type printExporter struct{ names []string }
+
+func (e *printExporter) Temporality(k sdkmetric.InstrumentKind) metricdata.Temporality {
+	return sdkmetric.DefaultTemporalitySelector(k)
+}
+
+func (e *printExporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
+	return sdkmetric.DefaultAggregationSelector(k)
+}
+
+func (e *printExporter) Export(_ context.Context, rm *metricdata.ResourceMetrics) error {
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if slices.Contains(e.names, m.Name) {
+				for _, line := range sortedPoints(m) {
+					fmt.Println(line)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (e *printExporter) ForceFlush(context.Context) error { return nil }
+func (e *printExporter) Shutdown(context.Context) error   { return nil }
 
 // sortedPoints formats the points of a float gauge, sorted.
 func sortedPoints(m metricdata.Metrics) []string {

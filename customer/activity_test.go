@@ -105,7 +105,7 @@ func TestActivityRetention(t *testing.T) {
 	if diff := cmp.Diff(wantUsers, only(p, customer.MetricActivePeriodUsers)); diff != "" {
 		t.Errorf("period users (-want +got):\n%s", diff)
 	}
-	if d := only(p, "kpikit.dropped"); len(d) != 0 {
+	if d := nonzeroDrops(p); len(d) != 0 {
 		t.Errorf("dropped: %v", d)
 	}
 }
@@ -375,7 +375,8 @@ func TestActivityNilAndClose(t *testing.T) {
 			t.Errorf("ParseAmount(USD, %q) accepted", bad)
 		}
 	}
-	if len(h.points(t)) == 0 {
+	before := only(h.points(t), "customer.")
+	if len(before) == 0 {
 		t.Fatal("no points before Close")
 	}
 	if err := b.Close(); err != nil {
@@ -385,8 +386,12 @@ func TestActivityNilAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Active(ctx, "v", time.Time{})
-	if p := only(h.points(t), "customer."); len(p) != 0 {
-		t.Errorf("points after Close: %v", p)
+	p := h.points(t)
+	if diff := cmp.Diff(before, only(p, "customer.")); diff != "" {
+		t.Errorf("after Close, the last values (-before +after):\n%s", diff)
+	}
+	if got := nonzeroDrops(p); len(got) != 1 || got["kpikit.dropped{kpikit.component=customer.activity,reason=closed}"] != 1 {
+		t.Errorf("dropped after Close: %v, want one closed", got)
 	}
 }
 

@@ -128,7 +128,12 @@
 //   - revenue: purchases minus refunds in the period, per currency,
 //     accumulated exactly as int64 amounts in the currency's scale (minor
 //     unit by default, finer with [WithScale]) and reported as float64
-//     major units. A purchase of zero counts as a purchase.
+//     major units. A purchase of zero counts as a purchase. The currencies
+//     are those of [WithCurrencies]; without it, every ISO 4217 currency
+//     at its minor unit (cents of USD, yen, thousandths of KWD), each
+//     reported from its first purchase or refund on, at most
+//     [MaxCurrencies] of them. A currency is reported in every period with
+//     activity, at 0 where it has no purchase.
 //   - paying users: distinct users with a purchase in the period and
 //     currency. ARPU: revenue / active users of the period; ARPPU:
 //     revenue / paying users.
@@ -219,10 +224,19 @@
 //     bytes or a value beyond the declared dimensions, folded into
 //     [OtherValue]). The activity adds before_cohort (an event in a period
 //     before the user's cohort), unknown_currency (not declared with
-//     [WithCurrencies]), invalid_amount (negative), amount_overflow (an
+//     [WithCurrencies], or without it not an ISO 4217 code),
+//     currency_limit (without WithCurrencies, a currency beyond the first
+//     [MaxCurrencies] the recorder took), invalid_amount (negative), amount_overflow (an
 //     int64 total would overflow; the totals stay unchanged) and
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
-//     event counts in its period but in no cohort).
+//     event counts in its period but in no cohort). Every recorder counts
+//     closed (an event recorded after Close) and, with Redis,
+//     store_unavailable. A recorder reports each reason it
+//     can count at 0 from its construction, and only those: user_cap of a
+//     funnel or goal and amount_overflow only without Redis,
+//     store_unavailable only with it, segment_overflow only with
+//     segments, unknown_step only for a funnel, currency_limit only
+//     without WithCurrencies.
 //
 // # State
 //
@@ -249,7 +263,10 @@
 //     per period and currency for paying users; a period's active users are
 //     the union of its days and a cohort's members the union of its cells;
 //   - money, purchases and refunds are INCRBY counters per period and
-//     currency and per cohort, offset and currency; amounts stay exact;
+//     currency and per cohort, offset and currency; amounts stay exact.
+//     Without [WithCurrencies] one more key per currency taken tells every
+//     replica which currencies to report, read with one MGET per
+//     collection;
 //   - a user's first-seen period is global: one key per user (under the
 //     fixed-size hash), written with SET NX GET, which also reads back
 //     the period some replica wrote first. The events of a user recorded
@@ -320,7 +337,12 @@
 // (PFCOUNT, unions and MGET in two pipelined round trips, O(horizon²)
 // commands) and so reports the same values on every replica, up to the
 // writes not yet flushed ([Activity.Flush] writes them now). A failed read
-// is the callback's error and reports none of the Redis figures. Redis
+// is the callback's error and reports none of the Redis figures. Every
+// wait on Redis has a deadline: a round trip (a batch of writes, a
+// collection's reads, the resolution of first-seen cohorts) ends within 5
+// seconds or the caller's earlier deadline, also when the server accepts
+// connections and never answers, and Flush, Close and Shutdown return by
+// their deadline. Redis
 // itself must persist (AOF or RDB) for the state to survive a Redis
 // restart. The amount_overflow check is local to the memory state; Redis
 // refuses an INCRBY that would overflow, which is reported through the
@@ -380,7 +402,12 @@
 // ([WithMeterProvider] to choose), a 14-day window, sequential order, no
 // segments, at most [DefaultMaxUsers] tracked users and
 // [DefaultSegmentValueLimit] values per dimension. A bad argument or option
-// is an error wrapping [ErrInvalidConfig] that names the bad value.
+// is an error wrapping [ErrInvalidConfig] that names the bad value, and so
+// is an option that could not do what it says: [WithRedisClient] or
+// [WithRedisTLS] given nil (the state would stay in memory, or the
+// connection be plaintext) and [WithMaxUsers] for a funnel or goal in
+// Redis (no cap applies there). A nil MeterProvider, clock or location is
+// ignored: the default serves.
 //
 // Segment values are given positionally, in the order of [WithSegments].
 // A missing or empty value reports as [UnknownValue]; a value that is not
@@ -413,7 +440,9 @@
 // the last reading plus [FutureTolerance]. Starting a period or a cohort
 // cell allocates it once. Memory is 16.5 KB per dense set: a 12x12 weekly
 // retention matrix with its periods and 30 daily sets, each dense, is 2.2
-// MB; first-seen costs one map entry per user. Collection reads cached
+// MB; first-seen costs one map entry per user. Without [WithCurrencies]
+// a period keeps room for [MaxCurrencies] currencies (2.5 KiB) and a
+// cohort cell 256 bytes, whether they are used or not. Collection reads cached
 // estimates, recomputing only those of sets that changed; a 12x12 matrix
 // plus 30 days built from a million users a day collects in 0.3 ms when
 // nothing changed, 0.5 ms when the current week changed and 2 ms when
@@ -468,8 +497,26 @@
 // flusher); they end in
 // Close or Shutdown, which also write the last snapshot or the buffered
 // writes within their deadline. The methods of a nil
-// *Funnel, *Goal or *Activity do nothing, which is the no-op path;
-// [Funnel.Close], [Goal.Close] and [Activity.Close] stop reporting and turn
-// recording into a no-op. Nothing
+// *Funnel, *Goal or *Activity do nothing, which is the no-op path. Nothing
 // panics on bad input.
+//
+// # Closing
+//
+// [Funnel.Close], [Goal.Close] and [Activity.Close] stop recording, stop
+// the recorder's goroutines and connections, and read the figures one
+// last time; the recorder then keeps reporting those last values to its
+// MeterProvider. Whatever the order of the recorder's Close and the
+// provider's Shutdown, the provider's final collection carries the last
+// values, so the natural order of defers works:
+//
+//	defer provider.Shutdown(ctx) // runs last: its final export has the figures
+//	checkout, err := customer.NewFunnel("checkout", steps, customer.WithMeterProvider(provider))
+//	...
+//	defer checkout.Close() // runs first
+//
+// An event recorded after Close is dropped and counted on kpikit.dropped
+// with reason closed; one recorded while Close runs may be missing from
+// the last values. A closed recorder reports its last values for as long
+// as its provider lives: a recorder that replaces it under the same name
+// belongs on another provider, or the two report the same series.
 package customer

@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -60,8 +59,8 @@ type Funnel struct {
 	nameOpt    []metric.ObserveOption
 
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
+	col       collector
 	closeOnce sync.Once
-	reg       metric.Registration
 }
 
 // NewFunnel returns a funnel called name through steps, in order. It needs
@@ -71,8 +70,9 @@ type Funnel struct {
 // of [NewActivity] are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
-// that names the bad value, and no funnel is returned. An error creating
-// the instruments is returned along with a funnel that reports what it can.
+// that names the bad value. An error of the MeterProvider creating or
+// registering the instruments is returned as it is. With an error no
+// funnel is returned, and nothing is left running.
 func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	c, err := newConfig(opts)
 	errs := []error{err}
@@ -130,37 +130,27 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	drops := newDrops(dropped)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, so that its failure leaves nothing
+	// to stop; it reports nothing until the state exists.
+	reg, err := m.RegisterCallback(f.col.callback, f.users, f.conversion, f.tracked)
+	if err != nil {
+		return nil, err
+	}
+
+	drops := newDrops(dropped, c, true)
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
 		return newProgressStore(c, len(steps), f.rows, drops, ttc)
 	}
 	f.store = newStore()
-	if c.snapPath != "" {
-		header := progressHeader("funnel", name, f.steps, c.order, c.window, f.rows)
-		if f.saver, err = progressSaver(c, fmt.Sprintf("funnel %q", name), header, &f.store, newStore); err != nil {
-			return nil, err
-		}
+	if f.saver, err = startProgressState(c, "funnel", name, f.steps, &f.store, newStore, false, ttc, drops); err != nil {
+		return nil, errors.Join(err, reg.Unregister())
 	}
-	if c.redisOn {
-		if f.store.remote, err = newRemoteProgress(c, "funnel", name, len(steps), false, f.rows, ttc, drops.unavailable); err != nil {
-			return nil, err
-		}
-	}
-	f.reg, err = m.RegisterCallback(f.observe, observables(f.users, f.conversion, f.tracked)...)
-	errs = append(errs, err)
-	return f, errors.Join(errs...)
-}
-
-// observables drops the instruments that could not be created.
-func observables(in ...metric.Observable) []metric.Observable {
-	out := in[:0]
-	for _, o := range in {
-		if o != nil {
-			out = append(out, o)
-		}
-	}
-	return out
+	f.col.start(f.observe)
+	return f, nil
 }
 
 // buildRow prebuilds the attribute sets of one segment combination: users
@@ -274,7 +264,7 @@ func (f *Funnel) StepAt(ctx context.Context, t time.Time, user, step string, seg
 }
 
 func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, segments []string) {
-	if !f.store.checkUser(ctx, user) {
+	if !f.store.admit(ctx, user) {
 		return
 	}
 	k, ok := f.index[step]
@@ -285,11 +275,15 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 	f.store.record(ctx, now, at, user, k, segments)
 }
 
-// Close stops reporting the funnel's metrics and recording; with
-// [WithSnapshot] it writes the last snapshot, waiting at most
-// [CloseTimeout] (see [Funnel.Shutdown]). Recording after Close is allowed
-// and does nothing. Close is safe to call more than once; later calls
-// return nil.
+// Close stops recording and writes the state the funnel owns: the last
+// snapshot with [WithSnapshot], the buffered events with [WithRedis]
+// (closing the connection unless it came from [WithRedisClient]). It
+// waits at most [CloseTimeout]; see [Funnel.Shutdown]. The funnel then
+// keeps reporting its last values, read once more by Close, so that the
+// provider's final collection carries them whether the provider shuts down
+// before or after Close. Recording after Close is allowed: the event is
+// dropped and counted on kpikit.dropped with reason "closed". Close is
+// safe to call more than once; later calls return nil.
 func (f *Funnel) Close() error {
 	if f == nil {
 		return nil
@@ -307,13 +301,7 @@ func (f *Funnel) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	f.closeOnce.Do(func() {
-		var unregister func() error
-		if f.reg != nil {
-			unregister = f.reg.Unregister
-		}
-		err = shutdownProgress(ctx, f.store, unregister, f.saver)
-	})
+	f.closeOnce.Do(func() { err = shutdownProgress(ctx, f.store, &f.col, f.saver) })
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"strings"
 	"sync"
@@ -313,13 +312,14 @@ func TestFunnelSegments(t *testing.T) {
 		usersKey("f", "b", 2, "device=_OTHER", "plan=_OTHER"):   0,
 		customer.MetricFunnelTrackedUsers + key("f", "", 0, ""): 10,
 	}
-	maps.Copy(want, dropped("customer.funnel", map[string]float64{"segment_overflow": 3, "invalid_segment": 3}))
+	want[droppedKey("customer.funnel", "segment_overflow")] = 3
+	want[droppedKey("customer.funnel", "invalid_segment")] = 3
 	for k, v := range only(p, customer.MetricFunnelConversion) {
 		if v != 0 {
 			t.Errorf("conversion point %s = %v, want 0 (no user reached step b)", k, v)
 		}
 	}
-	got := only(p, "")
+	got := withoutZeroDrops(p)
 	for k := range only(p, customer.MetricFunnelConversion) {
 		delete(got, k)
 	}
@@ -339,32 +339,14 @@ func TestFunnelSegmentFolds(t *testing.T) {
 	f.StepAt(ctx, t0, "u1", "a", "ios", "pro", "x", "y", "z") // three extra values: 1
 	f.StepAt(ctx, t0, "u2", "a", "\xff", "\xfe", "x")         // two invalid values and extras: 3
 	f.StepAt(ctx, t0, "u1", "b", "\xff", "pro", "x")          // joins u1's attempt: values unchecked
-	want := dropped("customer.funnel", map[string]float64{"invalid_segment": 4})
-	if diff := cmp.Diff(want, only(h.points(t), "kpikit.dropped")); diff != "" {
+	want := map[string]float64{droppedKey("customer.funnel", "invalid_segment"): 4}
+	if diff := cmp.Diff(want, nonzeroDrops(h.points(t))); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
 	}
 }
 
 func droppedKey(component, reason string) string {
 	return "kpikit.dropped" + attrs(attribute.NewSet(attribute.String("kpikit.component", component), attribute.String("reason", reason)))
-}
-
-// dropReasons are the reasons a funnel or goal reports on kpikit.dropped,
-// every one from construction on.
-var dropReasons = []string{"empty_user_id", "long_user_id", "unknown_step", "future_event", "late_event",
-	"user_cap", "segment_overflow", "invalid_segment", "store_unavailable"}
-
-// dropped returns the kpikit.dropped points of a funnel's or goal's
-// component: counts by reason, every other reason at 0.
-func dropped(component string, counts map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for _, r := range dropReasons {
-		out[droppedKey(component, r)] = 0
-	}
-	for r, n := range counts {
-		out[droppedKey(component, r)] = n
-	}
-	return out
 }
 
 func TestFunnelDrops(t *testing.T) {
@@ -403,8 +385,8 @@ func TestFunnelDrops(t *testing.T) {
 			clk := newClock(now)
 			f := mustFunnel(t, "f", []string{"a", "b"}, customer.WithMeterProvider(h.mp), customer.WithClock(clk.Now))
 			tt.run(context.Background(), f)
-			got := only(h.points(t), "kpikit.dropped")
-			want := dropped("customer.funnel", map[string]float64{tt.reason: tt.n})
+			got := nonzeroDrops(h.points(t))
+			want := map[string]float64{droppedKey("customer.funnel", tt.reason): tt.n}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("dropped (-want +got):\n%s", diff)
 			}
@@ -450,9 +432,9 @@ func TestFunnelUserCap(t *testing.T) {
 		customer.MetricFunnelTrackedUsers + key("f", "", 0, ""):             3,
 		customer.MetricFunnelTimeToConvert + key("f", "", 0, "") + ".count": 1,
 		customer.MetricFunnelTimeToConvert + key("f", "", 0, "") + ".sum":   3600,
+		droppedKey("customer.funnel", "user_cap"):                           2,
 	}
-	maps.Copy(want, dropped("customer.funnel", map[string]float64{"user_cap": 2}))
-	if diff := cmp.Diff(want, p); diff != "" {
+	if diff := cmp.Diff(want, withoutZeroDrops(p)); diff != "" {
 		t.Errorf("at the cap (-want +got):\n%s", diff)
 	}
 
@@ -500,7 +482,8 @@ func TestFunnelClose(t *testing.T) {
 	g := mustGoal(t, "g", customer.WithMeterProvider(h.mp))
 	f.Step(context.Background(), "u", "a")
 	g.Expose(context.Background(), "u")
-	if len(only(h.points(t), "customer.")) == 0 {
+	before := only(h.points(t), "customer.")
+	if len(before) == 0 {
 		t.Fatal("no points before Close")
 	}
 	for range 2 {
@@ -512,8 +495,14 @@ func TestFunnelClose(t *testing.T) {
 		}
 	}
 	f.Step(context.Background(), "u", "b")
-	if got := only(h.points(t), "customer."); len(got) != 0 {
-		t.Errorf("points after Close: %v", got)
+	g.Convert(context.Background(), "u")
+	p := h.points(t)
+	if diff := cmp.Diff(before, only(p, "customer.")); diff != "" {
+		t.Errorf("after Close, the last values (-before +after):\n%s", diff)
+	}
+	want := map[string]float64{droppedKey("customer.funnel", "closed"): 1, droppedKey("customer.goal", "closed"): 1}
+	if diff := cmp.Diff(want, nonzeroDrops(p)); diff != "" {
+		t.Errorf("dropped after Close (-want +got):\n%s", diff)
 	}
 }
 

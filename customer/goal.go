@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -53,16 +52,15 @@ type Goal struct {
 	nameOpt                                              []metric.ObserveOption
 
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
+	col       collector
 	closeOnce sync.Once
-	reg       metric.Registration
 }
 
 // NewGoal returns a goal called name. All options apply but [WithOrder]
 // and those of [NewActivity] only.
 //
-// A bad name or option is an error wrapping [ErrInvalidConfig] that names
-// the bad value, and no goal is returned. An error creating the instruments
-// is returned along with a goal that reports what it can.
+// Errors are those of [NewFunnel]: with an error no goal is returned, and
+// nothing is left running.
 func NewGoal(name string, opts ...Option) (*Goal, error) {
 	c, err := newConfig(opts)
 	errs := []error{err}
@@ -106,7 +104,17 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
 
-	drops := newDrops(dropped)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Registered before anything starts, as for a funnel.
+	reg, err := m.RegisterCallback(g.col.callback,
+		g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)
+	if err != nil {
+		return nil, err
+	}
+
+	drops := newDrops(dropped, c, false)
 	newStore := func() *progressStore {
 		g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
 		s := newProgressStore(c, 2, g.rows, drops, ttc)
@@ -114,21 +122,11 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		return s
 	}
 	g.store = newStore()
-	if c.snapPath != "" {
-		header := progressHeader("goal", name, nil, c.order, c.window, g.rows)
-		if g.saver, err = progressSaver(c, fmt.Sprintf("goal %q", name), header, &g.store, newStore); err != nil {
-			return nil, err
-		}
+	if g.saver, err = startProgressState(c, "goal", name, nil, &g.store, newStore, true, ttc, drops); err != nil {
+		return nil, errors.Join(err, reg.Unregister())
 	}
-	if c.redisOn {
-		if g.store.remote, err = newRemoteProgress(c, "goal", name, 2, true, g.rows, ttc, drops.unavailable); err != nil {
-			return nil, err
-		}
-	}
-	g.reg, err = m.RegisterCallback(g.observe,
-		observables(g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)...)
-	errs = append(errs, err)
-	return g, errors.Join(errs...)
+	g.col.start(g.observe)
+	return g, nil
 }
 
 // goalRow prebuilds the one attribute set that every goal metric of a
@@ -221,16 +219,14 @@ func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
 }
 
 func (g *Goal) record(ctx context.Context, now, at int64, user string, k int, segments []string) {
-	if g.store.checkUser(ctx, user) {
+	if g.store.admit(ctx, user) {
 		g.store.record(ctx, now, at, user, k, segments)
 	}
 }
 
-// Close stops reporting the goal's metrics and recording; with
-// [WithSnapshot] it writes the last snapshot, waiting at most
-// [CloseTimeout] (see [Goal.Shutdown]). Recording after Close is allowed
-// and does nothing. Close is safe to call more than once; later calls
-// return nil.
+// Close is [Funnel.Close] for a goal: it stops recording, writes the state
+// the goal owns within [CloseTimeout], and the goal keeps reporting its
+// last values. Recording after Close is dropped with reason "closed".
 func (g *Goal) Close() error {
 	if g == nil {
 		return nil
@@ -248,13 +244,7 @@ func (g *Goal) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	g.closeOnce.Do(func() {
-		var unregister func() error
-		if g.reg != nil {
-			unregister = g.reg.Unregister
-		}
-		err = shutdownProgress(ctx, g.store, unregister, g.saver)
-	})
+	g.closeOnce.Do(func() { err = shutdownProgress(ctx, g.store, &g.col, g.saver) })
 	return err
 }
 

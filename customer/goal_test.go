@@ -3,7 +3,6 @@ package customer_test
 import (
 	"context"
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -94,9 +93,10 @@ func TestGoal(t *testing.T) {
 		customer.MetricGoalTimeToConvert + b + ".count":              1,
 		customer.MetricGoalTimeToConvert + b + ".sum":                2 * 86400,
 		customer.MetricGoalTrackedUsers + goalKeyOf("trial_to_paid"): 3,
+		droppedKey("customer.goal", "empty_user_id"):                 1,
+		droppedKey("customer.goal", "future_event"):                  1,
 	}
-	maps.Copy(want, dropped("customer.goal", map[string]float64{"empty_user_id": 1, "future_event": 1}))
-	if diff := cmp.Diff(want, h.points(t)); diff != "" {
+	if diff := cmp.Diff(want, withoutZeroDrops(h.points(t))); diff != "" {
 		t.Errorf("points (-want +got):\n%s", diff)
 	}
 }

@@ -12,11 +12,13 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
 // ErrInvalidConfig is wrapped by every error that a constructor returns for
-// a bad argument or option. Errors that come from creating instruments do
-// not wrap it: the recorder is still returned and usable then.
+// a bad argument or option. Errors of the MeterProvider creating or
+// registering the instruments do not wrap it. Either way the constructor
+// returns no recorder and leaves nothing running.
 var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Defaults and limits of the configuration.
@@ -52,7 +54,8 @@ const (
 	DefaultHorizon = 12
 	// MaxHorizon is the largest horizon: a year of days.
 	MaxHorizon = 366
-	// MaxCurrencies is the most currencies an [Activity] can declare.
+	// MaxCurrencies is the most currencies an [Activity] can declare, or
+	// take without [WithCurrencies].
 	MaxCurrencies = 16
 )
 
@@ -132,6 +135,13 @@ type config struct {
 	redisOn      bool // WithRedis or WithRedisClient was given
 
 	given optionSet // options that were given, for recorder-aware checks
+	errs  []error   // of options whose value cannot work, such as a nil client
+}
+
+// fail records an error of an option's value.
+func (c config) fail(err error) config {
+	c.errs = append(c.errs[:len(c.errs):len(c.errs)], err)
+	return c
 }
 
 // optionSet records which recorder-specific options were given.
@@ -150,6 +160,7 @@ const (
 	givenScale
 	givenSnapshot
 	givenRedis
+	givenMaxUsers
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
@@ -239,18 +250,22 @@ func WithSegmentValueLimit(n int) Option {
 	})
 }
 
-// WithMaxUsers caps the number of users whose progress is held (default
-// [DefaultMaxUsers]). When the cap is reached and no expired attempt can be
-// reclaimed, events that would start a new attempt are dropped and counted
-// with reason "user_cap". It must be positive.
+// WithMaxUsers caps the number of users whose progress is held in memory
+// (default [DefaultMaxUsers]). When the cap is reached and no expired
+// attempt can be reclaimed, events that would start a new attempt are
+// dropped and counted with reason "user_cap". It must be positive. A
+// funnel or goal in Redis holds no progress in memory: there it is an
+// error.
 //
 // For an [Activity] it caps the users whose first-seen cohort is held;
 // once it is reached, events of new users given without a signup time
 // still count in the per-period figures, but not in any cohort, and are
-// counted with reason "user_cap".
+// counted with reason "user_cap". With [WithRedis] it caps the first-seen
+// cohorts the replica holds, to the same effect.
 func WithMaxUsers(n int) Option {
 	return optionFunc(func(c config) config {
 		c.maxUsers = n
+		c.given |= givenMaxUsers
 		return c
 	})
 }
@@ -311,6 +326,8 @@ func (c config) checkSnapshot() error {
 	var errs []error
 	if c.snapPath == "" {
 		errs = append(errs, invalidf("snapshot path is empty"))
+	} else if err := snapshot.CheckPath(c.snapPath); err != nil {
+		errs = append(errs, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig))
 	}
 	if c.snapInterval < 0 {
 		errs = append(errs, invalidf("snapshot interval %v is negative", c.snapInterval))
@@ -321,13 +338,29 @@ func (c config) checkSnapshot() error {
 	return errors.Join(errs...)
 }
 
+// checkRedis validates the Redis options.
+func (c config) checkRedis() error {
+	switch {
+	case c.given&givenRedis != 0 && !c.redisOn:
+		if len(c.errs) > 0 {
+			return nil // a nil client or TLS configuration, reported as such
+		}
+		return invalidf("Redis options given without WithRedis or WithRedisClient")
+	case c.redisOn:
+		if err := redisstore.Check(c.redis...); err != nil {
+			return fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
 // newConfig sets the defaults of a funnel or goal, applies opts and
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot()}
-	if c.given&givenRedis != 0 && !c.redisOn {
-		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
+	errs := append([]error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}, c.errs...)
+	if c.redisOn && c.given&givenMaxUsers != 0 {
+		errs = append(errs, invalidf("WithMaxUsers(%d) does not apply with Redis: the progress is held in Redis, where no user cap applies", c.maxUsers))
 	}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
@@ -466,8 +499,12 @@ func WithLocation(loc *time.Location) Option {
 // WithCurrencies applies to [NewActivity]. It declares the ISO 4217
 // currencies that purchases and refunds may use, such as "USD" and "EUR":
 // exactly three upper-case letters of a listed currency, at most
-// [MaxCurrencies], no duplicates. Without it the recorder counts activity
-// only and drops purchases and refunds with reason "unknown_currency".
+// [MaxCurrencies], no duplicates; a purchase or refund in another is
+// dropped with reason "unknown_currency". Without it the recorder takes
+// every ISO 4217 currency at its minor unit (2 digits for USD, 0 for JPY,
+// 3 for KWD): a currency is reported from its first purchase or refund
+// on, up to [MaxCurrencies] currencies; one more is dropped with reason
+// "currency_limit", a code that is not ISO 4217 with "unknown_currency".
 func WithCurrencies(codes ...string) Option {
 	cs := append([]string(nil), codes...)
 	return optionFunc(func(c config) config {
@@ -508,10 +545,8 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	if len(c.currencies) > MaxCurrencies {
 		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
 	}
-	errs = append(errs, c.checkSnapshot())
-	if c.given&givenRedis != 0 && !c.redisOn {
-		errs = append(errs, invalidf("Redis options given without WithRedis or WithRedisClient"))
-	}
+	errs = append(errs, c.checkSnapshot(), c.checkRedis())
+	errs = append(errs, c.errs...)
 	if c.given&givenScale != 0 && len(c.currencies) == 0 {
 		errs = append(errs, invalidf("scale %d given without currencies", c.scale))
 	}

@@ -134,24 +134,39 @@ type shard struct {
 	_         [64]byte
 }
 
-// drops are the prebuilt dropped-event reasons of one recorder.
+// drops are the prebuilt dropped-event reasons of one recorder. A reason
+// the recorder cannot count, given its options, is left at the zero
+// value: it is not reported, so that every reason reported at 0 is one
+// that could move.
 type drops struct {
 	emptyUser, longUser, unknownStep, future, late, userCap, overflow, invalid selfobs.Reason
-	unavailable                                                                selfobs.Reason
+	unavailable, closed                                                        selfobs.Reason
 }
 
-func newDrops(c *selfobs.Counter) drops {
-	return drops{
-		emptyUser:   c.Reason("empty_user_id"),
-		longUser:    c.Reason("long_user_id"),
-		unknownStep: c.Reason("unknown_step"),
-		future:      c.Reason("future_event"),
-		late:        c.Reason("late_event"),
-		userCap:     c.Reason("user_cap"),
-		overflow:    c.Reason("segment_overflow"),
-		invalid:     c.Reason("invalid_segment"),
-		unavailable: c.Reason("store_unavailable"),
+// newDrops builds the reasons of a funnel (named steps: unknown_step) or a
+// goal with configuration cfg: segment_overflow needs segments, user_cap
+// the memory state, store_unavailable Redis.
+func newDrops(c *selfobs.Counter, cfg config, namedSteps bool) drops {
+	d := drops{
+		emptyUser: c.Reason("empty_user_id"),
+		longUser:  c.Reason("long_user_id"),
+		future:    c.Reason("future_event"),
+		late:      c.Reason("late_event"),
+		invalid:   c.Reason("invalid_segment"),
+		closed:    c.Reason("closed"),
 	}
+	if namedSteps {
+		d.unknownStep = c.Reason("unknown_step")
+	}
+	if len(cfg.segments) > 0 {
+		d.overflow = c.Reason("segment_overflow")
+	}
+	if cfg.redisOn {
+		d.unavailable = c.Reason("store_unavailable")
+	} else {
+		d.userCap = c.Reason("user_cap")
+	}
+	return d
 }
 
 // progressStore keeps attempts in memory.
@@ -217,9 +232,12 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// checkUser drops an event whose user id is unusable.
-func (s *progressStore) checkUser(ctx context.Context, user string) bool {
+// admit drops an event of a closed recorder or whose user id is unusable.
+func (s *progressStore) admit(ctx context.Context, user string) bool {
 	switch {
+	case s.closed.Load():
+		s.drops.closed.Add(ctx, 1)
+		return false
 	case user == "":
 		s.drops.emptyUser.Add(ctx, 1)
 		return false
@@ -234,7 +252,8 @@ func (s *progressStore) checkUser(ctx context.Context, user string) bool {
 // clock's reading in Unix ns. It returns what the event did.
 func (s *progressStore) record(ctx context.Context, now, at int64, user string, k int, segs []string) outcome {
 	switch {
-	case s.closed.Load():
+	case s.closed.Load(): // closed since admit
+		s.drops.closed.Add(ctx, 1)
 		return outcome{reached: -1}
 	case at > now+int64(FutureTolerance):
 		s.drops.future.Add(ctx, 1)

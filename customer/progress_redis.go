@@ -144,13 +144,17 @@ type remoteProgress struct {
 	events   bool
 	rows     *rowTable
 	ttc      metric.Float64Histogram
-	lost     selfobs.Reason
+	lost     selfobs.Reason // events Redis did not take
+	closed   selfobs.Reason // events that came after the flusher stopped
 
 	mu      sync.Mutex
 	ring    []pevent
 	mask    int
 	head, n int
 	dropped int64 // dropped and not yet counted; guarded by mu
+	halted  bool  // the flusher has stopped; guarded by mu
+
+	clientClosed bool // by close; Shutdown only
 
 	kick     chan struct{}
 	flushes  chan chan error
@@ -167,7 +171,7 @@ type remoteProgress struct {
 	args  []any
 }
 
-func newRemoteProgress(c config, kind, name string, steps int, events bool, rows *rowTable, ttc metric.Float64Histogram, lost selfobs.Reason) (*remoteProgress, error) {
+func newRemoteProgress(c config, kind, name string, steps int, events bool, rows *rowTable, ttc metric.Float64Histogram, d drops) (*remoteProgress, error) {
 	client, own, prefix, size, err := redisstore.Settings(c.redis...)
 	if err != nil {
 		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
@@ -186,7 +190,8 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 		events:   events,
 		rows:     rows,
 		ttc:      ttc,
-		lost:     lost,
+		lost:     d.unavailable,
+		closed:   d.closed,
 		ring:     make([]pevent, size),
 		mask:     size - 1,
 		kick:     make(chan struct{}, 1),
@@ -202,8 +207,14 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 }
 
 // push buffers one event; when the ring is full the oldest is dropped.
+// An event pushed after the flusher stopped is dropped.
 func (r *remoteProgress) push(e pevent) {
 	r.mu.Lock()
+	if r.halted {
+		r.mu.Unlock()
+		r.closed.Add(context.Background(), 1)
+		return
+	}
 	if r.n == len(r.ring) {
 		r.head = (r.head + 1) & r.mask
 		r.n--
@@ -330,6 +341,8 @@ func (r *remoteProgress) what() string {
 // send applies one batch with the script and records the time to convert
 // of the attempts it completed.
 func (r *remoteProgress) send(ctx context.Context, seq uint64, b []pevent) error {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	args := append(r.args[:0], r.base, r.instance, strconv.FormatUint(seq, 10),
 		r.windowUS, r.ttlMS, int(r.order), r.steps, boolArg(r.events))
 	for _, e := range b {
@@ -427,6 +440,8 @@ type remoteCounts struct {
 
 // read returns the global counts per row, in the row table's order.
 func (r *remoteProgress) read(ctx context.Context) ([]*row, map[*row]*remoteCounts, error) {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	m, err := r.client.HGetAll(ctx, r.base+"counts").Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("customer: %s: reading Redis: %w", r.what(), err)
@@ -483,24 +498,49 @@ func (r *remoteProgress) flush(ctx context.Context) error {
 	}
 }
 
-// shutdown writes what it can until ctx ends, counts the rest as dropped
-// and closes the client when the recorder made it.
-func (r *remoteProgress) shutdown(ctx context.Context) error {
-	r.halt(ctx)
-	var err error
-	if r.own {
-		err = r.client.Close()
+// close closes the client when the recorder made it; call it after halt.
+func (r *remoteProgress) close() error {
+	if r.own && !r.clientClosed {
+		r.clientClosed = true
+		return r.client.Close()
 	}
-	return errors.Join(ctx.Err(), err)
+	return nil
 }
 
-// halt stops the flusher after it wrote what it could until ctx ended.
+// halt stops the flusher (see stopFlusher) and the buffer: events pushed
+// after the flusher's last batch, and from then on, are dropped with
+// reason closed; those it could not write were counted as
+// store_unavailable.
 func (r *remoteProgress) halt(ctx context.Context) {
+	r.stopFlusher(ctx)
+	r.mu.Lock()
+	n, d := int64(r.n), r.dropped
+	r.halted, r.n, r.dropped = true, 0, 0
+	clear(r.ring)
+	r.mu.Unlock()
+	if n > 0 {
+		r.closed.Add(context.Background(), n)
+	}
+	if d > 0 {
+		r.lost.Add(context.Background(), d)
+	}
+}
+
+// stopFlusher stops the flusher after it wrote what it could until ctx
+// ended. When ctx ends first, the recorder's own client is closed, which
+// ends a round trip in flight; one on a client of WithRedisClient ends by
+// redisstore.Timeout.
+func (r *remoteProgress) stopFlusher(ctx context.Context) {
 	r.stopOnce.Do(func() {
 		r.stopCtx = ctx
 		close(r.stop)
 	})
-	<-r.done
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		_ = r.close()
+		<-r.done
+	}
 }
 
 // pushRemote buffers a validated event for Redis. now and at are Unix ns.

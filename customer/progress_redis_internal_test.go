@@ -36,7 +36,7 @@ func TestFunnelRedisAllocs(t *testing.T) {
 		f.StepAt(ctx, at, users[i], "a", "ios", "pro") // resolves the row
 	}
 	for _, r := range []*remoteProgress{f.store.remote, g.store.remote} {
-		r.halt(ctx)
+		r.stopFlusher(ctx)
 	}
 	next := 0
 	tests := []struct {

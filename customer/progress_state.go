@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
@@ -188,16 +189,38 @@ func moveAsideReport(path, what string, err error) {
 	otel.Handle(fmt.Errorf("customer: %s: snapshot %s: %w; moved aside to %s; starting with empty state", what, path, err, aside))
 }
 
-// shutdownProgress stops a funnel's or goal's recording and reporting and
-// writes its last snapshot.
-func shutdownProgress(ctx context.Context, s *progressStore, unregister func() error, saver *snapshot.Saver) error {
+// startProgressState loads the snapshot into *store, or connects the store
+// to Redis, as c says, for a funnel or goal (kind) with the given name and
+// steps (nil for a goal, whose events are counted). It starts the saver's
+// or the Redis flusher's goroutine last: an error leaves nothing running.
+func startProgressState(c config, kind, name string, steps []string, store **progressStore, reset func() *progressStore,
+	events bool, ttc metric.Float64Histogram, d drops) (*snapshot.Saver, error) {
+	s := *store
+	switch {
+	case c.snapPath != "":
+		header := progressHeader(kind, name, steps, c.order, c.window, s.rows)
+		return progressSaver(c, fmt.Sprintf("%s %q", kind, name), header, store, reset)
+	case c.redisOn:
+		var err error
+		s.remote, err = newRemoteProgress(c, kind, name, s.steps, events, s.rows, ttc, d)
+		return nil, err
+	}
+	return nil, nil
+}
+
+// shutdownProgress stops a funnel's or goal's recording, writes its
+// buffered events or its last snapshot, and freezes the figures col
+// reports at their last values.
+func shutdownProgress(ctx context.Context, s *progressStore, col *collector, saver *snapshot.Saver) error {
 	s.closed.Store(true)
 	var errs []error
-	if unregister != nil {
-		errs = append(errs, unregister())
-	}
 	if s.remote != nil {
-		errs = append(errs, s.remote.shutdown(ctx))
+		s.remote.halt(ctx) // every event recorded before reaches Redis, or ctx ended
+		errs = append(errs, ctx.Err())
+	}
+	errs = append(errs, col.freeze(ctx))
+	if s.remote != nil {
+		errs = append(errs, s.remote.close())
 	}
 	if saver != nil {
 		errs = append(errs, saver.Shutdown(ctx))

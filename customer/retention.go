@@ -12,7 +12,7 @@ import (
 
 // This file reports the cohort figures of an Activity: cohort size,
 // retention in the modes on and on_or_after, cohort revenue, purchases and
-// LTV per offset. Collection runs under Activity.collectMu, which guards
+// LTV per offset. Collection runs under Activity.col.mu, which guards
 // every periodView.
 
 // Retention modes, the values of the retention.mode attribute.
@@ -29,8 +29,9 @@ const (
 // cached on_or_after estimates of its cohort.
 type periodView struct {
 	built   bool
+	label   string                   // of the period, and of the cohort
 	period  []metric.ObserveOption   // activity, period
-	money   [][]metric.ObserveOption // activity, period, currency
+	money   [][]metric.ObserveOption // activity, period, currency; one per currency slot in use
 	cohort  []metric.ObserveOption   // activity, cohort
 	offsets []offsetView
 
@@ -43,7 +44,7 @@ type periodView struct {
 // offsetView holds the attribute sets of one cohort offset.
 type offsetView struct {
 	on, onOrAfter []metric.ObserveOption   // activity, cohort, cohort.offset, retention.mode
-	money         [][]metric.ObserveOption // activity, cohort, cohort.offset, currency
+	money         [][]metric.ObserveOption // activity, cohort, cohort.offset, currency; as periodView.money
 }
 
 func observeOpt(kv ...attribute.KeyValue) []metric.ObserveOption {
@@ -51,39 +52,39 @@ func observeOpt(kv ...attribute.KeyValue) []metric.ObserveOption {
 }
 
 // view returns the attribute sets of e, building them once, with those of
-// offsets 0 to last.
+// offsets 0 to last and of every currency slot in use.
 func (a *Activity) view(e *entry[periodState], last int64) *periodView {
 	v := &e.v.view
 	if !v.built {
-		label := a.unit.Label(a.unit.Start(e.index, a.loc), a.loc)
-		p, c := periodKey.String(label), cohortKey.String(label)
-		v.period = observeOpt(a.nameAttr, p)
-		v.cohort = observeOpt(a.nameAttr, c)
-		for _, code := range a.codes {
-			v.money = append(v.money, observeOpt(a.nameAttr, p, currencyKey.String(code)))
-		}
+		v.label = a.unit.Label(a.unit.Start(e.index, a.loc), a.loc)
+		v.period = observeOpt(a.nameAttr, periodKey.String(v.label))
+		v.cohort = observeOpt(a.nameAttr, cohortKey.String(v.label))
 		v.built = true
 	}
-	if int64(len(v.offsets)) <= last {
-		c := cohortKey.String(a.unit.Label(a.unit.Start(e.index, a.loc), a.loc))
-		for k := int64(len(v.offsets)); k <= last; k++ {
-			off := offsetKey.Int64(k)
-			ov := offsetView{
-				on:        observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOn)),
-				onOrAfter: observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOnOrAfter)),
-			}
-			for _, code := range a.codes {
-				ov.money = append(ov.money, observeOpt(a.nameAttr, c, off, currencyKey.String(code)))
-			}
-			v.offsets = append(v.offsets, ov)
+	n := a.cur.len()
+	for i := len(v.money); i < n; i++ {
+		code := currencyKey.String(a.cur.unit(i).Currency())
+		v.money = append(v.money, observeOpt(a.nameAttr, periodKey.String(v.label), code))
+	}
+	c := cohortKey.String(v.label)
+	for k := int64(len(v.offsets)); k <= last; k++ {
+		off := offsetKey.Int64(k)
+		v.offsets = append(v.offsets, offsetView{
+			on:        observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOn)),
+			onOrAfter: observeOpt(a.nameAttr, c, off, modeKey.String(RetentionOnOrAfter)),
+		})
+	}
+	for k := range v.offsets {
+		ov := &v.offsets[k]
+		for i := len(ov.money); i < n; i++ {
+			code := currencyKey.String(a.cur.unit(i).Currency())
+			ov.money = append(ov.money, observeOpt(a.nameAttr, c, offsetKey.Int64(int64(k)), code))
 		}
 	}
 	return v
 }
 
 func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
-	a.collectMu.Lock()
-	defer a.collectMu.Unlock()
 	if a.rs != nil {
 		o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
 		return a.observeRemote(ctx, o)
@@ -117,12 +118,12 @@ func (a *Activity) observeCohort(o metric.Observer, e *entry[periodState], v *pe
 			on = cl.users.Estimate()
 		}
 		a.observeRetention(o, ov, on, ooa[k], size)
-		for i, u := range a.units {
+		for i := range v.money {
 			var rev, n int64
 			if cl != nil {
 				rev, n = cl.money[i].revenue.Load(), cl.money[i].purchases.Load()
 			}
-			a.observeCohortMoney(o, ov.money[i], u, rev, n, size, &cum[i], &overflow[i])
+			a.observeCohortMoney(o, ov.money[i], a.cur.unit(i), rev, n, size, &cum[i], &overflow[i])
 		}
 	}
 }

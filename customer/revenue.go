@@ -15,13 +15,13 @@ import (
 func (a *Activity) observePeriod(o metric.Observer, e *entry[periodState], v *periodView) {
 	active := e.v.active.Estimate()
 	o.ObserveInt64(a.periodUsers, int64(active), v.period...)
-	for i, u := range a.units {
+	for i := range v.money {
 		pm := &e.v.money[i]
 		n, r := pm.purchases.Load(), pm.refunds.Load()
 		if n == 0 && r == 0 && active == 0 {
 			continue
 		}
-		a.observeMoney(o, v.money[i], u, pm.revenue.Load(), n, r, pm.paying.Estimate(), active)
+		a.observeMoney(o, v.money[i], a.cur.unit(i), pm.revenue.Load(), n, r, pm.paying.Estimate(), active)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bojanz/currency"
 	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
@@ -55,7 +56,9 @@ type remote struct {
 	client  *redis.Client
 	base    string // "a:" + activity name + ":"
 	loc     *time.Location
-	codes   []string
+	cur     *currencies
+	keysMu  sync.Mutex        // serialises building money keys
+	curKeys []string          // without WithCurrencies: the key of every ISO 4217 currency, for discovery
 	periods *ring[periodKeys] // alongside Activity.periods
 	days    *ring[hkey]       // the horizon's days, not only ActiveDays
 	sent    *sentCache
@@ -147,13 +150,14 @@ func (c *sentCache) forget() { c.gen.Add(1) }
 type periodKeys struct {
 	rs    *remote
 	label string
-	money []moneyKeys
+	money []moneyKeys                // by currency slot, built on first use
 	cells []atomic.Pointer[cellKeys] // of the cohort, by offset
 	dirty atomic.Bool                // money pending in the period or in a cell of its cohort
 	days  []string                   // full key names of the period's days; collection only
 }
 
 type moneyKeys struct {
+	ready                       atomic.Bool // the keys are built
 	revenue, purchases, refunds redisstore.Key
 	paying                      hkey
 	pending                     pendingMoney
@@ -168,11 +172,13 @@ type pendingMoney struct {
 
 // cellKeys are the Redis keys of one cohort at one offset.
 type cellKeys struct {
+	name  string // of the cell, the prefix of its keys
 	users hkey
-	money []cellMoneyKeys
+	money []cellMoneyKeys // by currency slot, built on first use
 }
 
 type cellMoneyKeys struct {
+	ready              atomic.Bool // the keys are built
 	revenue, purchases redisstore.Key
 	pending            pendingMoney // refunds unused
 }
@@ -194,14 +200,19 @@ func stateTTL(unit period.Unit, horizon int) time.Duration {
 	return time.Duration((horizon+1)*periodDays(unit)+ActiveDays+1) * 24 * time.Hour
 }
 
-func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, codes []string, opts []redisstore.Option, drop redisstore.Option) (*remote, error) {
+func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, cur *currencies, opts []redisstore.Option, drop redisstore.Option) (*remote, error) {
 	ro := append([]redisstore.Option{redisstore.WithTTL(stateTTL(unit, horizon)), drop}, opts...)
 	store, err := redisstore.New(ro...)
 	if err != nil {
 		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
 	}
-	rs := &remote{store: store, client: store.Client(), base: "a:" + name + ":", loc: loc, codes: codes,
+	rs := &remote{store: store, client: store.Client(), base: "a:" + name + ":", loc: loc, cur: cur,
 		sent: new(sentCache), ttl: stateTTL(unit, horizon), stop: make(chan struct{}), done: make(chan struct{})}
+	if !cur.declared {
+		for _, code := range currency.GetCurrencyCodes() {
+			rs.curKeys = append(rs.curKeys, rs.currencyKey(code).String())
+		}
+	}
 	rs.periods = newRing(horizon, func(i int64, k *periodKeys) {
 		rs.initPeriod(k, unit.Label(unit.Start(i, loc), loc), horizon)
 	})
@@ -216,17 +227,37 @@ func (rs *remote) dayName(d int64) string {
 	return rs.base + "day:" + period.Day.Label(period.Day.Start(d, rs.loc), rs.loc)
 }
 
+// currencyKey is the key that says that the activity took code: without
+// WithCurrencies, a replica learns there which currencies the others took.
+func (rs *remote) currencyKey(code string) redisstore.Key {
+	return rs.store.Key(rs.base + "currency:" + code)
+}
+
 func (rs *remote) initPeriod(k *periodKeys, label string, horizon int) {
 	k.rs, k.label = rs, label
 	k.cells = make([]atomic.Pointer[cellKeys], horizon)
-	for _, c := range rs.codes {
-		k.money = append(k.money, moneyKeys{
-			revenue:   rs.store.Key(rs.base + "revenue:" + label + ":" + c),
-			purchases: rs.store.Key(rs.base + "purchases:" + label + ":" + c),
-			refunds:   rs.store.Key(rs.base + "refunds:" + label + ":" + c),
-			paying:    rs.key(rs.base + "paying:" + label + ":" + c),
-		})
+	k.money = make([]moneyKeys, rs.cur.slots())
+}
+
+// moneyFor returns the money keys of currency slot i, building them on
+// first use.
+func (k *periodKeys) moneyFor(i int) *moneyKeys {
+	m := &k.money[i]
+	if m.ready.Load() {
+		return m
 	}
+	rs := k.rs
+	rs.keysMu.Lock()
+	defer rs.keysMu.Unlock()
+	if !m.ready.Load() {
+		c := rs.cur.unit(i).Currency()
+		m.revenue = rs.store.Key(rs.base + "revenue:" + k.label + ":" + c)
+		m.purchases = rs.store.Key(rs.base + "purchases:" + k.label + ":" + c)
+		m.refunds = rs.store.Key(rs.base + "refunds:" + k.label + ":" + c)
+		m.paying = rs.key(rs.base + "paying:" + k.label + ":" + c)
+		m.ready.Store(true)
+	}
+	return m
 }
 
 // cell returns the keys of the cohort of k at offset off, creating them
@@ -237,17 +268,29 @@ func (k *periodKeys) cell(off int64) *cellKeys {
 	}
 	rs := k.rs
 	cohort := rs.base + "cohort:" + k.label + ":" + strconv.FormatInt(off, 10)
-	c := &cellKeys{users: rs.key(cohort + ":users")}
-	for _, code := range rs.codes {
-		c.money = append(c.money, cellMoneyKeys{
-			revenue:   rs.store.Key(cohort + ":revenue:" + code),
-			purchases: rs.store.Key(cohort + ":purchases:" + code),
-		})
-	}
+	c := &cellKeys{name: cohort, users: rs.key(cohort + ":users"), money: make([]cellMoneyKeys, rs.cur.slots())}
 	if k.cells[off].CompareAndSwap(nil, c) {
 		return c
 	}
 	return k.cells[off].Load()
+}
+
+// moneyFor returns the money keys of currency slot i of the cell, building
+// them on first use.
+func (c *cellKeys) moneyFor(rs *remote, i int) *cellMoneyKeys {
+	m := &c.money[i]
+	if m.ready.Load() {
+		return m
+	}
+	rs.keysMu.Lock()
+	defer rs.keysMu.Unlock()
+	if !m.ready.Load() {
+		code := rs.cur.unit(i).Currency()
+		m.revenue = rs.store.Key(c.name + ":revenue:" + code)
+		m.purchases = rs.store.Key(c.name + ":purchases:" + code)
+		m.ready.Store(true)
+	}
+	return m
 }
 
 // recordRemote buffers one validated event in period q for Redis; c is the
@@ -278,10 +321,10 @@ func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind 
 	ks := keys[:0]
 	sent := rs.sent
 	if kind != kindActive {
-		mk := &pe.v.money[cur]
+		mk := pe.v.moneyFor(cur)
 		var cm *cellMoneyKeys
 		if cl != nil {
-			cm = &cl.money[cur]
+			cm = cl.moneyFor(rs, cur)
 		}
 		delta := amount
 		if kind == kindRefund {
@@ -389,6 +432,8 @@ func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 	if len(work) == 0 {
 		return nil
 	}
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	pipe := rs.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(work))
 	ttl := strconv.FormatInt(max(rs.ttl.Milliseconds(), 1), 10)
@@ -454,6 +499,20 @@ func (rs *remote) resolveFailed(a *Activity, err error, final bool) error {
 	return err
 }
 
+// dropDeferred counts the events still waiting for their cohort as
+// dropped; after the goroutine stopped.
+func (rs *remote) dropDeferred(a *Activity) {
+	rs.resolveM.Lock()
+	rs.qmu.Lock()
+	n := len(rs.queue) + len(rs.work)
+	rs.queue, rs.work = nil, nil
+	rs.qmu.Unlock()
+	rs.resolveM.Unlock()
+	if n > 0 {
+		a.drops.unavailable.Add(context.Background(), int64(n))
+	}
+}
+
 // resolve replaces the pending cohort of h with c, or records c for a user
 // not tracked here, within the cap.
 func (f *firstSeen) resolve(h uint64, c int64) {
@@ -474,31 +533,70 @@ func (f *firstSeen) resolve(h uint64, c int64) {
 // one INCRBY per key. A period's cohort cells are visited only when the
 // period is marked dirty.
 func (a *Activity) movePending() {
-	s := a.rs.store
-	a.rs.periods.each(a.rs.periods.top.Load(), func(e *entry[periodKeys]) {
+	rs := a.rs
+	s := rs.store
+	n := rs.cur.len()
+	var moved [MaxCurrencies]bool
+	rs.periods.each(rs.periods.top.Load(), func(e *entry[periodKeys]) {
 		k := &e.v
 		if !k.dirty.Load() {
 			return
 		}
 		k.dirty.Store(false)
-		for i := range k.money {
-			m := &k.money[i]
-			s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
-			s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
-			s.IncrBy(m.refunds, m.pending.refunds.Swap(0))
+		for i := range n {
+			if m := &k.money[i]; m.ready.Load() {
+				s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
+				s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
+				s.IncrBy(m.refunds, m.pending.refunds.Swap(0))
+				moved[i] = true
+			}
 		}
 		for j := range k.cells {
 			cl := k.cells[j].Load()
 			if cl == nil {
 				continue
 			}
-			for i := range cl.money {
-				m := &cl.money[i]
-				s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
-				s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
+			for i := range n {
+				if m := &cl.money[i]; m.ready.Load() {
+					s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
+					s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
+				}
 			}
 		}
 	})
+	if rs.cur.declared {
+		return
+	}
+	// Tell the other replicas which currencies hold money, for as long as
+	// the money keys live.
+	for i := range n {
+		if moved[i] {
+			k := rs.currencyKey(rs.cur.unit(i).Currency())
+			s.SetNX(k, 1, rs.ttl)
+			s.Expire(k, rs.ttl)
+		}
+	}
+}
+
+// discoverCurrencies gives a slot to every currency that another replica
+// took (see movePending), so that every replica reports the same
+// currencies. It is one MGET, without WithCurrencies only.
+func (a *Activity) discoverCurrencies(ctx context.Context) error {
+	rs := a.rs
+	if rs.cur.declared || rs.cur.len() == MaxCurrencies {
+		return nil
+	}
+	vals, err := rs.client.MGet(ctx, rs.curKeys...).Result()
+	if err != nil {
+		return fmt.Errorf("customer: activity %q: reading Redis: %w", a.name, err)
+	}
+	codes := currency.GetCurrencyCodes()
+	for i, v := range vals {
+		if v != nil && i < len(codes) {
+			rs.cur.index(codes[i])
+		}
+	}
+	return nil
 }
 
 // dayNames returns the key names of the days of period index i.
@@ -542,7 +640,13 @@ type remoteCell struct {
 // periods of the horizon that ends at the clock's period (or the newest
 // period with an event, when later), as every replica sees them.
 func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
+	ctx, cancel := redisstore.Bound(ctx)
+	defer cancel()
 	a.rs.sent.forget()
+	if err := a.discoverCurrencies(ctx); err != nil {
+		return err
+	}
+	nCur := a.rs.cur.len()
 	now := a.clock()
 	today := a.dayOf(now, now.Unix())
 	top := max(a.periods.top.Load(), a.periodOf(today))
@@ -556,10 +660,10 @@ func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
 		k := &ke.v
 		rp := remotePeriod{e: e, k: k, active: pipe.PFCount(ctx, a.dayNames(k, i)...),
 			members: pipe.PFCount(ctx, cellNames(k, top-i)...)}
-		if len(k.money) > 0 {
-			names := make([]string, 0, 3*len(k.money))
-			for i := range k.money {
-				m := &k.money[i]
+		if nCur > 0 {
+			names := make([]string, 0, 3*nCur)
+			for i := range nCur {
+				m := k.moneyFor(i)
 				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.k.String()))
 				names = append(names, m.revenue.String(), m.purchases.String(), m.refunds.String())
 			}
@@ -595,10 +699,10 @@ func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
 		for k := int64(0); k <= last; k++ {
 			ck := rp.k.cell(k)
 			rc := remoteCell{on: pipe.PFCount(ctx, names[k]), onOrAfter: pipe.PFCount(ctx, names[k:]...)}
-			if len(ck.money) > 0 {
-				mn := make([]string, 0, 2*len(ck.money))
-				for i := range ck.money {
-					m := &ck.money[i]
+			if nCur > 0 {
+				mn := make([]string, 0, 2*nCur)
+				for i := range nCur {
+					m := ck.moneyFor(a.rs, i)
 					mn = append(mn, m.revenue.String(), m.purchases.String())
 				}
 				rc.money = pipe.MGet(ctx, mn...)
@@ -623,7 +727,7 @@ func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
 		errs = append(errs, err)
 		a.reportRemotePeriod(o, rp, v, vals)
 		if len(cells[j]) > 0 {
-			errs = append(errs, a.reportRemoteCohort(o, uint64(rp.members.Val()), cells[j], v))
+			errs = append(errs, a.reportRemoteCohort(o, uint64(rp.members.Val()), cells[j], v, nCur))
 		}
 	}
 	if mv := uint64(mau.Val()); mv > 0 {
@@ -667,20 +771,22 @@ func (a *Activity) reportRemotePeriod(o metric.Observer, rp *remotePeriod, v *pe
 		return
 	}
 	o.ObserveInt64(a.periodUsers, int64(active), v.period...)
-	if len(vals) < 3*len(a.units) {
+	nCur := len(rp.paying) // the currencies read
+	if len(vals) < 3*nCur {
 		return
 	}
-	for i, u := range a.units {
+	for i := range nCur {
 		revUnits, n, r := vals[3*i], vals[3*i+1], vals[3*i+2]
 		if n == 0 && r == 0 && active == 0 {
 			continue
 		}
-		a.observeMoney(o, v.money[i], u, revUnits, n, r, uint64(rp.paying[i].Val()), active)
+		a.observeMoney(o, v.money[i], a.cur.unit(i), revUnits, n, r, uint64(rp.paying[i].Val()), active)
 	}
 }
 
-// reportRemoteCohort reports one cohort as observeCohort does.
-func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []remoteCell, v *periodView) error {
+// reportRemoteCohort reports one cohort as observeCohort does, for the
+// first nCur currencies.
+func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []remoteCell, v *periodView, nCur int) error {
 	o.ObserveInt64(a.cohortSize, int64(size), v.cohort...)
 	var cum [MaxCurrencies]int64
 	var overflow [MaxCurrencies]bool
@@ -690,12 +796,12 @@ func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []re
 		on, ooa := uint64(rc.on.Val()), uint64(rc.onOrAfter.Val())
 		a.observeRetention(o, ov, on, ooa, size)
 		vals, err := ints(rc.money)
-		if err != nil || len(vals) < 2*len(a.units) {
+		if err != nil || len(vals) < 2*nCur {
 			errs = append(errs, err)
 			continue
 		}
-		for i, u := range a.units {
-			a.observeCohortMoney(o, ov.money[i], u, vals[2*i], vals[2*i+1], size, &cum[i], &overflow[i])
+		for i := range nCur {
+			a.observeCohortMoney(o, ov.money[i], a.cur.unit(i), vals[2*i], vals[2*i+1], size, &cum[i], &overflow[i])
 		}
 	}
 	return errors.Join(errs...)
@@ -715,7 +821,8 @@ func (a *Activity) reportRemoteCohort(o metric.Observer, size uint64, cells []re
 // appendState appends the activity's state to b. It runs while recording
 // goes on: each set and total is read atomically, the whole is not.
 func (a *Activity) appendState(b []byte) ([]byte, error) {
-	b = a.appendHeader(b)
+	nCur := a.cur.len() // a currency taken after this is not in the snapshot
+	b = a.appendHeader(b, nCur)
 	b = a.seen.appendTo(b)
 	top := a.periods.top.Load()
 	var periods []*entry[periodState]
@@ -730,7 +837,7 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 		if b, err = appendSet(b, &e.v.members); err != nil {
 			return nil, err
 		}
-		for i := range e.v.money {
+		for i := range nCur {
 			pm := &e.v.money[i]
 			b = binary.AppendVarint(b, pm.revenue.Load())
 			b = binary.AppendVarint(b, pm.purchases.Load())
@@ -752,7 +859,7 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 			if b, err = appendSet(b, &cl.users); err != nil {
 				return nil, err
 			}
-			for i := range cl.money {
+			for i := range nCur {
 				b = binary.AppendVarint(b, cl.money[i].revenue.Load())
 				b = binary.AppendVarint(b, cl.money[i].purchases.Load())
 			}
@@ -770,16 +877,54 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (a *Activity) appendHeader(b []byte) []byte {
-	b = appendString(b, a.name)
-	b = binary.AppendUvarint(b, uint64(a.unit))
-	b = binary.AppendUvarint(b, uint64(a.horizon))
-	b = binary.AppendUvarint(b, uint64(len(a.units)))
-	for _, u := range a.units {
+// appendHeader appends what identifies the activity's state: name,
+// period, horizon, and the currencies of the first nCur slots with their
+// scales.
+func (a *Activity) appendHeader(b []byte, nCur int) []byte {
+	b = a.appendIdentity(b)
+	b = binary.AppendUvarint(b, uint64(nCur))
+	for i := range nCur {
+		u := a.cur.unit(i)
 		b = appendString(b, u.Currency())
 		b = binary.AppendUvarint(b, uint64(u.Scale()))
 	}
 	return b
+}
+
+func (a *Activity) appendIdentity(b []byte) []byte {
+	b = appendString(b, a.name)
+	b = binary.AppendUvarint(b, uint64(a.unit))
+	return binary.AppendUvarint(b, uint64(a.horizon))
+}
+
+// restoreCurrencies reads the currencies of a snapshot header. With
+// WithCurrencies they must be the declared ones; without, each must be an
+// ISO 4217 currency at its minor unit, and takes the next slot.
+func (a *Activity) restoreCurrencies(d *decoder) (int, error) {
+	errOther := errors.New("written by an activity with other currencies")
+	n := d.uvarint()
+	if d.err != nil {
+		return 0, d.err
+	}
+	if n > MaxCurrencies || a.cur.declared && n != uint64(a.cur.len()) {
+		return 0, errOther
+	}
+	for i := range int(n) {
+		code, scale := d.string(), d.uvarint()
+		if d.err != nil {
+			return 0, d.err
+		}
+		if a.cur.declared {
+			if u := a.cur.unit(i); u.Currency() != code || uint64(u.Scale()) != scale {
+				return 0, errOther
+			}
+			continue
+		}
+		if u, ok := a.cur.unitOf(code); !ok || uint64(u.Scale()) != scale || a.cur.index(code) != i {
+			return 0, errOther
+		}
+	}
+	return int(n), nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -891,11 +1036,15 @@ func (d *decoder) set(s *sketch.Set) {
 
 // restoreState loads a snapshot payload into an empty activity.
 func (a *Activity) restoreState(p []byte) error {
-	want := a.appendHeader(nil)
+	want := a.appendIdentity(nil)
 	if len(p) < len(want) || string(p[:len(want)]) != string(want) {
-		return errors.New("written by an activity with another name, period, horizon or currencies")
+		return errors.New("written by an activity with another name, period or horizon")
 	}
 	d := &decoder{b: p[len(want):]}
+	nCur, err := a.restoreCurrencies(d)
+	if err != nil {
+		return err
+	}
 	for n := d.count(9); n > 0 && d.err == nil; n-- {
 		h := binary.LittleEndian.Uint64(d.bytes(8))
 		c := d.varint()
@@ -903,7 +1052,6 @@ func (a *Activity) restoreState(p []byte) error {
 			a.seen.restore(h, c)
 		}
 	}
-	nCur := len(a.units)
 	for n := d.count(3); n > 0 && d.err == nil; n-- {
 		e := a.periods.get(d.varint())
 		if d.err != nil {
@@ -914,7 +1062,7 @@ func (a *Activity) restoreState(p []byte) error {
 		}
 		d.set(&e.v.active)
 		d.set(&e.v.members)
-		for i := range e.v.money {
+		for i := range nCur {
 			pm := &e.v.money[i]
 			pm.revenue.Store(d.varint())
 			pm.purchases.Store(d.varint())
@@ -926,9 +1074,9 @@ func (a *Activity) restoreState(p []byte) error {
 			if d.err == nil && (k < 0 || k >= a.horizon) {
 				return fmt.Errorf("cohort offset %d out of range", k)
 			}
-			cl := e.v.cell(k, nCur)
+			cl := e.v.cell(k, a.cur.slots())
 			d.set(&cl.users)
-			for i := range cl.money {
+			for i := range nCur {
 				cl.money[i].revenue.Store(d.varint())
 				cl.money[i].purchases.Store(d.varint())
 			}

@@ -50,10 +50,16 @@ func WithRedis(addr string) Option {
 
 // WithRedisClient applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps the state in Redis, as
 // [WithRedis] does, through the caller's client, which the recorder never
-// closes. A nil client is ignored.
+// closes. Give the client ContextTimeoutEnabled, so that the recorder's
+// deadlines bound its round trips; otherwise the client's own read and
+// write timeouts do. A nil client is an error: the state would stay in
+// memory, per replica.
 func WithRedisClient(client *redis.Client) Option {
 	if client == nil {
-		return nil
+		return optionFunc(func(c config) config {
+			c.given |= givenRedis
+			return c.fail(invalidf("WithRedisClient(nil): a nil client would keep the state in memory, per replica"))
+		})
 	}
 	return redisBase([]redisstore.Option{redisstore.WithClient(client)})
 }
@@ -79,10 +85,13 @@ func WithRedisDB(db int) Option {
 }
 
 // WithRedisTLS applies with [WithRedis]: connect with TLS using cfg. A nil
-// cfg is ignored.
+// cfg is an error: the connection would not use TLS.
 func WithRedisTLS(cfg *tls.Config) Option {
 	if cfg == nil {
-		return nil
+		return optionFunc(func(c config) config {
+			c.given |= givenRedis
+			return c.fail(invalidf("WithRedisTLS(nil): a nil TLS configuration would connect without TLS"))
+		})
 	}
 	return redisOption([]redisstore.Option{redisstore.WithTLS(cfg)})
 }

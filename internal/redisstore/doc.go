@@ -39,7 +39,8 @@
 // refreshed per flush; tie it to the retained horizon). Buffering:
 // [WithBufferSize], [WithBatchSize], [WithFlushInterval],
 // [WithMaxBackoff]. Loss accounting: [WithDropCounter]. Nil options are
-// ignored; contradictory or out-of-range ones make [New] fail.
+// ignored; contradictory or out-of-range ones, and a nil client or TLS
+// configuration, make [New] fail.
 //
 // # Delivery
 //
@@ -61,6 +62,14 @@
 // the buffer is lost. [Store.Shutdown] writes what it can until its context
 // ends and counts the rest as dropped. Redis itself must persist (AOF or
 // RDB) for its data to survive a Redis restart.
+//
+// Every wait on Redis has a deadline: a round trip (a batch, a read) ends
+// by [Timeout] or the caller's earlier deadline, also against a server
+// that accepts connections and never answers, and a Shutdown whose
+// context ends closes the store's own client, which ends a round trip in
+// flight. The client the store makes honours context deadlines; a client
+// of [WithClient] should set ContextTimeoutEnabled, or its own read and
+// write timeouts bound the waits instead.
 //
 // De-duplication: a PFADD whose key and member are already waiting in the
 // buffer is not buffered again ([Stats].Deduplicated). The window is the

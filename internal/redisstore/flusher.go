@@ -155,7 +155,8 @@ func (s *Store) reportDrops() {
 // write sends s.batch in one pipeline. It returns the number of commands
 // Redis refused and a non-nil error when the batch must be retried.
 func (s *Store) write(seq *uint64) (int, error) {
-	ctx := s.runCtx
+	ctx, cancel := Bound(s.runCtx)
+	defer cancel()
 	sc := &s.scratch
 	sc.reset()
 	for i := range s.batch {

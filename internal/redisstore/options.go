@@ -22,6 +22,13 @@ const (
 	// MinBackoff is the first retry delay after a failed flush; it doubles
 	// per failure up to the maximum backoff.
 	MinBackoff = 50 * time.Millisecond
+	// Timeout bounds one round trip to Redis (a flushed batch, a read),
+	// retries of the client included, when the caller's context has no
+	// earlier deadline. The client the store makes itself honours context
+	// deadlines; a client given with [WithClient] honours them only when
+	// its ContextTimeoutEnabled option is set, and otherwise its own read
+	// and write timeouts bound the wait.
+	Timeout = 5 * time.Second
 )
 
 // Option configures [New].
@@ -42,6 +49,7 @@ type config struct {
 	flushInterval time.Duration
 	maxBackoff    time.Duration
 	drop          selfobs.Reason
+	errs          []error // of options whose value cannot work
 }
 
 type optionFunc func(config) config
@@ -62,7 +70,7 @@ func newConfig(opts []Option) (config, error) {
 			c = o.apply(c)
 		}
 	}
-	var errs []error
+	errs := append([]error(nil), c.errs...)
 	if c.client != nil && c.connSet {
 		errs = append(errs, errors.New("redisstore: connection options given together with a client"))
 	}
@@ -93,12 +101,14 @@ func newConfig(opts []Option) (config, error) {
 // WithClient makes the store use client instead of connecting itself; the
 // store never closes it. It cannot be combined with [WithAddr],
 // [WithUsername], [WithPassword], [WithDB] or [WithTLS]. A nil client is
-// ignored.
+// an error.
 func WithClient(client *redis.Client) Option {
 	return optionFunc(func(c config) config {
-		if client != nil {
-			c.client = client
+		if client == nil {
+			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClient(nil)"))
+			return c
 		}
+		c.client = client
 		return c
 	})
 }
@@ -123,12 +133,15 @@ func WithDB(db int) Option {
 	return optionFunc(func(c config) config { c.db, c.connSet = db, true; return c })
 }
 
-// WithTLS connects with TLS using cfg. A nil cfg is ignored.
+// WithTLS connects with TLS using cfg. A nil cfg is an error: the
+// connection would not use TLS.
 func WithTLS(cfg *tls.Config) Option {
 	return optionFunc(func(c config) config {
-		if cfg != nil {
-			c.tls, c.connSet = cfg, true
+		if cfg == nil {
+			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithTLS(nil)"))
+			return c
 		}
+		c.tls, c.connSet = cfg, true
 		return c
 	})
 }

@@ -21,6 +21,8 @@ func (s *Store) PFCount(ctx context.Context, keys ...Key) (int64, error) {
 	for i, k := range keys {
 		names[i] = k.name
 	}
+	ctx, cancel := Bound(ctx)
+	defer cancel()
 	n, err := s.client.PFCount(ctx, names...).Result()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: pfcount: %w", err)
@@ -30,6 +32,8 @@ func (s *Store) PFCount(ctx context.Context, keys ...Key) (int64, error) {
 
 // Get returns the integer at k and whether k exists.
 func (s *Store) Get(ctx context.Context, k Key) (int64, bool, error) {
+	ctx, cancel := Bound(ctx)
+	defer cancel()
 	n, err := s.client.Get(ctx, k.name).Int64()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -50,6 +54,8 @@ func (s *Store) MGet(ctx context.Context, keys ...Key) ([]int64, error) {
 	for i, k := range keys {
 		names[i] = k.name
 	}
+	ctx, cancel := Bound(ctx)
+	defer cancel()
 	vals, err := s.client.MGet(ctx, names...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: mget: %w", err)

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"math/bits"
 
 	"github.com/redis/go-redis/v9"
@@ -18,11 +19,30 @@ func Settings(opts ...Option) (client *redis.Client, own bool, prefix string, bu
 	client = c.client
 	if client == nil {
 		own = true
-		client = redis.NewClient(&redis.Options{
-			Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
-		})
+		client = newClient(c)
 	}
 	return client, own, c.prefix, 1 << bits.Len(uint(c.bufferSize-1)), nil
+}
+
+// Check validates opts as [New] does, without making a client.
+func Check(opts ...Option) error {
+	_, err := newConfig(opts)
+	return err
+}
+
+// newClient makes the client of c's connection options. It honours
+// context deadlines, so that [Timeout] and the deadline of a Shutdown
+// bound every wait on the server.
+func newClient(c config) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
+		ContextTimeoutEnabled: true,
+	})
+}
+
+// Bound returns ctx bounded by [Timeout].
+func Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, Timeout)
 }
 
 // Permanent reports whether err is Redis refusing a command for good (wrong

@@ -130,9 +130,7 @@ func New(opts ...Option) (*Store, error) {
 	}
 	if s.client == nil {
 		s.ownClient = true
-		s.client = redis.NewClient(&redis.Options{
-			Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
-		})
+		s.client = newClient(c)
 	}
 	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
 	go s.run()
@@ -387,7 +385,10 @@ func (s *Store) Flush(ctx context.Context) error {
 // Shutdown stops accepting events, writes what is buffered until ctx ends,
 // counts the rest as dropped, stops the flusher goroutine and closes the
 // client unless it was passed with [WithClient]. With Redis down and no
-// deadline on ctx it waits for Redis. Later calls return nil.
+// deadline on ctx it waits for Redis. When ctx ends first, the store's own
+// client is closed at once, which ends a round trip in flight; with a
+// client of [WithClient] that round trip ends by [Timeout] (see there).
+// Later calls return nil.
 func (s *Store) Shutdown(ctx context.Context) error {
 	if s == nil {
 		return nil
@@ -401,16 +402,22 @@ func (s *Store) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.stop)
 	var err error
+	closed := false
 	select {
 	case <-s.done:
 	case <-ctx.Done():
 		s.cancelRun()
+		if s.ownClient {
+			// Ends a round trip in flight on the silent server.
+			closed = true
+			err = s.client.Close()
+		}
 		<-s.done
-		err = ctx.Err()
+		err = errors.Join(ctx.Err(), err)
 	}
 	s.cancelRun()
 	s.reportDrops()
-	if s.ownClient {
+	if s.ownClient && !closed {
 		err = errors.Join(err, s.client.Close())
 	}
 	return err

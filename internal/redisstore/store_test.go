@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -387,6 +388,8 @@ func TestNewErrors(t *testing.T) {
 		{"zero batch", []redisstore.Option{redisstore.WithBatchSize(0)}},
 		{"zero interval", []redisstore.Option{redisstore.WithFlushInterval(0)}},
 		{"tiny backoff", []redisstore.Option{redisstore.WithMaxBackoff(time.Millisecond)}},
+		{"nil client", []redisstore.Option{redisstore.WithClient(nil)}},
+		{"nil TLS configuration", []redisstore.Option{redisstore.WithTLS(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,5 +444,51 @@ func TestHotPathAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(5000, fn); n != 0 {
 			t.Errorf("%s: %v allocs, want 0", name, n)
 		}
+	}
+}
+
+// TestShutdownSilentServer: against a server that accepts connections and
+// never answers, Shutdown returns soon after its deadline, although the
+// flusher is in the middle of a round trip, and counts the event dropped.
+func TestShutdownSilentServer(t *testing.T) {
+	captureErrors(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	defer func() {
+		_ = l.Close()
+		for c := range accepted {
+			_ = c.Close()
+		}
+	}()
+	s, err := redisstore.New(redisstore.WithAddr(l.Addr().String()), redisstore.WithFlushInterval(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.IncrBy(s.Key("n"), 1)
+	time.Sleep(100 * time.Millisecond) // the flusher waits for an answer
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Shutdown took %v with a deadline of 200ms", d)
+	}
+	if st := s.Stats(); st.Dropped != 1 || st.Pending != 0 {
+		t.Errorf("stats %+v, want the event dropped", st)
 	}
 }

@@ -70,17 +70,11 @@ type Saver struct {
 // version. It fails when path is empty, its directory does not exist or
 // state is nil; it does not read or write path (use [Load] first).
 func NewSaver(path string, version uint32, state AppendFunc, opts ...Option) (*Saver, error) {
-	if path == "" {
-		return nil, errors.New("snapshot: empty path")
+	if err := CheckPath(path); err != nil {
+		return nil, err
 	}
 	if state == nil {
 		return nil, errors.New("snapshot: nil state function")
-	}
-	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("snapshot: directory of %s: %w", path, err)
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("snapshot: directory of %s: %s is not a directory", path, dir)
 	}
 	c := newConfig(opts)
 	s := &Saver{path: path, version: version, state: state, stop: make(chan struct{}), done: make(chan struct{})}
@@ -90,6 +84,21 @@ func NewSaver(path string, version uint32, state AppendFunc, opts ...Option) (*S
 		close(s.done)
 	}
 	return s, nil
+}
+
+// CheckPath returns the error [NewSaver] would return for path: an empty
+// path, or a directory that does not exist or is not one.
+func CheckPath(path string) error {
+	if path == "" {
+		return errors.New("snapshot: empty path")
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("snapshot: directory of %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("snapshot: directory of %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 func (s *Saver) loop(interval time.Duration) {

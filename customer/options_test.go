@@ -1,0 +1,75 @@
+package customer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kpikit/kpikit/customer"
+)
+
+// TestOptionsThatCannotWork: an option whose value cannot do what it says
+// is an error naming the option and the value, wrapping
+// ErrInvalidConfig, for every recorder it applies to; none is ignored.
+func TestOptionsThatCannotWork(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []customer.Option
+		recorders []string // those that reject it
+		want      []string // in the error message
+	}{
+		{"nil Redis client", []customer.Option{customer.WithRedisClient(nil)},
+			[]string{"funnel", "goal", "activity"}, []string{"WithRedisClient(nil)"}},
+		{"nil Redis client with Redis options", []customer.Option{customer.WithRedisClient(nil), customer.WithRedisKeyPrefix("app:")},
+			[]string{"funnel", "goal", "activity"}, []string{"WithRedisClient(nil)"}},
+		{"nil TLS configuration", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithRedisTLS(nil)},
+			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
+		{"nil TLS configuration without Redis", []customer.Option{customer.WithRedisTLS(nil)},
+			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
+		{"user cap with Redis", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithMaxUsers(1000)},
+			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "Redis"}},
+		{"user cap with a Redis client option", []customer.Option{customer.WithMaxUsers(5), customer.WithRedis("localhost:6379"), customer.WithRedisDB(1)},
+			[]string{"funnel", "goal"}, []string{"WithMaxUsers(5)", "Redis"}},
+	}
+	for _, tt := range tests {
+		for _, kind := range []string{"funnel", "goal", "activity"} {
+			rejects := false
+			for _, r := range tt.recorders {
+				rejects = rejects || r == kind
+			}
+			if !rejects {
+				continue
+			}
+			t.Run(tt.name+"/"+kind, func(t *testing.T) {
+				verifyNoLeak(t)
+				r, _, err := newRecorder(kind, tt.opts...)
+				if r != nil {
+					_ = r.Close()
+					t.Fatalf("%s accepted %s", kind, tt.name)
+				}
+				if !errors.Is(err, customer.ErrInvalidConfig) {
+					t.Errorf("error %v does not wrap ErrInvalidConfig", err)
+				}
+				for _, w := range tt.want {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("error %v does not name %q", err, w)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestActivityMaxUsersWithRedis: an activity in Redis takes WithMaxUsers,
+// which caps the first-seen cohorts the replica holds.
+func TestActivityMaxUsersWithRedis(t *testing.T) {
+	a, err := customer.NewActivity("a", customer.WithRedis(refusingAddr(t)), customer.WithMaxUsers(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = a.Shutdown(ctx) // nothing to write; the last reading fails
+}
