@@ -83,7 +83,8 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 	return s, errors.Join(errs...)
 }
 
-// Close stops the recorders' reporting.
+// Close stops the recorders; they keep reporting their last values until
+// the provider shuts down.
 func (s *shop) Close() error {
 	return errors.Join(s.funnel.Close(), s.paid.Close(), s.activity.Close())
 }
