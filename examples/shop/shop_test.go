@@ -92,14 +92,7 @@ func TestShopRun(t *testing.T) {
 	if err := run(context.Background(), c, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
-	raw, err := os.ReadFile(reportFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, reportFile)
 	if rep.Requests < 50 || rep.Failures != 0 {
 		t.Fatalf("generator report %+v: want at least 50 requests and no failures", rep)
 	}
@@ -244,14 +237,7 @@ func TestShopFinalExport(t *testing.T) {
 	if strings.Contains(stderr.String(), "context canceled") {
 		t.Errorf("stderr reports a canceled context:\n%s", stderr.String())
 	}
-	raw, err := os.ReadFile(reportFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, reportFile)
 	reqs := recv.Requests()
 	if len(reqs) == 0 || rep.Requests == 0 {
 		t.Fatalf("%d exports received, %d requests generated", len(reqs), rep.Requests)
@@ -271,4 +257,18 @@ func TestShopFinalExport(t *testing.T) {
 	if served != uint64(rep.Requests) {
 		t.Errorf("the last of %d exports holds %d requests; the generator counted %d", len(reqs), served, rep.Requests)
 	}
+}
+
+// readReport reads the shop's -report file.
+func readReport(t *testing.T, path string) report {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
