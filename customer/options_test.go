@@ -3,6 +3,7 @@ package customer_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ func TestOptionsThatCannotWork(t *testing.T) {
 			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
 		{"user cap with Redis", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithMaxUsers(1000)},
 			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "Redis"}},
+		{"snapshot path that is a directory", []customer.Option{customer.WithSnapshot(os.TempDir(), time.Minute)},
+			[]string{"activity"}, []string{os.TempDir(), "is a directory"}},
 		{"user cap with a Redis client option", []customer.Option{customer.WithMaxUsers(5), customer.WithRedis("localhost:6379"), customer.WithRedisDB(1)},
 			[]string{"funnel", "goal"}, []string{"WithMaxUsers(5)", "Redis"}},
 	}

@@ -87,10 +87,14 @@ func NewSaver(path string, version uint32, state AppendFunc, opts ...Option) (*S
 }
 
 // CheckPath returns the error [NewSaver] would return for path: an empty
-// path, or a directory that does not exist or is not one.
+// path, a path that is a directory, or a directory that does not exist or
+// is not one.
 func CheckPath(path string) error {
 	if path == "" {
 		return errors.New("snapshot: empty path")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("snapshot: %s is a directory, not a file", path)
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil {
