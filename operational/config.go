@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -23,6 +24,11 @@ const DefaultValueLimit = 1000
 // maxValueLen is the longest route, server address or error type recorded
 // as is; longer values fold into "_OTHER".
 const maxValueLen = 256
+
+// recordable reports whether s can be an attribute value as is: not longer
+// than maxValueLen and valid UTF-8 (OTLP's protobuf strings must be, and
+// one invalid value would fail every export that carries it).
+func recordable(s string) bool { return len(s) <= maxValueLen && utf8.ValidString(s) }
 
 // Errors returned by the constructors for options with nonsense values.
 var (
@@ -139,8 +145,10 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 	return newOption("WithAttributes", kindAll, func(c config) config {
 		for _, kv := range attrs {
 			switch {
-			case !kv.Valid():
+			case !kv.Valid() || !utf8.ValidString(string(kv.Key)):
 				c.errs = append(c.errs, fmt.Errorf("%w: attribute %q is invalid", ErrInvalidOption, kv.Key))
+			case kv.Value.Type() == attribute.STRING && !utf8.ValidString(kv.Value.AsString()):
+				c.errs = append(c.errs, fmt.Errorf("%w: attribute %q value %q is not valid UTF-8", ErrInvalidOption, kv.Key, kv.Value.AsString()))
 			case reservedKeys[kv.Key]:
 				c.errs = append(c.errs, fmt.Errorf("%w: attribute %q is set by the recorder", ErrInvalidOption, kv.Key))
 			default:
@@ -157,7 +165,7 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 // [Middleware]; an empty host is an error.
 func WithServerAddress(host string) Option {
 	return newOption("WithServerAddress", kindMiddleware, func(c config) config {
-		if host == "" || len(host) > maxValueLen {
+		if host == "" || !recordable(host) {
 			c.errs = append(c.errs, fmt.Errorf("%w: server address %q", ErrInvalidOption, host))
 			return c
 		}
@@ -169,9 +177,9 @@ func WithServerAddress(host string) Option {
 // WithValueLimit caps the distinct values of the open-ended attributes:
 // http.route for a [Middleware], server.address for a [Transport] and
 // error.type for an [Operation] or [ErrorCounter]. Values past the cap, and
-// values longer than 256 bytes, are recorded as "_OTHER" and counted on the
-// kpikit.dropped counter. The default is [DefaultValueLimit]; n < 1 is an
-// error.
+// values longer than 256 bytes or not valid UTF-8, are recorded as "_OTHER"
+// and counted on the kpikit.dropped counter. The default is
+// [DefaultValueLimit]; n < 1 is an error.
 func WithValueLimit(n int) Option {
 	return newOption("WithValueLimit", kindAll, func(c config) config {
 		if n < 1 {

@@ -331,7 +331,7 @@ func (m *Middleware) route(ctx context.Context, pattern string, fromMux bool) *r
 	if e, ok := m.routes.load(pattern); ok {
 		return e
 	}
-	if len(pattern) <= maxValueLen {
+	if recordable(pattern) {
 		e, ok := m.routes.loadOrCreate(pattern, m.limit, func() *routeEntry {
 			route := pattern
 			if fromMux {

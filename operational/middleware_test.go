@@ -464,6 +464,8 @@ func TestOptionErrors(t *testing.T) {
 		{"invalid attribute", operational.WithAttributes(attribute.KeyValue{})},
 		{"empty server address", operational.WithServerAddress("")},
 		{"huge server address", operational.WithServerAddress(strings.Repeat("a", 300))},
+		{"server address not UTF-8", operational.WithServerAddress("api\xff")},
+		{"attribute value not UTF-8", operational.WithAttributes(attribute.String("tier", "web\xff"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

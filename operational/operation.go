@@ -36,7 +36,7 @@ type Operation struct {
 }
 
 // NewOperation returns the recorder of the operation called name, which must
-// be non-empty, at most 256 bytes long and fixed (never an id). The options
+// be non-empty valid UTF-8, at most 256 bytes long and fixed (never an id). The options
 // that apply are [WithMeterProvider], [WithAttributes] and
 // [WithValueLimit]. Several Operations share one histogram, told apart by
 // operation.name.
@@ -60,7 +60,7 @@ func NewOperation(name string, opts ...Option) (*Operation, error) {
 }
 
 func checkName(name string) error {
-	if name == "" || len(name) > maxValueLen {
+	if name == "" || !recordable(name) {
 		return fmt.Errorf("%w: operation name %q", ErrInvalidOption, name)
 	}
 	return nil
@@ -123,7 +123,7 @@ type ErrorCounter struct {
 }
 
 // NewErrorCounter returns the counter of errors of the operation called
-// name, which must be non-empty, at most 256 bytes long and fixed. The
+// name, which must be non-empty valid UTF-8, at most 256 bytes long and fixed. The
 // options that apply are [WithMeterProvider], [WithAttributes] and
 // [WithValueLimit].
 func NewErrorCounter(name string, opts ...Option) (*ErrorCounter, error) {
@@ -196,7 +196,7 @@ func (s *errorSets) lookup(ctx context.Context, err error) (int, namedSet) {
 	if ns, ok := s.named.load(name); ok {
 		return kindNamed, ns
 	}
-	if len(name) <= maxValueLen {
+	if recordable(name) {
 		ns, ok := s.named.loadOrCreate(name, s.limit, func() namedSet {
 			rec, add := s.build(strings.Clone(name))
 			return namedSet{rec: rec, add: add}

@@ -158,7 +158,7 @@ func (t *Transport) namedIndex(ctx context.Context, name string) uint32 {
 	if i, ok := t.named.load(name); ok {
 		return i
 	}
-	if len(name) <= maxValueLen {
+	if recordable(name) {
 		i, ok := t.named.loadOrCreate(strings.Clone(name), t.limit, func() uint32 {
 			return kindNamed + 1 + t.nnamed.Add(1)
 		})
@@ -174,7 +174,7 @@ func (t *Transport) host(ctx context.Context, hostport string) *hostEntry {
 	if e, ok := t.hosts.load(hostport); ok {
 		return e
 	}
-	if len(hostport) <= maxValueLen {
+	if recordable(hostport) {
 		e, ok := t.hosts.loadOrCreate(hostport, t.limit, func() *hostEntry {
 			host, port := splitHostPort(hostport)
 			return &hostEntry{address: strings.Clone(host), port: port}
