@@ -33,6 +33,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -130,10 +131,16 @@ func parseTime(s, layout string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("time %q matches none of the layouts %q (set -time-layout)", s, defaultLayouts)
 }
 
-// fracDigits returns the significant fractional digits of a decimal text.
+// decimal matches a plain decimal amount: an optional sign, digits and an
+// optional fraction.
+var decimal = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
+
+// fracDigits returns the significant fractional digits of a decimal text,
+// or 0 for a text that is not a plain decimal (it is skipped later, and
+// must not make the other amounts finer).
 func fracDigits(s string) int {
 	i := strings.IndexByte(s, '.')
-	if i < 0 {
+	if i < 0 || !decimal.MatchString(s) {
 		return 0
 	}
 	return len(strings.TrimRight(s[i+1:], "0"))

@@ -805,3 +805,16 @@ func TestLibraryDropLines(t *testing.T) {
 		t.Errorf("a clean file reports drops:\n%s", stderr.String())
 	}
 }
+
+// A malformed amount is skipped and does not make the others finer: with
+// its digits counted, 100 would not fit at 18 fractional digits.
+func TestMalformedAmountKeepsScale(t *testing.T) {
+	path := writeCSV(t, "u,t,a\nann,2024-01-05,100\nbob,2024-01-06,1.2.345678901234567890\n")
+	var stdout, stderr bytes.Buffer
+	if got := status([]string{"-in", path, "-user", "u", "-time", "t", "-amount", "a"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("status = %d, want 0\n%s", got, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "2 rows read, 1 rows recorded, 1 rows skipped") {
+		t.Errorf("summary does not say one row recorded and one skipped:\n%s", stderr.String())
+	}
+}
