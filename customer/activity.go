@@ -501,12 +501,8 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 	cur := -1
 	if kind != kindActive {
-		if cur = a.cur.index(currency); cur < 0 {
-			if cur == currencyLimit {
-				a.drops.currencyLimit.Add(ctx, 1)
-			} else {
-				a.drops.unknownCurrency.Add(ctx, 1)
-			}
+		if cur = a.cur.lookup(currency); cur < 0 && !a.cur.takes(currency) {
+			a.drops.unknownCurrency.Add(ctx, 1)
 			return
 		}
 		if amount < 0 {
@@ -528,6 +524,18 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	if q <= a.periods.top.Load()-a.horizon {
 		a.drops.late.Add(ctx, 1)
 		return
+	}
+	if cur < 0 && kind != kindActive {
+		// A currency new to the recorder takes a slot only for an event
+		// that passed the other checks: a dropped one takes none.
+		if cur = a.cur.index(currency); cur < 0 {
+			if cur == currencyLimit {
+				a.drops.currencyLimit.Add(ctx, 1)
+			} else {
+				a.drops.unknownCurrency.Add(ctx, 1)
+			}
+			return
+		}
 	}
 	h := sketch.Hash(user)
 	var c int64
