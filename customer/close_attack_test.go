@@ -21,8 +21,10 @@ func TestShutdownExpiredContextKeepsFinalValues(t *testing.T) {
 	now := t0.Add(2 * time.Hour)
 	clock := customer.WithClock(func() time.Time { return now })
 	states := map[string]func(t *testing.T) []customer.Option{
-		"memory":   func(*testing.T) []customer.Option { return nil },
-		"snapshot": func(t *testing.T) []customer.Option { return []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "s"), time.Hour)} },
+		"memory": func(*testing.T) []customer.Option { return nil },
+		"snapshot": func(t *testing.T) []customer.Option {
+			return []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "s"), time.Hour)}
+		},
 	}
 	for _, kind := range []string{"funnel", "goal", "activity"} {
 		for st, opts := range states {
