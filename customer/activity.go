@@ -318,12 +318,12 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		userCap:         dropped.Reason("user_cap"),
 		closed:          dropped.Reason("closed"),
 	}
-	// Only the memory state checks the sums; Redis refuses an overflowing
-	// INCRBY itself. Only Redis can be unavailable.
+	// Both states check their sums (Redis's the local sums it hands over;
+	// Redis refuses an overflowing INCRBY itself). Only Redis can be
+	// unavailable.
+	a.drops.overflow = dropped.Reason("amount_overflow")
 	if c.redisOn {
 		a.drops.unavailable = dropped.Reason("store_unavailable")
-	} else {
-		a.drops.overflow = dropped.Reason("amount_overflow")
 	}
 	if !a.cur.declared {
 		a.drops.currencyLimit = dropped.Reason("currency_limit")
@@ -501,12 +501,8 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 	cur := -1
 	if kind != kindActive {
-		if cur = a.cur.index(currency); cur < 0 {
-			if cur == currencyLimit {
-				a.drops.currencyLimit.Add(ctx, 1)
-			} else {
-				a.drops.unknownCurrency.Add(ctx, 1)
-			}
+		if cur = a.cur.lookup(currency); cur < 0 && !a.cur.takes(currency) {
+			a.drops.unknownCurrency.Add(ctx, 1)
 			return
 		}
 		if amount < 0 {
@@ -528,6 +524,18 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	if q <= a.periods.top.Load()-a.horizon {
 		a.drops.late.Add(ctx, 1)
 		return
+	}
+	if cur < 0 && kind != kindActive {
+		// A currency new to the recorder takes a slot only for an event
+		// that passed the other checks: a dropped one takes none.
+		if cur = a.cur.index(currency); cur < 0 {
+			if cur == currencyLimit {
+				a.drops.currencyLimit.Add(ctx, 1)
+			} else {
+				a.drops.unknownCurrency.Add(ctx, 1)
+			}
+			return
+		}
 	}
 	h := sketch.Hash(user)
 	var c int64
@@ -558,7 +566,9 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 			a.rs.deferEvent(pendingEvent{h: h, q: q, d: d, amount: amount, kind: kind, cur: int16(cur)}, a.drops.unavailable)
 			return
 		}
-		a.recordRemote(q, c, known, d, h, kind, cur, amount)
+		if !a.recordRemote(q, c, known, d, h, kind, cur, amount) {
+			a.drops.overflow.Add(ctx, 1)
+		}
 		return
 	}
 	var ce *entry[periodState]

@@ -89,8 +89,18 @@ func (c *currencies) index(code string) int {
 	return c.add(code)
 }
 
+// takes reports whether the recorder takes code without a slot yet: it
+// takes any currency and code is an ISO 4217 code.
+func (c *currencies) takes(code string) bool {
+	if c.declared || len(code) != 3 {
+		return false
+	}
+	_, ok := currency.GetDigits(code)
+	return ok
+}
+
 func (c *currencies) add(code string) int {
-	if _, ok := currency.GetDigits(code); !ok || len(code) != 3 {
+	if !c.takes(code) {
 		return noCurrency
 	}
 	if c.n.Load() == MaxCurrencies {

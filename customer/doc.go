@@ -233,7 +233,7 @@
 //     closed (an event recorded after Close) and, with Redis,
 //     store_unavailable. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
-//     funnel or goal and amount_overflow only without Redis,
+//     funnel or goal only without Redis,
 //     store_unavailable only with it, segment_overflow only with
 //     segments, unknown_step only for a funnel, currency_limit only
 //     without WithCurrencies.
@@ -344,9 +344,10 @@
 // connections and never answers, and Flush, Close and Shutdown return by
 // their deadline. Redis
 // itself must persist (AOF or RDB) for the state to survive a Redis
-// restart. The amount_overflow check is local to the memory state; Redis
-// refuses an INCRBY that would overflow, which is reported through the
-// error handler. Funnels and goals buffer their events likewise (one
+// restart. An amount that would overflow the money a replica has not
+// handed to Redis yet is dropped as amount_overflow, as in memory; Redis
+// refuses an INCRBY that would overflow its total, which is reported
+// through the error handler. Funnels and goals buffer their events likewise (one
 // fixed-size record per event, [WithRedisBufferSize] records, oldest
 // dropped and counted as store_unavailable when full), send batches of up
 // to 512 events every 100 ms, retry with backoff, and read the counter

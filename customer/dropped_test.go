@@ -41,8 +41,7 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 // reasons of kpikit.dropped that it can count, given its options: no
 // store_unavailable without Redis, no user_cap for a funnel or goal in
 // Redis (the cap does not apply there), no segment_overflow without
-// segments, no unknown_step for a goal, no amount_overflow for an activity
-// in Redis (Redis checks the sums itself), no currency_limit with
+// segments, no unknown_step for a goal, no currency_limit with
 // WithCurrencies.
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
@@ -78,9 +77,9 @@ func TestDroppedReasonsAtZero(t *testing.T) {
 		{"activity with a snapshot", "customer.activity", startActivity, []customer.Option{customer.WithSnapshot(t.TempDir()+"/a.snap", 0)},
 			append([]string{"amount_overflow", "currency_limit"}, activity...)},
 		{"activity in Redis", "customer.activity", startActivity, redis,
-			append([]string{"store_unavailable", "currency_limit"}, activity...)},
+			append([]string{"amount_overflow", "store_unavailable", "currency_limit"}, activity...)},
 		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, redis...),
-			append([]string{"store_unavailable"}, activity...)},
+			append([]string{"amount_overflow", "store_unavailable"}, activity...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -559,7 +559,7 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 		}
 		seen[code] = true
 		var mo []money.Option
-		if c.scale >= 0 {
+		if c.given&givenScale != 0 {
 			mo = append(mo, money.WithScale(c.scale))
 		}
 		u, err := money.NewUnit(code, mo...)

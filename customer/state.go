@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -165,9 +166,12 @@ type moneyKeys struct {
 
 // pendingMoney is money recorded and not yet handed to the store: the
 // recording path adds to it and the remote's goroutine moves it to the
-// store as one INCRBY per key, every flush interval.
+// store as one INCRBY per key, every flush interval. The revenue sum is
+// checked: an amount that would overflow it is refused, as in memory,
+// never wrapped into an INCRBY that Redis would accept.
 type pendingMoney struct {
-	revenue, purchases, refunds atomic.Int64
+	revenue            money.Total
+	purchases, refunds atomic.Int64
 }
 
 // cellKeys are the Redis keys of one cohort at one offset.
@@ -298,12 +302,15 @@ func (c *cellKeys) moneyFor(rs *remote, i int) *cellMoneyKeys {
 // touches only money; a purchase adds money, a purchase and a paying user;
 // every event but a refund is activity, in its day and, when the cohort is
 // known and within the horizon, in the cohort's cell.
-func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind uint8, cur int, amount int64) {
+//
+// It reports false, having recorded nothing, when the amount would overflow
+// a pending sum (the caller counts amount_overflow).
+func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind uint8, cur int, amount int64) bool {
 	rs := a.rs
 	s := rs.store
 	pe := rs.periods.get(q)
 	if pe == nil {
-		return
+		return true
 	}
 	var ce *entry[periodKeys]
 	var cl *cellKeys
@@ -329,23 +336,28 @@ func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind 
 		delta := amount
 		if kind == kindRefund {
 			delta = -amount
+		}
+		if !mk.pending.revenue.Add(delta) {
+			return false
+		}
+		if cm != nil && !cm.pending.revenue.Add(delta) {
+			mk.pending.revenue.Add(-delta)
+			return false
+		}
+		if kind == kindRefund {
 			mk.pending.refunds.Add(1)
 		} else {
 			mk.pending.purchases.Add(1)
 		}
-		mk.pending.revenue.Add(delta)
-		if cm != nil {
-			cm.pending.revenue.Add(delta)
-			if kind == kindPurchase {
-				cm.pending.purchases.Add(1)
-			}
+		if cm != nil && kind == kindPurchase {
+			cm.pending.purchases.Add(1)
 		}
 		markDirty(&pe.v)
 		if ce != nil {
 			markDirty(&ce.v)
 		}
 		if kind == kindRefund {
-			return
+			return true
 		}
 		if sent.fresh(mk.paying.h, h) {
 			ks = append(ks, mk.paying.k)
@@ -360,6 +372,7 @@ func (a *Activity) recordRemote(q, c int64, known bool, d int64, h uint64, kind 
 	if len(ks) > 0 {
 		s.PFAddEach(h, ks...)
 	}
+	return true
 }
 
 func markDirty(k *periodKeys) {
@@ -477,7 +490,9 @@ func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 			a.drops.late.Add(bg, 1)
 			continue
 		}
-		a.recordRemote(e.q, c, known, e.d, h, e.kind, int(e.cur), e.amount)
+		if !a.recordRemote(e.q, c, known, e.d, h, e.kind, int(e.cur), e.amount) {
+			a.drops.overflow.Add(bg, 1)
+		}
 	}
 	clear(work)
 	rs.spare, rs.work = work[:0], nil

@@ -255,3 +255,7 @@ func (t *Total) Load() int64 { return t.v.Load() }
 
 // Store sets the total, for loading a snapshot.
 func (t *Total) Store(units int64) { t.v.Store(units) }
+
+// Swap sets the total and returns the old one, for handing a partial sum
+// on.
+func (t *Total) Swap(units int64) int64 { return t.v.Swap(units) }
