@@ -38,8 +38,9 @@ type Provider struct {
 	srvDone chan struct{}
 	pushers []*finalExporter
 
-	once sync.Once
-	err  error
+	mu   sync.Mutex
+	done chan struct{} // made by the first Shutdown, closed when it returns
+	err  error         // its result, read once done is closed
 }
 
 // finalExporter passes exports on until the provider's final flush has
@@ -263,33 +264,57 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 // under way is waited for, not canceled (the SDK's own Shutdown cancels
 // it), so the last values are exported once and completely. It is safe to
 // call more than once and from several goroutines: the calls after the
-// first return the first call's result. After Shutdown, recording through
+// first wait for it and return its result, or their own ctx's error if
+// their deadline comes first. After Shutdown, recording through
 // instruments of this provider is still safe and allocation-free, and
 // nothing is exported.
 func (p *Provider) Shutdown(ctx context.Context) error {
-	p.once.Do(func() {
-		var errs []error
-		if p.sdk != nil {
-			// The SDK's Shutdown cancels a periodic export under way;
-			// ForceFlush waits for it, then exports the last values.
-			// When it succeeded, the readers' final export is skipped.
-			if err := p.sdk.ForceFlush(ctx); err != nil {
-				errs = append(errs, err)
-			} else {
-				for _, e := range p.pushers {
-					e.flushed.Store(true)
-				}
+	p.mu.Lock()
+	done := p.done
+	if done == nil {
+		p.done = make(chan struct{})
+	}
+	p.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+			return p.err
+		case <-ctx.Done():
+			select {
+			case <-done:
+				return p.err
+			default:
+				return ctx.Err()
 			}
-			errs = append(errs, p.sdk.Shutdown(ctx))
 		}
-		if p.srv != nil {
-			if err := p.srv.Shutdown(ctx); err != nil {
-				errs = append(errs, err)
-				_ = p.srv.Close()
-			}
-			<-p.srvDone
-		}
-		p.err = errors.Join(errs...)
-	})
+	}
+	p.err = p.shutdown(ctx)
+	close(p.done)
 	return p.err
+}
+
+// shutdown does the work of the first Shutdown.
+func (p *Provider) shutdown(ctx context.Context) error {
+	var errs []error
+	if p.sdk != nil {
+		// The SDK's Shutdown cancels a periodic export under way;
+		// ForceFlush waits for it, then exports the last values.
+		// When it succeeded, the readers' final export is skipped.
+		if err := p.sdk.ForceFlush(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			for _, e := range p.pushers {
+				e.flushed.Store(true)
+			}
+		}
+		errs = append(errs, p.sdk.Shutdown(ctx))
+	}
+	if p.srv != nil {
+		if err := p.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			_ = p.srv.Close()
+		}
+		<-p.srvDone
+	}
+	return errors.Join(errs...)
 }

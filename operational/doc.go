@@ -106,7 +106,7 @@
 // other writer (one wrapped by another middleware, say) is wrapped with
 // github.com/felixge/httpsnoop, at one allocation for its state, two for
 // httpsnoop's, and three per method it has that the middleware observes
-// (eight for a plain ResponseWriter). Nothing is pooled: see Concurrency.
+// (eleven for a plain ResponseWriter). Nothing is pooled: see Concurrency.
 // [Operation.Record], [Timer.End] and [ErrorCounter.Add] do not allocate. The benchmarks of this package and of
 // the benchmarks module of this repository compare the cost with the raw SDK,
 // otelhttp and promhttp.
@@ -120,8 +120,11 @@
 // the middleware contains the bug: each request has its own state, never
 // reused, and once the handler returned every call through its writer
 // fails with an error (Write, WriteString, ReadFrom, Hijack, Push, the
-// deadlines) or does nothing (WriteHeader, Flush), so nothing reaches the
-// connection, which may already serve another request. A request body the
+// deadlines), does nothing (WriteHeader, Flush), or gets a value of its own
+// (Header a new map, CloseNotify a channel that has fired), so nothing
+// reaches the connection, which may already serve another request. A call
+// already under way when the handler returns is waited for before the
+// middleware returns. A request body the
 // middleware wrapped to count it is put back on the request when the
 // handler returns, so that net/http treats an unread body as it would
 // without the middleware.

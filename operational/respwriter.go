@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,18 +34,31 @@ const (
 // on to the connection, which may already serve the next request.
 //
 // Its fields are atomics because such a late call may run concurrently
-// with the recording of the request.
+// with the recording of the request. Every call into rw holds mu shared,
+// and close takes it exclusively, so that a call let through while the
+// handler ran is out of rw before ServeHTTP returns.
 type respState struct {
 	rw  http.ResponseWriter // the writer the handler was given to wrap
 	ctx context.Context
 	m   *Middleware
+	mu  sync.RWMutex
 
 	hdr     atomic.Uint32 // status code | hdrWrote | hdrGone | hdrHijacked | hdrClosed
 	written atomic.Int64
 }
 
-// open reports whether the handler is still running.
-func (s *respState) open() bool { return s.hdr.Load()&hdrClosed == 0 }
+// enter reports whether the handler is still running and, if it is, holds
+// off close until leave is called.
+func (s *respState) enter() bool {
+	s.mu.RLock()
+	if s.hdr.Load()&hdrClosed != 0 {
+		s.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *respState) leave() { s.mu.RUnlock() }
 
 // observeHeader notes the status of a WriteHeader call, or the implicit 200
 // of a first write. 1xx other than 101 are informational, not final; codes
@@ -73,22 +87,23 @@ func (s *respState) observeHeader(code int) {
 }
 
 // beforeWrite is called before a body write is passed on: it reports
-// whether the handler is still running and notes the implicit 200.
+// whether the handler is still running, as enter, and notes the implicit
+// 200.
 func (s *respState) beforeWrite() bool {
-	h := s.hdr.Load()
-	if h&hdrClosed != 0 {
+	if !s.enter() {
 		return false
 	}
-	if h&hdrWrote == 0 {
+	if s.hdr.Load()&hdrWrote == 0 {
 		s.observeHeader(http.StatusOK)
 	}
 	return true
 }
 
 func (s *respState) writeHeader(next func(int), code int) {
-	if !s.open() {
+	if !s.enter() {
 		return
 	}
+	defer s.leave()
 	s.observeHeader(code)
 	next(code)
 }
@@ -97,6 +112,7 @@ func (s *respState) write(next func([]byte) (int, error), b []byte) (int, error)
 	if !s.beforeWrite() {
 		return 0, errClosed
 	}
+	defer s.leave()
 	n, err := next(b)
 	s.written.Add(int64(n))
 	return n, err
@@ -106,6 +122,7 @@ func (s *respState) writeString(next func(string) (int, error), str string) (int
 	if !s.beforeWrite() {
 		return 0, errClosed
 	}
+	defer s.leave()
 	n, err := next(str)
 	s.written.Add(int64(n))
 	return n, err
@@ -115,15 +132,17 @@ func (s *respState) readFrom(next func(io.Reader) (int64, error), src io.Reader)
 	if !s.beforeWrite() {
 		return 0, errClosed
 	}
+	defer s.leave()
 	n, err := next(src)
 	s.written.Add(n)
 	return n, err
 }
 
 func (s *respState) hijack(next func() (net.Conn, *bufio.ReadWriter, error)) (net.Conn, *bufio.ReadWriter, error) {
-	if !s.open() {
+	if !s.enter() {
 		return nil, nil, errClosed
 	}
+	defer s.leave()
 	c, rw, err := next()
 	if err == nil {
 		s.hdr.Or(hdrHijacked)
@@ -131,8 +150,13 @@ func (s *respState) hijack(next func() (net.Conn, *bufio.ReadWriter, error)) (ne
 	return c, rw, err
 }
 
-// close refuses every later call and returns the final state bits.
-func (s *respState) close() uint32 { return s.hdr.Or(hdrClosed) }
+// close waits for the calls under way to return, refuses every later one
+// and returns the final state bits.
+func (s *respState) close() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hdr.Or(hdrClosed)
+}
 
 // final decides the status to record from the state bits h, once the
 // handler returned (returned) or panicked with rec.
@@ -255,6 +279,15 @@ func (m *Middleware) wrap(ctx context.Context, w http.ResponseWriter) (http.Resp
 // respWriter.
 func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	h := httpsnoop.Hooks{
+		Header: func(next httpsnoop.HeaderFunc) httpsnoop.HeaderFunc {
+			return func() http.Header {
+				if !s.enter() {
+					return http.Header{}
+				}
+				defer s.leave()
+				return next()
+			}
+		},
 		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
 			return func(code int) { s.writeHeader(next, code) }
 		},
@@ -265,6 +298,17 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shStringWriter != 0 {
 		h.WriteString = func(next httpsnoop.WriteStringFunc) httpsnoop.WriteStringFunc {
 			return func(str string) (int, error) { return s.writeString(next, str) }
+		}
+	}
+	if sh&shCloseNotifier != 0 {
+		h.CloseNotify = func(next httpsnoop.CloseNotifyFunc) httpsnoop.CloseNotifyFunc {
+			return func() <-chan bool {
+				if !s.enter() {
+					return firedNotify()
+				}
+				defer s.leave()
+				return next()
+			}
 		}
 	}
 	if sh&shReaderFrom != 0 {
@@ -280,7 +324,8 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shFlusher != 0 {
 		h.Flush = func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
 			return func() {
-				if s.open() {
+				if s.enter() {
+					defer s.leave()
 					next()
 				}
 			}
@@ -289,9 +334,10 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shFlushError != 0 {
 		h.FlushError = func(next httpsnoop.FlushErrorFunc) httpsnoop.FlushErrorFunc {
 			return func() error {
-				if !s.open() {
+				if !s.enter() {
 					return errClosed
 				}
+				defer s.leave()
 				return next()
 			}
 		}
@@ -299,9 +345,10 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shPusher != 0 {
 		h.Push = func(next httpsnoop.PushFunc) httpsnoop.PushFunc {
 			return func(target string, opts *http.PushOptions) error {
-				if !s.open() {
+				if !s.enter() {
 					return errClosed
 				}
+				defer s.leave()
 				return next(target, opts)
 			}
 		}
@@ -309,17 +356,19 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shDeadliner != 0 {
 		h.SetReadDeadline = func(next httpsnoop.SetReadDeadlineFunc) httpsnoop.SetReadDeadlineFunc {
 			return func(t time.Time) error {
-				if !s.open() {
+				if !s.enter() {
 					return errClosed
 				}
+				defer s.leave()
 				return next(t)
 			}
 		}
 		h.SetWriteDeadline = func(next httpsnoop.SetWriteDeadlineFunc) httpsnoop.SetWriteDeadlineFunc {
 			return func(t time.Time) error {
-				if !s.open() {
+				if !s.enter() {
 					return errClosed
 				}
+				defer s.leave()
 				return next(t)
 			}
 		}
@@ -327,9 +376,10 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shFullDuplex != 0 {
 		h.EnableFullDuplex = func(next httpsnoop.EnableFullDuplexFunc) httpsnoop.EnableFullDuplexFunc {
 			return func() error {
-				if !s.open() {
+				if !s.enter() {
 					return errClosed
 				}
+				defer s.leave()
 				return next()
 			}
 		}
@@ -341,8 +391,15 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 // types below add the optional ones.
 type respWriter struct{ respState }
 
-// Header returns the header map of the wrapped writer.
-func (w *respWriter) Header() http.Header { return w.rw.Header() }
+// Header returns the header map of the wrapped writer, or, once the
+// handler returned, a map of its own that goes nowhere.
+func (w *respWriter) Header() http.Header {
+	if !w.enter() {
+		return http.Header{}
+	}
+	defer w.leave()
+	return w.rw.Header()
+}
 
 // WriteHeader records code and passes it on.
 func (w *respWriter) WriteHeader(code int) { w.writeHeader(w.rw.WriteHeader, code) }
@@ -352,6 +409,7 @@ func (w *respWriter) Write(b []byte) (int, error) {
 	if !w.beforeWrite() {
 		return 0, errClosed
 	}
+	defer w.leave()
 	n, err := w.rw.Write(b)
 	w.written.Add(int64(n))
 	return n, err
@@ -363,19 +421,34 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.rw }
 // The optional methods, shared by the shape types that have them.
 
 func (w *respWriter) flush() {
-	if w.open() {
+	if w.enter() {
+		defer w.leave()
 		w.rw.(http.Flusher).Flush()
 	}
 }
 
 func (w *respWriter) flushError() error {
-	if !w.open() {
+	if !w.enter() {
 		return errClosed
 	}
+	defer w.leave()
 	return w.rw.(flushErrorer).FlushError()
 }
 
+// firedNotify returns a CloseNotify channel that has fired.
+func firedNotify() <-chan bool {
+	ch := make(chan bool, 1)
+	ch <- true
+	return ch
+}
+
+// closeNotify returns the channel of the wrapped writer or, once the
+// handler returned, one that has fired: the request is over.
 func (w *respWriter) closeNotify() <-chan bool {
+	if !w.enter() {
+		return firedNotify()
+	}
+	defer w.leave()
 	return w.rw.(closeNotifier).CloseNotify()
 }
 
@@ -383,6 +456,7 @@ func (w *respWriter) writeStr(s string) (int, error) {
 	if !w.beforeWrite() {
 		return 0, errClosed
 	}
+	defer w.leave()
 	n, err := w.rw.(io.StringWriter).WriteString(s)
 	w.written.Add(int64(n))
 	return n, err
@@ -392,6 +466,7 @@ func (w *respWriter) readFromSrc(src io.Reader) (int64, error) {
 	if !w.beforeWrite() {
 		return 0, errClosed
 	}
+	defer w.leave()
 	n, err := w.rw.(io.ReaderFrom).ReadFrom(src)
 	w.written.Add(n)
 	return n, err
@@ -402,30 +477,34 @@ func (w *respWriter) hijackConn() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *respWriter) setReadDeadline(t time.Time) error {
-	if !w.open() {
+	if !w.enter() {
 		return errClosed
 	}
+	defer w.leave()
 	return w.rw.(deadliner).SetReadDeadline(t)
 }
 
 func (w *respWriter) setWriteDeadline(t time.Time) error {
-	if !w.open() {
+	if !w.enter() {
 		return errClosed
 	}
+	defer w.leave()
 	return w.rw.(deadliner).SetWriteDeadline(t)
 }
 
 func (w *respWriter) enableFullDuplex() error {
-	if !w.open() {
+	if !w.enter() {
 		return errClosed
 	}
+	defer w.leave()
 	return w.rw.(fullDuplexEnabler).EnableFullDuplex()
 }
 
 func (w *respWriter) push(target string, opts *http.PushOptions) error {
-	if !w.open() {
+	if !w.enter() {
 		return errClosed
 	}
+	defer w.leave()
 	return w.rw.(http.Pusher).Push(target, opts)
 }
 
