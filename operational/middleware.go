@@ -265,7 +265,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = body.rc
 			reqSize = body.n.Load()
 		}
-		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, s.written.Load())
+		respSize := s.written.Load()
+		if r.Method == http.MethodHead {
+			// net/http accepts and discards what a handler writes in
+			// answer to HEAD: no body was sent.
+			respSize = 0
+		}
+		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, respSize)
 		if rec != nil {
 			panic(rec)
 		}

@@ -61,11 +61,14 @@ func (s *respState) enter() bool {
 func (s *respState) leave() { s.mu.RUnlock() }
 
 // observeHeader notes the status of a WriteHeader call, or the implicit 200
-// of a first write. 1xx other than 101 are informational, not final; codes
-// net/http rejects are counted and recorded as 500.
+// of a first write or flush. 1xx other than 101 are informational, not
+// final; codes net/http rejects are counted and recorded as 500. Once the
+// connection was hijacked nothing more is sent through the writer (net/http
+// refuses it), so the status is left as it was.
 func (s *respState) observeHeader(code int) {
+	const done = hdrWrote | hdrHijacked
 	h := s.hdr.Load()
-	if h&hdrWrote != 0 {
+	if h&done != 0 {
 		return
 	}
 	switch {
@@ -80,15 +83,15 @@ func (s *respState) observeHeader(code int) {
 		v |= hdrGone
 	}
 	for !s.hdr.CompareAndSwap(h, h|v) {
-		if h = s.hdr.Load(); h&hdrWrote != 0 {
+		if h = s.hdr.Load(); h&done != 0 {
 			return
 		}
 	}
 }
 
-// beforeWrite is called before a body write is passed on: it reports
-// whether the handler is still running, as enter, and notes the implicit
-// 200.
+// beforeWrite is called before a body write or a flush is passed on: it
+// reports whether the handler is still running, as enter, and notes the
+// implicit 200 that either sends when no status was written.
 func (s *respState) beforeWrite() bool {
 	if !s.enter() {
 		return false
@@ -324,7 +327,7 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shFlusher != 0 {
 		h.Flush = func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
 			return func() {
-				if s.enter() {
+				if s.beforeWrite() {
 					defer s.leave()
 					next()
 				}
@@ -334,7 +337,7 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	if sh&shFlushError != 0 {
 		h.FlushError = func(next httpsnoop.FlushErrorFunc) httpsnoop.FlushErrorFunc {
 			return func() error {
-				if !s.enter() {
+				if !s.beforeWrite() {
 					return errClosed
 				}
 				defer s.leave()
@@ -421,14 +424,14 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.rw }
 // The optional methods, shared by the shape types that have them.
 
 func (w *respWriter) flush() {
-	if w.enter() {
+	if w.beforeWrite() {
 		defer w.leave()
 		w.rw.(http.Flusher).Flush()
 	}
 }
 
 func (w *respWriter) flushError() error {
-	if !w.enter() {
+	if !w.beforeWrite() {
 		return errClosed
 	}
 	defer w.leave()
