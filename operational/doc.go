@@ -34,14 +34,27 @@
 //   - a handler that panics is recorded as 500 with error.type "panic" and
 //     the panic continues; [http.ErrAbortHandler] is not reported as a panic;
 //   - a request whose client went away (its context canceled before the
-//     status was sent) is recorded as 499, [StatusClientClosedRequest], with
-//     no error.type: it is not a server error;
+//     handler wrote a status by WriteHeader, a first Write or a Flush) is
+//     recorded as 499, [StatusClientClosedRequest], with no error.type: it
+//     is not a server error; a client that goes away later, mid-body,
+//     leaves the status the handler wrote;
 //   - a hijacked connection (a websocket upgrade) with no status written is
-//     recorded as 101;
+//     recorded as 101; calls through the writer after the hijack, which
+//     net/http refuses, do not change the status;
 //   - a status code net/http rejects (below 100 or above 999) is counted on
 //     the kpikit.dropped counter (kpikit.component
 //     "operational.http.server", reason "invalid_status_code") and recorded
 //     as 500.
+//
+// The request body size is the Content-Length of a body of known length,
+// read or not, and the bytes the handler read of one of unknown length (a
+// chunked body). The response body size is the bytes the writer accepted;
+// for a HEAD request, whose body net/http discards, it is 0.
+//
+// [http.TimeoutHandler] belongs inside the middleware
+// (mw.Handler(http.TimeoutHandler(mux, …))), which then records the 503 it
+// sends on a timeout. Outside, the middleware sees only the handler it
+// wraps, which outlives the request, and records what that handler wrote.
 //
 // http.route comes from [http.Request.Pattern], set by [http.ServeMux] on
 // the request the middleware passed it; other routers provide it with
@@ -50,7 +63,11 @@
 // The wrapped ResponseWriter keeps exactly the optional interfaces of the
 // original ([http.Flusher], [http.Hijacker], [io.ReaderFrom], deadlines and
 // full duplex through [http.ResponseController]), so streaming and
-// websockets work through the middleware.
+// websockets work through the middleware. One thing no wrapper can pass
+// on: [http.MaxBytesReader] tells net/http's own writer, by an unexported
+// method, to close the connection once the limit is hit; through the
+// middleware the server instead discards the rest of the body (up to
+// 256 KiB) and may keep the connection.
 //
 // For outbound calls, wrap a RoundTripper with [NewTransport]; it records
 // http.client.request.duration, with error.type for transport errors and
