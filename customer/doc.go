@@ -220,9 +220,9 @@
 //     bytes), unknown_step, future_event, late_event, user_cap (a new
 //     attempt when [WithMaxUsers] users are tracked), segment_overflow (a
 //     value over [WithSegmentValueLimit], folded into [OtherValue]),
-//     invalid_segment (invalid UTF-8, a value over [MaxSegmentValueLen]
-//     bytes or a value beyond the declared dimensions, folded into
-//     [OtherValue]). The activity adds before_cohort (an event in a period
+//     invalid_segment (invalid UTF-8 or a value over [MaxSegmentValueLen]
+//     bytes, folded into [OtherValue]; values beyond the declared
+//     dimensions, discarded). The activity adds before_cohort (an event in a period
 //     before the user's cohort), unknown_currency (not declared with
 //     [WithCurrencies], or without it not an ISO 4217 code),
 //     currency_limit (without WithCurrencies, a currency beyond the first
@@ -231,7 +231,9 @@
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
 //     event counts in its period but in no cohort). Every recorder counts
 //     closed (an event recorded after Close) and, with Redis,
-//     store_unavailable. A recorder reports each reason it
+//     store_unavailable. An event with several faults counts once, for
+//     the first check it fails, in this order: the user id, the step, the
+//     time. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
 //     funnel or goal only without Redis,
 //     store_unavailable only with it, segment_overflow only with
@@ -412,10 +414,11 @@
 //
 // Segment values are given positionally, in the order of [WithSegments].
 // A missing or empty value reports as [UnknownValue]; a value that is not
-// valid UTF-8 or is longer than [MaxSegmentValueLen] bytes, values beyond
-// the declared dimensions, and new values once a dimension holds
-// [WithSegmentValueLimit] values report as [OtherValue]. Folding keeps the
-// user in the counts. Folds are counted on kpikit.dropped when the values
+// valid UTF-8 or is longer than [MaxSegmentValueLen] bytes, and new values
+// once a dimension holds [WithSegmentValueLimit] values (UnknownValue and
+// OtherValue do not take a place), report as [OtherValue]. Values beyond
+// the declared dimensions are discarded; the declared ones are kept.
+// Folding keeps the user in the counts. Folds are counted on kpikit.dropped when the values
 // are resolved, which is when an event starts an attempt (with
 // [WithRedis], for every event that can start one; values given with
 // other events are ignored, unchecked): one invalid_segment or
