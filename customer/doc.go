@@ -231,7 +231,7 @@
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
 //     event counts in its period but in no cohort). Every recorder counts
 //     closed (an event recorded after Close) and, with Redis,
-//     store_unavailable. An event with several faults counts once, for
+//     store_unavailable. A funnel or goal event with several faults counts once, for
 //     the first check it fails, in this order: the user id, the step, the
 //     time. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
