@@ -411,7 +411,7 @@ func doSegKey(set attribute.Set, segments bool) string {
 	}
 	d, _ := set.Value("device")
 	p, _ := set.Value("plan")
-	return d.Emit() + "|" + p.Emit()
+	return d.String() + "|" + p.String()
 }
 
 func doRead(t *testing.T, reader *sdkmetric.ManualReader, cfg doConfig, name string) doReport {
@@ -436,23 +436,23 @@ func doRead(t *testing.T, reader *sdkmetric.ManualReader, cfg doConfig, name str
 			key := func(set attribute.Set) string {
 				k := m.Name + "\x00" + doSegKey(set, cfg.segments)
 				if v, ok := set.Value("funnel.step"); ok {
-					k += "\x00" + v.Emit()
+					k += "\x00" + v.String()
 					idx, _ := set.Value("funnel.step.index")
 					i := -1
 					for j := range cfg.nSteps() {
-						if cfg.stepName(j) == v.Emit() {
+						if cfg.stepName(j) == v.String() {
 							i = j
 						}
 					}
-					if idx.Emit() != strconv.Itoa(i+1) {
-						r.problems = append(r.problems, fmt.Sprintf("%s: funnel.step=%s has funnel.step.index=%s", m.Name, v.Emit(), idx.Emit()))
+					if idx.String() != strconv.Itoa(i+1) {
+						r.problems = append(r.problems, fmt.Sprintf("%s: funnel.step=%s has funnel.step.index=%s", m.Name, v.String(), idx.String()))
 					}
 				}
 				if v, ok := set.Value("funnel.basis"); ok {
-					k += "\x00" + v.Emit()
+					k += "\x00" + v.String()
 				}
-				if v, ok := set.Value(attribute.Key(nameAttr)); m.Name != "kpikit.dropped" && (!ok || v.Emit() != name) {
-					r.problems = append(r.problems, fmt.Sprintf("%s: %s attribute %q, want %q", m.Name, nameAttr, v.Emit(), name))
+				if v, ok := set.Value(attribute.Key(nameAttr)); m.Name != "kpikit.dropped" && (!ok || v.String() != name) {
+					r.problems = append(r.problems, fmt.Sprintf("%s: %s attribute %q, want %q", m.Name, nameAttr, v.String(), name))
 				}
 				return k
 			}
@@ -461,9 +461,9 @@ func doRead(t *testing.T, reader *sdkmetric.ManualReader, cfg doConfig, name str
 				for _, p := range d.DataPoints {
 					switch m.Name {
 					case "kpikit.dropped":
-						if c, _ := p.Attributes.Value("kpikit.component"); c.Emit() == component {
+						if c, _ := p.Attributes.Value("kpikit.component"); c.String() == component {
 							reason, _ := p.Attributes.Value("reason")
-							r.dropped[reason.Emit()] += p.Value
+							r.dropped[reason.String()] += p.Value
 						}
 					case customer.MetricFunnelTrackedUsers, customer.MetricGoalTrackedUsers:
 						r.tracked += p.Value
