@@ -153,6 +153,48 @@ func (s *respState) hijack(next func() (net.Conn, *bufio.ReadWriter, error)) (ne
 	return c, rw, err
 }
 
+// guard passes a call on while the handler runs, and refuses it with
+// errClosed after.
+func (s *respState) guard(next func() error) error {
+	if !s.enter() {
+		return errClosed
+	}
+	defer s.leave()
+	return next()
+}
+
+// guardWrite is guard for a call that sends the response (a flush), which
+// sends the implicit 200 when no status was written.
+func (s *respState) guardWrite(next func() error) error {
+	if !s.beforeWrite() {
+		return errClosed
+	}
+	defer s.leave()
+	return next()
+}
+
+// header returns the header map of the wrapped writer, or, once the
+// handler returned, a map of its own that goes nowhere.
+func (s *respState) header(next func() http.Header) http.Header {
+	if !s.enter() {
+		return http.Header{}
+	}
+	defer s.leave()
+	return next()
+}
+
+// notify returns the CloseNotify channel of the wrapped writer, or, once
+// the handler returned, one that has fired: the request is over.
+func (s *respState) notify(next func() <-chan bool) <-chan bool {
+	if !s.enter() {
+		ch := make(chan bool, 1)
+		ch <- true
+		return ch
+	}
+	defer s.leave()
+	return next()
+}
+
 // close waits for the calls under way to return, refuses every later one
 // and returns the final state bits.
 func (s *respState) close() uint32 {
@@ -255,8 +297,7 @@ func shapeOf(w http.ResponseWriter) uint16 {
 // Unwrap for [http.ResponseController].
 //
 // httpsnoop's hooks are functions that the wrapper keeps, so without a
-// pool each hooked method costs a closure per request (ten allocations for
-// the five methods observed). For the three shapes net/http and httptest
+// pool each hooked method costs closures per request (see hooks). For the three shapes net/http and httptest
 // produce, one struct per request is both the state and the wrapper: one
 // allocation, with a method set checked against the shape by the tests.
 func (m *Middleware) wrap(ctx context.Context, w http.ResponseWriter) (http.ResponseWriter, *respState) {
@@ -283,13 +324,7 @@ func (m *Middleware) wrap(ctx context.Context, w http.ResponseWriter) (http.Resp
 func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	h := httpsnoop.Hooks{
 		Header: func(next httpsnoop.HeaderFunc) httpsnoop.HeaderFunc {
-			return func() http.Header {
-				if !s.enter() {
-					return http.Header{}
-				}
-				defer s.leave()
-				return next()
-			}
+			return func() http.Header { return s.header(next) }
 		},
 		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
 			return func(code int) { s.writeHeader(next, code) }
@@ -305,13 +340,7 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	}
 	if sh&shCloseNotifier != 0 {
 		h.CloseNotify = func(next httpsnoop.CloseNotifyFunc) httpsnoop.CloseNotifyFunc {
-			return func() <-chan bool {
-				if !s.enter() {
-					return firedNotify()
-				}
-				defer s.leave()
-				return next()
-			}
+			return func() <-chan bool { return s.notify(next) }
 		}
 	}
 	if sh&shReaderFrom != 0 {
@@ -326,97 +355,51 @@ func (s *respState) hooks(sh uint16) httpsnoop.Hooks {
 	}
 	if sh&shFlusher != 0 {
 		h.Flush = func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
-			return func() {
-				if s.beforeWrite() {
-					defer s.leave()
-					next()
-				}
-			}
+			return func() { _ = s.guardWrite(func() error { next(); return nil }) }
 		}
 	}
 	if sh&shFlushError != 0 {
 		h.FlushError = func(next httpsnoop.FlushErrorFunc) httpsnoop.FlushErrorFunc {
-			return func() error {
-				if !s.beforeWrite() {
-					return errClosed
-				}
-				defer s.leave()
-				return next()
-			}
+			return func() error { return s.guardWrite(next) }
 		}
 	}
 	if sh&shPusher != 0 {
 		h.Push = func(next httpsnoop.PushFunc) httpsnoop.PushFunc {
 			return func(target string, opts *http.PushOptions) error {
-				if !s.enter() {
-					return errClosed
-				}
-				defer s.leave()
-				return next(target, opts)
+				return s.guard(func() error { return next(target, opts) })
 			}
 		}
 	}
 	if sh&shDeadliner != 0 {
 		h.SetReadDeadline = func(next httpsnoop.SetReadDeadlineFunc) httpsnoop.SetReadDeadlineFunc {
-			return func(t time.Time) error {
-				if !s.enter() {
-					return errClosed
-				}
-				defer s.leave()
-				return next(t)
-			}
+			return func(t time.Time) error { return s.guard(func() error { return next(t) }) }
 		}
 		h.SetWriteDeadline = func(next httpsnoop.SetWriteDeadlineFunc) httpsnoop.SetWriteDeadlineFunc {
-			return func(t time.Time) error {
-				if !s.enter() {
-					return errClosed
-				}
-				defer s.leave()
-				return next(t)
-			}
+			return func(t time.Time) error { return s.guard(func() error { return next(t) }) }
 		}
 	}
 	if sh&shFullDuplex != 0 {
 		h.EnableFullDuplex = func(next httpsnoop.EnableFullDuplexFunc) httpsnoop.EnableFullDuplexFunc {
-			return func() error {
-				if !s.enter() {
-					return errClosed
-				}
-				defer s.leave()
-				return next()
-			}
+			return func() error { return s.guard(next) }
 		}
 	}
 	return h
 }
 
 // respWriter is the wrapper of the plain ResponseWriter methods; the shape
-// types below add the optional ones.
+// types below add the optional ones. Each passes the call to the respState
+// method that httpsnoop's hooks use too.
 type respWriter struct{ respState }
 
 // Header returns the header map of the wrapped writer, or, once the
 // handler returned, a map of its own that goes nowhere.
-func (w *respWriter) Header() http.Header {
-	if !w.enter() {
-		return http.Header{}
-	}
-	defer w.leave()
-	return w.rw.Header()
-}
+func (w *respWriter) Header() http.Header { return w.header(w.rw.Header) }
 
 // WriteHeader records code and passes it on.
 func (w *respWriter) WriteHeader(code int) { w.writeHeader(w.rw.WriteHeader, code) }
 
 // Write passes b on and counts what was written.
-func (w *respWriter) Write(b []byte) (int, error) {
-	if !w.beforeWrite() {
-		return 0, errClosed
-	}
-	defer w.leave()
-	n, err := w.rw.Write(b)
-	w.written.Add(int64(n))
-	return n, err
-}
+func (w *respWriter) Write(b []byte) (int, error) { return w.write(w.rw.Write, b) }
 
 // Unwrap returns the wrapped writer, for [http.ResponseController].
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.rw }
@@ -424,55 +407,19 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.rw }
 // The optional methods, shared by the shape types that have them.
 
 func (w *respWriter) flush() {
-	if w.beforeWrite() {
-		defer w.leave()
-		w.rw.(http.Flusher).Flush()
-	}
+	_ = w.guardWrite(func() error { w.rw.(http.Flusher).Flush(); return nil })
 }
 
-func (w *respWriter) flushError() error {
-	if !w.beforeWrite() {
-		return errClosed
-	}
-	defer w.leave()
-	return w.rw.(flushErrorer).FlushError()
-}
+func (w *respWriter) flushError() error { return w.guardWrite(w.rw.(flushErrorer).FlushError) }
 
-// firedNotify returns a CloseNotify channel that has fired.
-func firedNotify() <-chan bool {
-	ch := make(chan bool, 1)
-	ch <- true
-	return ch
-}
-
-// closeNotify returns the channel of the wrapped writer or, once the
-// handler returned, one that has fired: the request is over.
-func (w *respWriter) closeNotify() <-chan bool {
-	if !w.enter() {
-		return firedNotify()
-	}
-	defer w.leave()
-	return w.rw.(closeNotifier).CloseNotify()
-}
+func (w *respWriter) closeNotify() <-chan bool { return w.notify(w.rw.(closeNotifier).CloseNotify) }
 
 func (w *respWriter) writeStr(s string) (int, error) {
-	if !w.beforeWrite() {
-		return 0, errClosed
-	}
-	defer w.leave()
-	n, err := w.rw.(io.StringWriter).WriteString(s)
-	w.written.Add(int64(n))
-	return n, err
+	return w.writeString(w.rw.(io.StringWriter).WriteString, s)
 }
 
 func (w *respWriter) readFromSrc(src io.Reader) (int64, error) {
-	if !w.beforeWrite() {
-		return 0, errClosed
-	}
-	defer w.leave()
-	n, err := w.rw.(io.ReaderFrom).ReadFrom(src)
-	w.written.Add(n)
-	return n, err
+	return w.readFrom(w.rw.(io.ReaderFrom).ReadFrom, src)
 }
 
 func (w *respWriter) hijackConn() (net.Conn, *bufio.ReadWriter, error) {
@@ -480,35 +427,19 @@ func (w *respWriter) hijackConn() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *respWriter) setReadDeadline(t time.Time) error {
-	if !w.enter() {
-		return errClosed
-	}
-	defer w.leave()
-	return w.rw.(deadliner).SetReadDeadline(t)
+	return w.guard(func() error { return w.rw.(deadliner).SetReadDeadline(t) })
 }
 
 func (w *respWriter) setWriteDeadline(t time.Time) error {
-	if !w.enter() {
-		return errClosed
-	}
-	defer w.leave()
-	return w.rw.(deadliner).SetWriteDeadline(t)
+	return w.guard(func() error { return w.rw.(deadliner).SetWriteDeadline(t) })
 }
 
 func (w *respWriter) enableFullDuplex() error {
-	if !w.enter() {
-		return errClosed
-	}
-	defer w.leave()
-	return w.rw.(fullDuplexEnabler).EnableFullDuplex()
+	return w.guard(w.rw.(fullDuplexEnabler).EnableFullDuplex)
 }
 
 func (w *respWriter) push(target string, opts *http.PushOptions) error {
-	if !w.enter() {
-		return errClosed
-	}
-	defer w.leave()
-	return w.rw.(http.Pusher).Push(target, opts)
+	return w.guard(func() error { return w.rw.(http.Pusher).Push(target, opts) })
 }
 
 // http1Writer has the shape of net/http's HTTP/1 writer.
