@@ -3,7 +3,6 @@ package customer_test
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/internal/faultnet"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
@@ -237,53 +237,6 @@ func TestConfigErrorsLeakNothing(t *testing.T) {
 	}
 }
 
-// refusingAddr returns a loopback address where nothing listens.
-func refusingAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// silentAddr returns the address of a server that accepts connections
-// and never answers, until the test ends.
-func silentAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // TestUnreachableRedisWaitsEnd records into recorders whose Redis refuses
 // connections, or accepts them and never answers: Flush, a collection and
 // Shutdown each return by their deadline (plus a margin), with an error,
@@ -292,10 +245,10 @@ func TestUnreachableRedisWaitsEnd(t *testing.T) {
 	captureErrors(t) // the flushers report the outage
 	servers := []struct {
 		name string
-		addr func(t *testing.T) string
+		addr func(testing.TB) string
 	}{
-		{"refusing", refusingAddr},
-		{"silent", silentAddr},
+		{"refusing", faultnet.Refused},
+		{"silent", faultnet.Silent},
 	}
 	const deadline = 300 * time.Millisecond
 	const margin = 1500 * time.Millisecond
@@ -349,7 +302,7 @@ func collectErr(ctx context.Context, h *harness) (metricdata.ResourceMetrics, er
 // the library's own bound on a Redis round trip.
 func TestSilentRedisCollectionEnds(t *testing.T) {
 	captureErrors(t)
-	addr := silentAddr(t)
+	addr := faultnet.Silent(t)
 	verifyNoLeak(t)
 	var wg sync.WaitGroup
 	for _, kind := range []string{"funnel", "goal", "activity"} {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/internal/faultnet"
 )
 
 // TestOptionsThatCannotWork: an option whose value cannot do what it says
@@ -68,7 +69,7 @@ func TestOptionsThatCannotWork(t *testing.T) {
 // TestActivityMaxUsersWithRedis: an activity in Redis takes WithMaxUsers,
 // which caps the first-seen cohorts the replica holds.
 func TestActivityMaxUsersWithRedis(t *testing.T) {
-	a, err := customer.NewActivity("a", customer.WithRedis(refusingAddr(t)), customer.WithMaxUsers(10))
+	a, err := customer.NewActivity("a", customer.WithRedis(faultnet.Refused(t)), customer.WithMaxUsers(10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,60 +2,12 @@ package exporter_test
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kpikit/kpikit/exporter"
+	"github.com/kpikit/kpikit/internal/faultnet"
 )
-
-// silentListener accepts connections and never reads or answers; it closes
-// them when the test ends.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
-
-// refusedAddr returns an address nothing listens on.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 // Shutdown returns by its deadline against an OTLP endpoint that accepts
 // connections and never answers, and one that refuses them, over both
@@ -65,10 +17,10 @@ func TestShutdownDeadlineAgainstDeadEndpoints(t *testing.T) {
 	for _, proto := range []exporter.Protocol{exporter.GRPC, exporter.HTTPProtobuf} {
 		for _, ep := range []struct {
 			name string
-			addr func(*testing.T) string
+			addr func(testing.TB) string
 		}{
-			{"silent", silentListener},
-			{"refused", refusedAddr},
+			{"silent", faultnet.Silent},
+			{"refused", faultnet.Refused},
 		} {
 			t.Run(string(proto)+"/"+ep.name, func(t *testing.T) {
 				p, err := exporter.New(context.Background(),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kpikit/kpikit/internal/faultnet"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/redistest"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -452,28 +452,7 @@ func TestHotPathAllocs(t *testing.T) {
 // flusher is in the middle of a round trip, and counts the event dropped.
 func TestShutdownSilentServer(t *testing.T) {
 	captureErrors(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
-	defer func() {
-		_ = l.Close()
-		for c := range accepted {
-			_ = c.Close()
-		}
-	}()
-	s, err := redisstore.New(redisstore.WithAddr(l.Addr().String()), redisstore.WithFlushInterval(time.Millisecond))
+	s, err := redisstore.New(redisstore.WithAddr(faultnet.Silent(t)), redisstore.WithFlushInterval(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
