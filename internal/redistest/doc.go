@@ -3,7 +3,8 @@
 // directory, waits until it answers PING and stops it when the test ends.
 // [Server.Stop], [Server.Kill] and [Server.Restart] simulate outages on the
 // same port. Tests that need Redis skip, with a message, when redis-server
-// is not installed.
+// is not installed, or fail when the environment variable [RequireEnv] is
+// set, as continuous integration does.
 //
 // # Usage
 //
