@@ -47,17 +47,23 @@ func collectorBinary(t *testing.T) string {
 	return binPath
 }
 
+// toolDir returns the folder, under the user cache directory, that holds a
+// tool the tests build once.
+func toolDir(name string) string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	return filepath.Join(cache, "kpikit", name)
+}
+
 func buildCollector() (string, error) {
 	cfg, err := os.ReadFile(filepath.Join("..", "examples", "shop", "collector", "builder.yaml"))
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(append([]byte(builderVersion), cfg...))
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "kpikit", "otelcol-"+hex.EncodeToString(sum[:8]))
+	dir := toolDir("otelcol-" + hex.EncodeToString(sum[:8]))
 	bin := filepath.Join(dir, "otelcol-kpikit")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil

@@ -36,11 +36,7 @@ func prometheusBinary(t *testing.T) string {
 		return p
 	}
 	promOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "kpikit", "prometheus-"+prometheusVersion)
+		dir := toolDir("prometheus-" + prometheusVersion)
 		promPath = filepath.Join(dir, "prometheus")
 		if _, err := os.Stat(promPath); err == nil {
 			return

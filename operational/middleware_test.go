@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -592,44 +591,6 @@ func TestMiddlewareServerSentEvents(t *testing.T) {
 	sizes := histSums(t, r, operational.MetricServerResponseBodySize)
 	if got := sizes[fmt.Sprintf(base11, 200)]; got != int64(3*len("data: 0\n\n")) {
 		t.Errorf("response size = %d (%v)", got, sizes)
-	}
-}
-
-func TestMiddlewareHijack(t *testing.T) {
-	mw, r := newMiddleware(t)
-	srv, done := serve(t, mw, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer conn.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		_ = brw.Flush()
-		line, _ := brw.ReadString('\n')
-		_, _ = brw.WriteString("echo: " + line)
-		_ = brw.Flush()
-	}))
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("upgrade: %v, %v", resp, err)
-	}
-	_, _ = io.WriteString(conn, "hello\n")
-	line, err := br.ReadString('\n')
-	if err != nil || line != "echo: hello\n" {
-		t.Fatalf("echo: %q, %v", line, err)
-	}
-	<-done
-	want := []point{{fmt.Sprintf(base11, 101), 1}}
-	if diff := cmp.Diff(want, collect(t, r)[operational.MetricServerRequestDuration]); diff != "" {
-		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 }
 
