@@ -32,6 +32,12 @@ func TestOptionsThatCannotWork(t *testing.T) {
 			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
 		{"user cap with Redis", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithMaxUsers(1000)},
 			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "Redis"}},
+		// WithScale: "at least every declared currency's minor-unit
+		// digits and at most 18"; -1 is not "no scale given".
+		{"negative scale", []customer.Option{customer.WithCurrencies("USD"), customer.WithScale(-1)},
+			[]string{"activity"}, []string{"-1"}},
+		{"negative scale, zero-digit currency", []customer.Option{customer.WithCurrencies("JPY"), customer.WithScale(-3)},
+			[]string{"activity"}, []string{"-3"}},
 		{"snapshot path that is a directory", []customer.Option{customer.WithSnapshot(os.TempDir(), time.Minute)},
 			[]string{"activity"}, []string{os.TempDir(), "is a directory"}},
 		{"user cap with a Redis client option", []customer.Option{customer.WithMaxUsers(5), customer.WithRedis("localhost:6379"), customer.WithRedisDB(1)},
