@@ -28,7 +28,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -46,23 +45,6 @@ const (
 )
 
 var doEpoch = time.Unix(0, 0).UTC()
-
-type doClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *doClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *doClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // doConfig is one recorder: a funnel in one order, or a goal.
 type doConfig struct {
@@ -772,7 +754,7 @@ func doRun(t *testing.T, cfg doConfig, events []doEvent, checkpoints map[int]boo
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer func() { _ = provider.Shutdown(context.Background()) }()
-	clk := &doClock{t: cfg.base}
+	clk := newClock(cfg.base)
 	opts := []customer.Option{customer.WithMeterProvider(provider), customer.WithClock(clk.Now)}
 	if cfg.window != 0 {
 		opts = append(opts, customer.WithWindow(cfg.window))
