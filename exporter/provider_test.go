@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,11 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kpikit/kpikit/exporter"
+	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 func TestConsole(t *testing.T) {
@@ -194,6 +199,31 @@ func TestViews(t *testing.T) {
 			if len(bounds) == len(exporter.DurationBuckets) && bounds[0] == exporter.DurationBuckets[0] {
 				t.Errorf("%s got the latency buckets %v", name, bounds)
 			}
+		}
+	})
+	t.Run("an SLO threshold stays a boundary of the middleware's histogram", func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		p, err := exporter.New(context.Background(), exporter.WithExporters(exporter.None), exporter.WithReader(reader))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Shutdown(context.Background())
+		mw, err := operational.NewMiddleware(operational.WithMeterProvider(p.MeterProvider()), operational.WithSLOs(
+			slo.SLO{Name: "fast", Objective: 0.99, SLI: slo.HTTPLatency{Threshold: 300 * time.Millisecond}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mw.Handler(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		other, _ := p.MeterProvider().Meter("t").Float64Histogram("job.duration", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(1, 2))
+		other.Record(context.Background(), 1)
+		got := collect(t, reader)
+		want := append(slices.Clone(exporter.DurationBuckets), 0.3)
+		slices.Sort(want)
+		if diff := cmp.Diff(want, got["http.server.request.duration"].Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds); diff != "" {
+			t.Errorf("middleware histogram bounds (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(exporter.DurationBuckets, got["job.duration"].Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds); diff != "" {
+			t.Errorf("another library's *.duration bounds (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("cardinality limit", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kpikit/kpikit/internal/httpbench"
 	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // Allocation budgets of the hot paths.
@@ -22,12 +23,22 @@ func TestAllocs(t *testing.T) {
 	op, _ := operational.NewOperation("db.query", operational.WithMeterProvider(mp))
 	ec, _ := operational.NewErrorCounter("cache.refresh", operational.WithMeterProvider(mp))
 	mw, _ := operational.NewMiddleware(operational.WithMeterProvider(mp))
+	withSLOs, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithSLOs(benchSLOs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opSLO, err := operational.NewOperation("db.slo", operational.WithMeterProvider(mp), operational.WithSLOs(
+		slo.SLO{Name: "db", Objective: 0.99, SLI: slo.OperationLatency{Operation: "db.slo", Threshold: 100 * time.Millisecond}}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr, _ := operational.NewTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1}, nil
 	}), operational.WithMeterProvider(mp))
 
 	bare := httpbench.Mux()
 	wrapped := mw.Handler(httpbench.Mux())
+	wrappedSLOs := withSLOs.Handler(httpbench.Mux())
 	w := httpbench.NewWriter()
 	req := httptest.NewRequest("GET", "/users/42", nil)
 	creq := httptest.NewRequest("GET", "http://api.internal/x", nil)
@@ -42,6 +53,9 @@ func TestAllocs(t *testing.T) {
 		{"Operation.Record error", 0, func() { op.Record(ctx, time.Millisecond, errOther) }},
 		{"Operation.Record canceled", 0, func() { op.Record(ctx, time.Millisecond, context.Canceled) }},
 		{"Timer", 0, func() { op.Start(ctx).End(nil) }},
+		{"Operation.Record with an SLO", 0, func() { opSLO.Record(ctx, time.Millisecond, nil) }},
+		{"Operation.Record error with an SLO", 0, func() { opSLO.Record(ctx, time.Millisecond, errOther) }},
+		{"Timer with an SLO", 0, func() { opSLO.Start(ctx).End(nil) }},
 		{"ErrorCounter.Add", 0, func() { ec.Add(ctx, context.DeadlineExceeded) }},
 		{"ErrorType", 0, func() { _ = operational.ErrorType(errOther) }},
 		{"Transport.RoundTrip", 1, func() { _, _ = tr.RoundTrip(creq) }}, // the base's response
@@ -73,6 +87,11 @@ func TestAllocs(t *testing.T) {
 			got := testing.AllocsPerRun(100, func() { wrapped.ServeHTTP(tt.w, req) })
 			if over := got - base; over > tt.max {
 				t.Errorf("middleware, %s writer: %v allocs over the bare handler's %v, want at most %v", tt.name, over, base, tt.max)
+			}
+			// Four SLOs selecting the request add nothing.
+			wrappedSLOs.ServeHTTP(tt.w, req)
+			if withSLOs := testing.AllocsPerRun(100, func() { wrappedSLOs.ServeHTTP(tt.w, req) }); withSLOs != got {
+				t.Errorf("middleware with four SLOs, %s writer: %v allocs, without SLOs %v", tt.name, withSLOs, got)
 			}
 		}
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kpikit/kpikit/internal/httpbench"
 	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 func serveLoop(b *testing.B, h http.Handler) {
@@ -46,6 +47,14 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	off, _ := operational.NewMiddleware(operational.WithMeterProvider(noop.NewMeterProvider()))
+	slo1, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithSLOs(benchSLOs[:1]...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	slo4, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithSLOs(benchSLOs...))
+	if err != nil {
+		b.Fatal(err)
+	}
 	handlers := []struct {
 		name string
 		h    http.Handler
@@ -53,6 +62,9 @@ func BenchmarkMiddleware(b *testing.B) {
 		{"bare", httpbench.Mux()},
 		{"kpikit", mw.Handler(httpbench.Mux())},
 		{"kpikit-disabled", off.Handler(httpbench.Mux())},
+		// The cost of SLOs: one, then four, matching every request.
+		{"kpikit-1-slo", slo1.Handler(httpbench.Mux())},
+		{"kpikit-4-slos", slo4.Handler(httpbench.Mux())},
 	}
 	for _, h := range handlers {
 		b.Run(h.name, func(b *testing.B) { serveLoop(b, h.h) })
@@ -63,6 +75,14 @@ func BenchmarkMiddleware(b *testing.B) {
 }
 
 var errBench = errors.New("boom")
+
+// benchSLOs all select the benchmark's request, GET /users/{id}.
+var benchSLOs = []slo.SLO{
+	{Name: "all", Objective: 0.999, SLI: slo.HTTPAvailability{}},
+	{Name: "users", Objective: 0.999, SLI: slo.HTTPAvailability{Routes: []string{"/users/{id}"}, Methods: []string{"GET"}}},
+	{Name: "fast", Objective: 0.99, SLI: slo.HTTPLatency{Threshold: 300 * time.Millisecond}},
+	{Name: "users-fast", Objective: 0.99, SLI: slo.HTTPLatency{Threshold: 100 * time.Millisecond, Routes: []string{"/users/{id}"}}},
+}
 
 // The operation recorder against the raw SDK histogram it records into,
 // with a prebuilt attribute set.

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kpikit/kpikit/slo"
 )
 
 // ScopeName is the instrumentation scope of every instrument this package
@@ -44,6 +46,7 @@ type config struct {
 	serverAddress string
 	valueLimit    int
 	noBodySizes   bool
+	slos          []slo.SLO
 	errs          []error
 }
 

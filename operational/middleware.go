@@ -81,11 +81,16 @@ type Middleware struct {
 
 	invalidStatus selfobs.Reason
 	routeLimit    selfobs.Reason
+
+	sloSet
+	slos []*sloMatch
 }
 
-// routeEntry holds the attribute sets of one route.
+// routeEntry holds the attribute sets of one route and the SLOs that
+// select it.
 type routeEntry struct {
 	route string // "" records no http.route
+	slos  []*sloMatch
 	setCache
 }
 
@@ -97,6 +102,9 @@ type routeEntry struct {
 // instruments.
 func NewMiddleware(opts ...Option) (*Middleware, error) {
 	c, err := newConfig(kindMiddleware, opts)
+	if err == nil {
+		err = checkSLOs(c.slos, httpSLI, "slo.HTTPAvailability or slo.HTTPLatency")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +122,7 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 	m.duration, err = meter.Float64Histogram(MetricServerRequestDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of HTTP server requests."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+		metric.WithExplicitBucketBoundaries(durationBoundaries(c.slos)...))
 	errs = append(errs, err)
 	_, err = meter.Int64ObservableUpDownCounter(MetricServerActiveRequests,
 		metric.WithUnit("{request}"),
@@ -148,8 +156,10 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 			m.activeOpts[mi][si] = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
 		}
 	}
-	m.noRoute = &routeEntry{}
-	m.otherRoute = &routeEntry{route: other}
+	errs = append(errs, m.sloSet.init(meter, c.slos))
+	m.slos = compileHTTP(m.trackers)
+	m.noRoute = &routeEntry{slos: m.routeSLOs("")}
+	m.otherRoute = &routeEntry{route: other, slos: m.routeSLOs(other)}
 	return m, errors.Join(errs...)
 }
 
@@ -236,7 +246,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		active.used.Store(true)
 	}
 	en := m.enabled(ctx)
-	if en == 0 {
+	if en == 0 && m.slos == nil {
 		defer active.n.Add(-1)
 		h.next.ServeHTTP(w, r)
 		return
@@ -271,7 +281,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// answer to HEAD: no body was sent.
 			respSize = 0
 		}
-		m.record(ctx, r, en, method, scheme, status, errPanic, elapsed, reqSize, respSize)
+		m.record(ctx, r, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
 		if rec != nil {
 			panic(rec)
 		}
@@ -281,12 +291,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // record looks up the attribute set of the request and records it.
-func (m *Middleware) record(ctx context.Context, r *http.Request, en uint8, method, scheme uint32, status int, errPanic bool, elapsed time.Duration, reqSize, respSize int64) {
+func (m *Middleware) record(ctx context.Context, r *http.Request, en uint8, method, scheme uint32, status int, errPanic bool, start time.Time, elapsed time.Duration, reqSize, respSize int64) {
 	var e *routeEntry
 	if m.routeFunc != nil {
 		e = m.route(ctx, m.routeFunc(r), false)
 	} else {
 		e = m.route(ctx, r.Pattern, true)
+	}
+	if e.slos != nil {
+		countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), status >= 500 || errPanic, elapsed)
 	}
 	proto := protoIndex(r.ProtoMajor, r.ProtoMinor)
 	key := method | scheme<<4 | proto<<5 | uint32(status)<<8
@@ -343,7 +356,8 @@ func (m *Middleware) route(ctx context.Context, pattern string, fromMux bool) *r
 			if fromMux {
 				route = muxRoute(pattern)
 			}
-			return &routeEntry{route: strings.Clone(route)}
+			route = strings.Clone(route)
+			return &routeEntry{route: route, slos: m.routeSLOs(route)}
 		})
 		if ok {
 			return e

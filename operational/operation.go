@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // Metric names of the operation recorder and the error counter.
@@ -33,17 +34,29 @@ const (
 type Operation struct {
 	h    metric.Float64Histogram
 	sets errorSets
+	sloSet
 }
 
 // NewOperation returns the recorder of the operation called name, which must
 // be non-empty valid UTF-8, at most 256 bytes long and fixed (never an id). The options
-// that apply are [WithMeterProvider], [WithAttributes] and
-// [WithValueLimit]. Several Operations share one histogram, told apart by
+// that apply are [WithMeterProvider], [WithAttributes], [WithValueLimit]
+// and [WithSLOs]. Several Operations share one histogram, told apart by
 // operation.name.
 func NewOperation(name string, opts ...Option) (*Operation, error) {
 	c, err := newConfig(kindOperation, opts)
 	if err == nil {
 		err = checkName(name)
+	}
+	if err == nil {
+		err = checkSLOs(c.slos, func(s slo.SLI) bool {
+			switch x := s.(type) {
+			case slo.OperationAvailability:
+				return x.Operation == name
+			case slo.OperationLatency:
+				return x.Operation == name
+			}
+			return false
+		}, fmt.Sprintf("slo.OperationAvailability or slo.OperationLatency of operation %q", name))
 	}
 	if err != nil {
 		return nil, err
@@ -56,7 +69,7 @@ func NewOperation(name string, opts ...Option) (*Operation, error) {
 	dropped, derr := selfobs.New(meter, componentOperation)
 	o := &Operation{h: orNopFloat64Histogram(h)}
 	o.sets.init(name, c, dropped)
-	return o, errors.Join(err, derr)
+	return o, errors.Join(err, derr, o.sloSet.init(meter, c.slos))
 }
 
 func checkName(name string) error {
@@ -93,7 +106,8 @@ func (t Timer) End(err error) {
 	if t.o == nil {
 		return
 	}
-	t.o.Record(t.ctx, time.Since(t.start), err)
+	now := time.Now()
+	t.o.record(t.ctx, now, now.Sub(t.start), err)
 }
 
 // Record records an operation that took d and ended with err (nil is a
@@ -101,6 +115,27 @@ func (t Timer) End(err error) {
 func (o *Operation) Record(ctx context.Context, d time.Duration, err error) {
 	if o == nil {
 		return
+	}
+	var end time.Time
+	if o.trackers != nil {
+		end = time.Now()
+	}
+	o.record(ctx, end, d, err)
+}
+
+// record records an operation that ended at end (needed by SLOs only).
+func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, err error) {
+	if o.trackers != nil {
+		// The caller's cancellation is not a failure: error.type
+		// context_canceled, as the generated rules read it.
+		failed := false
+		if err != nil {
+			kind, _ := classify(err)
+			failed = kind != kindCanceled
+		}
+		for _, t := range o.trackers {
+			t.Add(end.UnixNano(), t.Good(failed, d))
+		}
 	}
 	if err == nil {
 		o.h.Record(ctx, d.Seconds(), o.sets.ok...)
