@@ -232,6 +232,14 @@ func WriteRules(w io.Writer, slos []SLO) error {
 	return b.Flush()
 }
 
+// label cuts s to the 63 bytes of a DNS label, never ending in '-'.
+func label(s string) string {
+	if len(s) > maxNameLen {
+		s = strings.TrimRight(s[:maxNameLen], "-")
+	}
+	return s
+}
+
 // checkService validates the service name of a sloth or OpenSLO document.
 func checkService(service string) error {
 	if !validName(service) {
@@ -324,7 +332,7 @@ func WriteOpenSLO(w io.Writer, service string, slos []SLO) error {
 		p("  service: %s", yamlString(service))
 		p("  indicator:")
 		p("    metadata:")
-		p("      name: %s", yamlString(s.Name+"-"+s.Kind()))
+		p("      name: %s", yamlString(label(s.Name+"-"+s.Kind())))
 		p("    spec:")
 		p("      ratioMetric:")
 		p("        counter: true")
