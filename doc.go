@@ -10,6 +10,11 @@
 //   - [github.com/kpikit/kpikit/operational] records service health: latency
 //     histograms, error counters, net/http middleware and client transport
 //     following the OpenTelemetry HTTP semantic conventions.
+//   - [github.com/kpikit/kpikit/slo] declares service-level objectives in
+//     code — availability and latency of requests and operations, and a
+//     goal's conversion — which the recorders of customer and operational
+//     count live (error budget, burn rates, alerts), and generates
+//     Prometheus rules, a sloth spec and OpenSLO documents from them.
 //   - [github.com/kpikit/kpikit/exporter] builds the SDK MeterProvider the
 //     recorders write into and ships the metrics to an OTLP collector (gRPC or
 //     HTTP), to Prometheus, or to the console, configured by options and the

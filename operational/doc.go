@@ -83,6 +83,22 @@
 // error.type from [ErrorType]. [ErrorCounter] counts failures that have no
 // duration on kpikit.errors ({error}).
 //
+// # SLOs
+//
+// [WithSLOs] gives a Middleware SLOs of kind [slo.HTTPAvailability] and
+// [slo.HTTPLatency], selecting requests by http.route and method, and an
+// Operation SLOs of kind [slo.OperationAvailability] and
+// [slo.OperationLatency] naming it. Each request or call counts for every
+// SLO that selects it: a failure is a 5xx or a panic (a 499, a client that
+// went away, is not) or, for an operation, an error other than the
+// caller's cancellation. The recorder reports the slo.* metrics of package
+// slo (objective, event counts, error ratio and burn rate per window,
+// budget left, alert state) and returns the same figures from
+// [Middleware.SLOStatus] and [Operation.SLOStatus]. A latency threshold
+// that is not one of [DurationBuckets] becomes a boundary of the
+// Middleware's duration histogram, so that the rules package slo generates
+// read the same SLI from the buckets.
+//
 // # Configuration
 //
 // Options are shared by the constructors; each says which recorders it
@@ -124,7 +140,9 @@
 // github.com/felixge/httpsnoop, at one allocation for its state, two for
 // httpsnoop's, and three per method it has that the middleware observes
 // (eleven for a plain ResponseWriter). Nothing is pooled: see Concurrency.
-// [Operation.Record], [Timer.End] and [ErrorCounter.Add] do not allocate. The benchmarks of this package and of
+// [Operation.Record], [Timer.End] and [ErrorCounter.Add] do not allocate,
+// and neither do SLOs: counting a request for an SLO is one or two atomic
+// additions, and a comparison of the minute with the last snapshot's. The benchmarks of this package and of
 // the benchmarks module of this repository compare the cost with the raw SDK,
 // otelhttp and promhttp.
 //
