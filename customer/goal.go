@@ -265,9 +265,9 @@ func (g *Goal) localCounts() (good, total int64) {
 // at the goal's clock: the converted and exposed attempts since the goal
 // was created, and the error ratio, burn rate, error budget and alerts of
 // each window, the figures the slo.* metrics report. It reads the current
-// counts, as a collection does; a goal in Redis reads them within
-// redisstore's round-trip timeout (5 seconds), and when that read fails,
-// or once the goal is closed, uses the counts it read last. It returns nil
+// counts, as a collection does; a goal in Redis reads them with one round
+// trip bounded by 5 seconds, and when that read fails, or once the goal is
+// closed, uses the counts it read last. It returns nil
 // for a goal without SLOs, and for a nil *Goal.
 func (g *Goal) SLOStatus() []slo.Status {
 	if g == nil || len(g.trackers) == 0 {
