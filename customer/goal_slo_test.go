@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kpikit/kpikit/customer"
 	"github.com/kpikit/kpikit/internal/redistest"
@@ -460,5 +462,54 @@ func TestGoalSLOSnapshotSeeds(t *testing.T) {
 	st := g.SLOStatus()[0]
 	if w, _ := st.Window(5 * time.Minute); st.Total != 11 || w.Events != 1 || w.Bad != 1 {
 		t.Errorf("SLOStatus: total %d, 5m window %+v; want 11, and 1 event, bad", st.Total, w)
+	}
+}
+
+// TestGoalSLOConcurrent: SLOStatus and collections run while users are
+// exposed and convert; the final counts are exact (and the race detector
+// sees no race).
+func TestGoalSLOConcurrent(t *testing.T) {
+	h := newHarness(t)
+	s := slo.SLO{Name: "c", Objective: 0.5, SLI: slo.GoalConversion{Goal: "c"}}
+	g := closingGoal(t, "c", customer.WithMeterProvider(h.mp), customer.WithClock(newClock(t0).Now), customer.WithSLOs(s))
+	ctx := context.Background()
+	const workers, users = 4, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range users {
+				u := fmt.Sprint(w, "-", i)
+				g.Expose(ctx, u)
+				if i%2 == 0 {
+					g.Convert(ctx, u)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			for _, st := range g.SLOStatus() {
+				if st.Good > st.Total {
+					t.Errorf("SLOStatus: %d good of %d", st.Good, st.Total)
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		for range 20 {
+			var rm metricdata.ResourceMetrics
+			if err := h.reader.Collect(ctx, &rm); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	st := g.SLOStatus()
+	if st[0].Good != workers*users/2 || st[0].Total != workers*users {
+		t.Errorf("SLOStatus: %d good of %d, want %d of %d", st[0].Good, st[0].Total, workers*users/2, workers*users)
+	}
+	if p := h.points(t); p[sloKey(slo.MetricEvents, s.Name)] != workers*users {
+		t.Errorf("slo.events %v, want %d", p[sloKey(slo.MetricEvents, s.Name)], workers*users)
 	}
 }
