@@ -240,6 +240,34 @@
 //     segments, unknown_step only for a funnel, currency_limit only
 //     without WithCurrencies.
 //
+// # Goal SLOs
+//
+// A goal's conversion can be a service-level objective: declare an
+// [slo.SLO] whose SLI is [slo.GoalConversion] with the goal's name and give
+// it with [WithSLOs] ("80% of carts are paid within the hour"):
+//
+//	paid, err := customer.NewGoal("cart_paid", customer.WithWindow(time.Hour),
+//		customer.WithSLOs(slo.SLO{
+//			Name:      "cart-paid",
+//			Objective: 0.8,
+//			SLI:       slo.GoalConversion{Goal: "cart_paid"},
+//		}))
+//
+// Each attempt is an event and each converted attempt a good one: the
+// counts of customer.goal.exposed_users and customer.goal.converted_users
+// summed over the segments. Per SLO (attribute slo.name) the goal reports
+// the metrics named by package slo's Metric* constants: slo.objective,
+// slo.events and slo.good_events (counters), slo.error_ratio and
+// slo.burn_rate (per slo.window, 5m to 3d and the SLO's window; only for a
+// window with events), slo.error_budget.remaining and slo.alert (per
+// slo.alert.severity, page or ticket); [Goal.SLOStatus] returns the same
+// figures. The windows take the counts as each collection reads them, so
+// they are as fine as the export interval, and start with the goal: the
+// counts of a restored snapshot, or those in Redis before the goal's first
+// reading, are in slo.events but in no window. With Redis the counts are
+// the global ones. After Close the SLO metrics keep their last values, as
+// the other metrics do.
+//
 // # State
 //
 // By default all state is in memory and per process. Two options keep it

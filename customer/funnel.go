@@ -67,7 +67,7 @@ type Funnel struct {
 // at least two steps and at most [MaxSteps], with unique non-empty names.
 // [WithSnapshot] keeps its state across restarts and [WithRedis] shares it
 // between replicas (see the package documentation, "State"); the options
-// of [NewActivity] are errors.
+// of [NewActivity], and [WithSLOs], are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
 // that names the bad value. An error of the MeterProvider creating or
@@ -75,7 +75,7 @@ type Funnel struct {
 // funnel is returned, and nothing is left running.
 func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	c, err := newConfig(opts)
-	errs := []error{err}
+	errs := []error{err, c.misplaced(goalOnly, "NewFunnel")}
 	if !validName(name) {
 		errs = append(errs, invalidf("funnel name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
 	}

@@ -3,14 +3,18 @@ package customer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/budget"
+	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/snapshot"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // Metric names reported by [Goal].
@@ -51,16 +55,23 @@ type Goal struct {
 	tracked                                              metric.Int64ObservableUpDownCounter
 	nameOpt                                              []metric.ObserveOption
 
+	// SLOs (WithSLOs): one tracker per SLO, fed with the goal's counts
+	// when they are read. sloMu serialises reading the counts and setting
+	// the trackers, so that the trackers never see them go back.
+	sloIn    *budget.Instruments // nil without SLOs
+	trackers []*budget.Tracker
+	sloMu    sync.Mutex
+
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
 	col       collector
 	closeOnce sync.Once
 }
 
 // NewGoal returns a goal called name. All options apply but [WithOrder]
-// and those of [NewActivity] only.
+// and those of [NewActivity] only; [WithSLOs] applies to goals only.
 //
-// Errors are those of [NewFunnel]: with an error no goal is returned, and
-// nothing is left running.
+// Errors are those of [NewFunnel], and those of [WithSLOs]: with an error
+// no goal is returned, and nothing is left running.
 func NewGoal(name string, opts ...Option) (*Goal, error) {
 	c, err := newConfig(opts)
 	errs := []error{err}
@@ -70,6 +81,7 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 	if c.orderSet {
 		errs = append(errs, invalidf("goal %q: WithOrder(%v) applies to funnels only", name, c.order))
 	}
+	errs = append(errs, checkGoalSLOs(name, c.slos))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -103,13 +115,20 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		metric.WithDescription("Time from exposure to first conversion, per converted attempt."),
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
+	if len(c.slos) > 0 {
+		g.sloIn, err = budget.NewInstruments(m)
+		errs = append(errs, err)
+	}
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	instruments := []metric.Observable{g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked}
+	if g.sloIn != nil {
+		instruments = append(instruments, g.sloIn.Observables()...)
+	}
 	// Registered before anything starts, as for a funnel.
-	reg, err := m.RegisterCallback(g.col.callback,
-		g.exposedUsers, g.convertedUsers, g.exposures, g.conversions, g.conversion, g.tracked)
+	reg, err := m.RegisterCallback(g.col.callback, instruments...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +144,52 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 	if g.saver, err = startProgressState(c, "goal", name, nil, &g.store, newStore, true, ttc, drops); err != nil {
 		return nil, errors.Join(err, reg.Unregister())
 	}
+	if len(c.slos) > 0 {
+		now := c.clock()
+		for _, s := range c.slos {
+			g.trackers = append(g.trackers, budget.New(s, now))
+		}
+		// The counts of a restored snapshot are not events of this
+		// process's windows: they seed the trackers. A goal in Redis is
+		// not read here (construction does not contact the server): its
+		// first reading seeds them.
+		if g.store.remote == nil {
+			g.setSLOCounts(g.localCounts())
+		}
+	}
 	g.col.start(g.observe)
 	return g, nil
+}
+
+// checkGoalSLOs validates the SLOs of goal: each must work and count the
+// goal's conversion, and their names must be unique.
+func checkGoalSLOs(goal string, slos []slo.SLO) error {
+	if len(slos) == 0 {
+		return nil
+	}
+	var errs []error
+	if err := slo.ValidateAll(slos); err != nil {
+		errs = append(errs, fmt.Errorf("customer: goal %q: %w: %w", goal, err, ErrInvalidConfig))
+	}
+	want := slo.GoalConversion{Goal: goal}
+	for _, s := range slos {
+		if s.SLI == nil {
+			continue // ValidateAll says so
+		}
+		if sli, ok := s.SLI.(slo.GoalConversion); !ok || sli != want {
+			errs = append(errs, invalidf("goal %q: SLO %q has SLI %s, want %s", goal, s.Name, sliString(s.SLI), sliString(want)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sliString formats an SLI for an error: a goal conversion with its goal,
+// any other by its type.
+func sliString(sli slo.SLI) string {
+	if gc, ok := sli.(slo.GoalConversion); ok {
+		return fmt.Sprintf("slo.GoalConversion{Goal: %q}", gc.Goal)
+	}
+	return fmt.Sprintf("%T", sli)
 }
 
 // goalRow prebuilds the one attribute set that every goal metric of a
@@ -137,21 +200,113 @@ func goalRow(base []attribute.KeyValue) rowOpts {
 }
 
 func (g *Goal) observe(ctx context.Context, o metric.Observer) error {
+	if g.trackers != nil {
+		g.sloMu.Lock()
+		defer g.sloMu.Unlock()
+	}
+	// good and total are the SLOs' counts: converted and exposed attempts
+	// over every row.
+	var good, total int64
 	if g.store.remote != nil {
 		rows, counts, err := g.store.remote.read(ctx)
+		if err != nil {
+			return err // no rows: nothing to report
+		}
 		for _, r := range rows {
 			c := counts[r]
+			good += c.users[goalConversion]
+			total += c.users[goalExposure]
 			g.observeRow(o, r, c.users[goalExposure], c.users[goalConversion], c.events[goalExposure], c.events[goalConversion])
 		}
-		return err
+		g.observeSLOs(o, good, total)
+		return nil
 	}
 	g.rows.each(func(r *row) {
 		converted := r.users[goalConversion].Load()
 		exposed := r.users[goalExposure].Load()
+		good += converted
+		total += exposed
 		g.observeRow(o, r, exposed, converted, r.events[goalExposure].Load(), r.events[goalConversion].Load())
 	})
 	o.ObserveInt64(g.tracked, g.store.tracked.Load(), g.nameOpt...)
+	g.observeSLOs(o, good, total)
 	return nil
+}
+
+// observeSLOs sets the trackers to the counts just read and reports their
+// status; the caller holds sloMu.
+func (g *Goal) observeSLOs(o metric.Observer, good, total int64) {
+	if g.trackers == nil {
+		return
+	}
+	g.setSLOCounts(good, total)
+	g.sloIn.Observe(o, g.clock(), g.trackers)
+}
+
+// setSLOCounts sets every tracker's cumulative counts.
+func (g *Goal) setSLOCounts(good, total int64) {
+	for _, t := range g.trackers {
+		t.Set(good, total)
+	}
+}
+
+// localCounts returns the converted and exposed attempts of a goal held
+// in memory, over every row. Each row's conversions are read before its
+// exposures, so that good never exceeds total.
+func (g *Goal) localCounts() (good, total int64) {
+	g.rows.each(func(r *row) {
+		good += r.users[goalConversion].Load()
+		total += r.users[goalExposure].Load()
+	})
+	return good, total
+}
+
+// SLOStatus returns the status of each SLO of [WithSLOs], in their order,
+// at the goal's clock: the converted and exposed attempts since the goal
+// was created, and the error ratio, burn rate, error budget and alerts of
+// each window, the figures the slo.* metrics report. It reads the current
+// counts, as a collection does; a goal in Redis reads them with one round
+// trip bounded by 5 seconds, and when that read fails, or once the goal is
+// closed, uses the counts it read last. It returns nil
+// for a goal without SLOs, and for a nil *Goal.
+func (g *Goal) SLOStatus() []slo.Status {
+	if g == nil || len(g.trackers) == 0 {
+		return nil
+	}
+	g.sloMu.Lock()
+	defer g.sloMu.Unlock()
+	if good, total, ok := g.readCounts(); ok {
+		g.setSLOCounts(good, total)
+	}
+	now := g.clock()
+	out := make([]slo.Status, len(g.trackers))
+	for i, t := range g.trackers {
+		out[i] = t.Status(now)
+	}
+	return out
+}
+
+// readCounts returns the goal's converted and exposed attempts; false when
+// they cannot be read (Redis failed, or the goal in Redis is closed).
+func (g *Goal) readCounts() (good, total int64, ok bool) {
+	if g.store.remote == nil {
+		good, total = g.localCounts()
+		return good, total, true
+	}
+	if g.store.closed.Load() {
+		return 0, 0, false
+	}
+	ctx, cancel := redisstore.Bound(context.Background())
+	defer cancel()
+	rows, counts, err := g.store.remote.read(ctx)
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, r := range rows {
+		good += counts[r].users[goalConversion]
+		total += counts[r].users[goalExposure]
+	}
+	return good, total, true
 }
 
 func (g *Goal) observeRow(o metric.Observer, r *row, exposed, converted, exposures, conversions int64) {

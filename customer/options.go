@@ -13,6 +13,7 @@ import (
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/snapshot"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // ErrInvalidConfig is wrapped by every error that a constructor returns for
@@ -134,6 +135,9 @@ type config struct {
 	redis        []redisstore.Option
 	redisOn      bool // WithRedis or WithRedisClient was given
 
+	// Goal only.
+	slos []slo.SLO
+
 	given optionSet // options that were given, for recorder-aware checks
 	errs  []error   // of options whose value cannot work, such as a nil client
 }
@@ -161,11 +165,14 @@ const (
 	givenSnapshot
 	givenRedis
 	givenMaxUsers
+	givenSLOs
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
 	// activityOnly are the options of [NewActivity] only.
 	activityOnly = givenPeriod | givenHorizon | givenLocation | givenCurrencies | givenScale
+	// goalOnly are the options of [NewGoal] only.
+	goalOnly = givenSLOs
 )
 
 var optionNames = []struct {
@@ -177,6 +184,7 @@ var optionNames = []struct {
 	{givenPeriod, "WithPeriod"}, {givenHorizon, "WithHorizon"}, {givenLocation, "WithLocation"},
 	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
 	{givenSnapshot, "WithSnapshot"}, {givenRedis, "WithRedis"},
+	{givenSLOs, "WithSLOs"},
 }
 
 // misplaced returns an error naming every option of set that was given to
@@ -290,6 +298,26 @@ func WithClock(now func() time.Time) Option {
 		if now != nil {
 			c.clock = now
 		}
+		return c
+	})
+}
+
+// WithSLOs applies to [NewGoal]. It declares service-level objectives on
+// the goal's conversion: each SLO's SLI must be [slo.GoalConversion] whose
+// Goal is the goal's name. An attempt (a user's first exposure within a
+// goal window) is an event and an attempt that converted is a good one:
+// the counts of customer.goal.exposed_users and
+// customer.goal.converted_users, summed over the segments. The SLOs are
+// validated as [slo.ValidateAll] does; an SLO that cannot work, one of
+// another SLI or another goal, or two SLOs with one name, are errors
+// wrapping [ErrInvalidConfig] that name the SLO and the bad value. Calls
+// accumulate. The goal then reports the slo.* metrics of each SLO (see
+// package slo) and returns their status from [Goal.SLOStatus].
+func WithSLOs(slos ...slo.SLO) Option {
+	s := append([]slo.SLO(nil), slos...)
+	return optionFunc(func(c config) config {
+		c.slos = append(c.slos[:len(c.slos):len(c.slos)], s...)
+		c.given |= givenSLOs
 		return c
 	})
 }
@@ -532,7 +560,7 @@ func WithScale(n int) Option {
 // opts, validates the result and returns the money unit of each currency.
 func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(funnelOnly, "NewActivity")}
+	errs := []error{c.misplaced(funnelOnly|goalOnly, "NewActivity")}
 	if !period.Unit(c.period).Valid() {
 		errs = append(errs, invalidf("unknown period %v", c.period))
 	}
