@@ -245,8 +245,9 @@ func (g *Goal) observeSLOs(o metric.Observer, good, total int64) {
 
 // setSLOCounts sets every tracker's cumulative counts.
 func (g *Goal) setSLOCounts(good, total int64) {
+	now := g.clock()
 	for _, t := range g.trackers {
-		t.Set(good, total)
+		t.Set(now, good, total)
 	}
 }
 

@@ -92,17 +92,23 @@ func (t *Tracker) Add(now int64, good bool) {
 	}
 }
 
-// Set replaces the cumulative counts with a recorder's own (a goal reads
-// them at collection); the counts must not decrease. Use either Add or
-// Set with one tracker, not both.
-func (t *Tracker) Set(good, total int64) {
+// Set replaces the cumulative counts with a recorder's own, read at now (a
+// goal reads them at collection); the counts must not decrease. The events
+// since the last Set happened between the two readings: they are placed in
+// the minute of this one, so that the short windows see them (a window is
+// then as precise as the readings are frequent). The first Set gives the
+// counts the windows start from: those of a recorder restored from a
+// snapshot are not events of this process's windows. Use either Add or Set
+// with one tracker, not both.
+func (t *Tracker) Set(now time.Time, good, total int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.seeded {
+		t.tickLocked(minuteOf(now.UnixNano()), t.counts())
+	}
 	t.bad.Store(total - good)
 	t.total.Store(total)
 	if !t.seeded {
-		// Counts a recorder restored from a snapshot are not events of
-		// this process's windows.
 		t.start, t.seeded = point{bad: total - good, total: total}, true
 	}
 }

@@ -91,12 +91,12 @@ func TestSetCountsFromARecorder(t *testing.T) {
 	s := slo.SLO{Name: "goal", Objective: 0.8, SLI: slo.GoalConversion{Goal: "g"}}
 	tr := New(s, t0)
 	// Restored counts are not events of this process's windows.
-	tr.Set(70, 100)
+	tr.Set(t0, 70, 100)
 	st := tr.Status(t0)
 	if w, _ := st.Window(5 * time.Minute); w.Events != 0 || st.Total != 100 || st.Good != 70 {
 		t.Fatalf("after the first Set: %+v", st)
 	}
-	tr.Set(78, 110) // ten attempts, eight converted, at t0+1m
+	tr.Set(t0.Add(time.Minute), 78, 110) // ten attempts, eight converted, read at t0+1m
 	st = tr.Status(t0.Add(time.Minute + time.Second))
 	w, _ := st.Window(5 * time.Minute)
 	if w.Events != 10 || w.Bad != 2 || w.ErrorRatio != 0.2 {
@@ -105,8 +105,15 @@ func TestSetCountsFromARecorder(t *testing.T) {
 	if w.BurnRate != 1 {
 		t.Fatalf("burn rate %v, want 1", w.BurnRate)
 	}
+	// Events read half an hour later happened since the last reading: the
+	// 5m window holds them.
+	tr.Set(t0.Add(30*time.Minute), 80, 115)
+	st = tr.Status(t0.Add(30*time.Minute + 10*time.Second))
+	if w, _ := st.Window(5 * time.Minute); w.Events != 5 || w.Bad != 3 {
+		t.Fatalf("5m window after a reading 29 minutes later: %+v", w)
+	}
 	// A store that lost its state reports less: no window goes negative.
-	tr.Set(1, 2)
+	tr.Set(t0.Add(2*time.Minute), 1, 2)
 	st = tr.Status(t0.Add(2 * time.Minute))
 	for _, w := range st.Windows {
 		if w.Events < 0 || w.Bad < 0 || w.Bad > w.Events {
