@@ -265,7 +265,10 @@
 // they are as fine as the export interval, and start with the goal: the
 // counts of a restored snapshot, or those in Redis before the goal's first
 // reading, are in slo.events but in no window. With Redis the counts are
-// the global ones. After Close the SLO metrics keep their last values, as
+// the global ones, so every replica reports the fleet's SLO: take the
+// max of slo.events across replicas, never the sum (the ratios of the
+// generated rules, which sum the series, are the same either way; only
+// their event counts are multiplied by the replicas). After Close the SLO metrics keep their last values, as
 // the other metrics do.
 //
 // # State
