@@ -58,8 +58,9 @@ func prometheusBinary(t *testing.T) string {
 
 // startPrometheus runs a Prometheus server that scrapes the collector's
 // exporter every second, keeping the exporter's job and instance labels
-// (service.name and service.instance.id) as the collector README says.
-func startPrometheus(t *testing.T, c *collector) string {
+// (service.name and service.instance.id) as the collector README says, and
+// evaluates the rules of ruleFiles every second.
+func startPrometheus(t *testing.T, c *collector, ruleFiles ...string) string {
 	t.Helper()
 	bin := prometheusBinary(t)
 	dir := t.TempDir()
@@ -73,6 +74,12 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:%d"]
 `, c.prom)
+	if len(ruleFiles) > 0 {
+		cfg += "rule_files:\n"
+		for _, f := range ruleFiles {
+			cfg += fmt.Sprintf("  - %q\n", f)
+		}
+	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -193,13 +200,16 @@ var dashboardVar = regexp.MustCompile(`\$\{?(\w+)\}?`)
 // real Prometheus and evaluates every query of the shop's Grafana
 // dashboard there, with the dashboard's variables set as Grafana would
 // (every instance, device and channel): each must be valid PromQL over
-// series that exist and return data.
+// series that exist and return data. Prometheus also evaluates the rules
+// the shop generates for its SLOs (-slo-rules): each must evaluate without
+// error and record the events of every SLO.
 func TestDashboardOnPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the shop for 10 seconds")
 	}
 	c := startCollector(t)
-	prom := startPrometheus(t, c)
+	rules, slos := shopRules(t, t.TempDir())
+	prom := startPrometheus(t, c, rules)
 	const job = "shop-dashboard"
 	s := startShop(t, []string{
 		"OTEL_METRICS_EXPORTER=otlp",
@@ -225,6 +235,7 @@ func TestDashboardOnPrometheus(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // a few more scrapes, for rate()
+	checkSLORules(t, prom, slos)
 
 	vars := map[string]string{
 		"job": job, "instance": ".*", "device": ".*", "channel": ".*",
@@ -255,4 +266,84 @@ func TestDashboardOnPrometheus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkSLORules waits until Prometheus has evaluated every rule of the
+// shop's SLOs over the data of the run: no rule may fail, and each SLO's
+// slo:sli_events:increase5m must hold a sample with events.
+func checkSLORules(t *testing.T, prom string, slos []declaredSLO) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pending, failed, err := ruleHealth(prom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(failed) > 0 {
+			t.Fatalf("rules failed to evaluate:\n%s", strings.Join(failed, "\n"))
+		}
+		missing := pending
+		for _, s := range slos {
+			expr := fmt.Sprintf(`slo:sli_events:increase5m{slo=%q} > 0`, s.Name)
+			r, err := promQuery(prom, expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != "success" {
+				t.Fatalf("%s: %s: %s", expr, r.ErrorType, r.Error)
+			}
+			if len(r.Data.Result) != 1 {
+				missing = append(missing, fmt.Sprintf("%s: %d samples", expr, len(r.Data.Result)))
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the SLO rules never recorded the run:\n%s", strings.Join(missing, "\n"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// ruleHealth returns the rules Prometheus has not evaluated yet and those
+// whose last evaluation failed, with the error.
+func ruleHealth(prom string) (pending, failed []string, err error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(prom + "/api/v1/rules")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Name      string `json:"name"`
+					Health    string `json:"health"`
+					LastError string `json:"lastError"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, nil, fmt.Errorf("/api/v1/rules: %w", err)
+	}
+	if r.Status != "success" || len(r.Data.Groups) == 0 {
+		return nil, nil, fmt.Errorf("/api/v1/rules: status %q, %d groups", r.Status, len(r.Data.Groups))
+	}
+	for _, g := range r.Data.Groups {
+		for _, rule := range g.Rules {
+			switch rule.Health {
+			case "ok":
+			case "unknown":
+				pending = append(pending, fmt.Sprintf("%s: %s not evaluated yet", g.Name, rule.Name))
+			default:
+				failed = append(failed, fmt.Sprintf("%s: %s: %s %s", g.Name, rule.Name, rule.Health, rule.LastError))
+			}
+		}
+	}
+	return pending, failed, nil
 }

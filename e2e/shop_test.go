@@ -34,9 +34,11 @@ func value(m *dto.Metric) float64 {
 }
 
 // TestShopThroughCollector runs the shop against a real collector over
-// OTLP/gRPC and OTLP/HTTP and checks what the collector received.
+// OTLP/gRPC and OTLP/HTTP and checks what the collector received, the
+// metrics of the SLOs the shop declares included.
 func TestShopThroughCollector(t *testing.T) {
 	c := startCollector(t)
+	_, slos := shopRules(t, t.TempDir())
 	for _, proto := range []struct{ name, endpoint string }{
 		{"grpc", fmt.Sprintf("http://127.0.0.1:%d", c.grpc)},
 		{"http/protobuf", fmt.Sprintf("http://127.0.0.1:%d", c.http)},
@@ -57,6 +59,7 @@ func TestShopThroughCollector(t *testing.T) {
 			fams := waitFor(t, c, job, uint64(rep.Requests))
 			checkOperational(t, fams, rep)
 			checkCustomer(t, fams, rep)
+			checkSLOs(t, fams, slos)
 		})
 	}
 }

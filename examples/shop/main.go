@@ -43,6 +43,9 @@ type config struct {
 	day       time.Duration
 	every     time.Duration
 	report    string
+	sloRules  string
+	sloth     string
+	openSLO   string
 }
 
 func main() {
@@ -56,6 +59,9 @@ func main() {
 	flag.DurationVar(&c.day, "day", 30*time.Second, "real time one simulated day lasts")
 	flag.DurationVar(&c.every, "summary", 5*time.Second, "how often to print the summary line")
 	flag.StringVar(&c.report, "report", "", "write the generator's counts as JSON to this file at exit")
+	flag.StringVar(&c.sloRules, "slo-rules", "", "write the Prometheus rules of the shop's SLOs to this file (- for stdout) and exit")
+	flag.StringVar(&c.sloth, "sloth", "", "write the shop's SLOs as a sloth spec to this file (- for stdout) and exit")
+	flag.StringVar(&c.openSLO, "openslo", "", "write the shop's SLOs as OpenSLO documents to this file (- for stdout) and exit")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,6 +98,10 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	// -slo-rules, -sloth and -openslo only write files: nothing starts.
+	if asked, err := writeSLOFiles(c, shopSLOs(), stdout); asked || err != nil {
+		return err
+	}
 	if c.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.duration)
@@ -125,8 +135,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		_ = p.Shutdown(context.Background())
 		return err
 	}
-	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp),
-		operational.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/metrics" }))
+	mw, err := s.middleware(mp)
 	if err != nil {
 		ln.Close()
 		_ = p.Shutdown(context.Background())
@@ -169,7 +178,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		close(genDone)
 	}
 
-	sum := &summary{reader: manual, shop: s, last: time.Now()}
+	sum := &summary{reader: manual, shop: s, mw: mw, last: time.Now()}
 	tick := time.NewTicker(c.every)
 	defer tick.Stop()
 	var serveErr error

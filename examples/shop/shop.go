@@ -14,6 +14,7 @@ import (
 
 	"github.com/kpikit/kpikit/customer"
 	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // horizonDays is how many daily periods the shop's activity keeps: the
@@ -51,6 +52,7 @@ type shop struct {
 	activity *customer.Activity
 	query    *operational.Operation
 	rejects  *operational.ErrorCounter
+	slos     []slo.SLO // shopSLOs, each given to the recorder it is about
 
 	errorRate float64
 	latency   time.Duration
@@ -59,13 +61,14 @@ type shop struct {
 }
 
 func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latency time.Duration) (*shop, error) {
-	s := &shop{clock: clock, errorRate: errorRate, latency: latency}
+	s := &shop{clock: clock, errorRate: errorRate, latency: latency, slos: shopSLOs()}
 	var errs []error
 	var err error
 	s.funnel, err = customer.NewFunnel("checkout", steps,
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device", "channel"), customer.WithWindow(7*24*time.Hour))
 	errs = append(errs, err)
+	// attached to the goal by customer.WithSLOs
 	s.paid, err = customer.NewGoal("cart_to_paid",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device"), customer.WithWindow(24*time.Hour))
@@ -76,7 +79,8 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays), customer.WithCurrencies("USD"))
 	errs = append(errs, err)
-	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp))
+	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp),
+		operational.WithSLOs(selectSLOs(s.slos, operationSLI("shop.db.query"))...))
 	errs = append(errs, err)
 	s.rejects, err = operational.NewErrorCounter("shop.payment", operational.WithMeterProvider(mp))
 	errs = append(errs, err)
@@ -101,6 +105,14 @@ func (s *shop) routes() *http.ServeMux {
 	mux.HandleFunc("POST /pay", s.pay)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
+}
+
+// middleware returns the Middleware that records the shop's requests but
+// for health checks and scrapes, and counts them for its HTTP SLOs.
+func (s *shop) middleware(mp metric.MeterProvider) (*operational.Middleware, error) {
+	return operational.NewMiddleware(operational.WithMeterProvider(mp),
+		operational.WithSLOs(selectSLOs(s.slos, httpSLI)...),
+		operational.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/metrics" }))
 }
 
 // visitor reads who is calling: the user id and the segment values. A real

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -11,14 +12,17 @@ import (
 
 	"github.com/kpikit/kpikit/customer"
 	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // summary turns the collected metrics into one line a person reads at a
 // glance. It reads the same metrics the exporters ship, through a manual
-// reader of its own.
+// reader of its own, and the SLOs' error budgets from the recorders that
+// count them.
 type summary struct {
 	reader *sdkmetric.ManualReader
 	shop   *shop
+	mw     *operational.Middleware // nil: no HTTP SLOs on the line
 
 	last      time.Time
 	lastCount uint64
@@ -43,6 +47,7 @@ type stats struct {
 	RevToday    float64       // dollars, today
 	Retention1  float64       // day-1 retention, mean over the kept cohorts that have a day 1
 	RevHorizon  float64       // dollars over the kept days
+	SLOs        []slo.Status  // in the order of the shop's SLOs, those attached to a recorder
 }
 
 func (s *summary) collect(ctx context.Context) (stats, error) {
@@ -156,7 +161,24 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 		st.PaidRate = float64(converted) / float64(exposed)
 	}
 	s.last, s.lastCount, s.lastErrs, s.lastBkts = now, count, errs, bkts
+	st.SLOs = s.sloStatus()
 	return st, nil
+}
+
+// sloStatus returns the status of the shop's SLOs that a recorder counts,
+// in the order they are declared.
+func (s *summary) sloStatus() []slo.Status {
+	byName := map[string]slo.Status{}
+	for _, st := range append(s.mw.SLOStatus(), s.shop.query.SLOStatus()...) {
+		byName[st.SLO.Name] = st
+	}
+	var out []slo.Status
+	for _, d := range s.shop.slos {
+		if st, ok := byName[d.Name]; ok {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // quantile estimates the q-quantile of an explicit-bucket histogram by
@@ -188,18 +210,39 @@ func quantile(bounds []float64, counts []uint64, q float64) float64 {
 }
 
 // print writes the line, each group of figures after the name of its
-// window:
+// window, and last the error budget each SLO has left of its window, with
+// the alert that fires, if one does:
 //
-//	day 3   last 5s: 88.7 req/s  p50 15.4ms  p95 53.4ms  errors 3.4% | since start: visit→pay 7.14%  cart→paid 33.3% | today: DAU 9  ARPU $0.54  revenue $4.90 | last 30 days: day-1 retention 20.8%  revenue $96.90
+//	day 3   last 5s: 88.7 req/s  p50 15.4ms  p95 53.4ms  errors 3.4% | since start: visit→pay 7.14%  cart→paid 33.3% | today: DAU 9  ARPU $0.54  revenue $4.90 | last 30 days: day-1 retention 20.8%  revenue $96.90 | budget left: availability 31.8%  pay-availability 40.2%  latency 30.5%  db-query-latency 52.9%
 func (s *summary) print(w io.Writer, st stats) {
 	fmt.Fprintf(w, "day %-3d last %s: %6.1f req/s  p50 %5.1fms  p95 %6.1fms  errors %4.1f%%"+
 		" | since start: visit→pay %5.2f%%  cart→paid %4.1f%%"+
 		" | today: DAU %d  ARPU $%.2f  revenue $%.2f"+
-		" | last %d days: day-1 retention %5.1f%%  revenue $%.2f\n",
+		" | last %d days: day-1 retention %5.1f%%  revenue $%.2f%s\n",
 		s.shop.clock.Day(), window(st.Window), st.PerSecond, st.P50*1000, st.P95*1000, st.ErrorRate*100,
 		st.Conversion*100, st.PaidRate*100,
 		st.DAU, st.ARPU, st.RevToday,
-		horizonDays, st.Retention1*100, st.RevHorizon)
+		horizonDays, st.Retention1*100, st.RevHorizon, budgets(st.SLOs))
+}
+
+// budgets formats the error budget left of each SLO, a share of the budget
+// of its window that is negative once overspent, followed by "PAGE" or
+// "ticket" while an alert of that severity fires.
+func budgets(slos []slo.Status) string {
+	if len(slos) == 0 {
+		return ""
+	}
+	parts := make([]string, len(slos))
+	for i, st := range slos {
+		parts[i] = fmt.Sprintf("%s %.1f%%", st.SLO.Name, st.BudgetRemaining*100)
+		switch {
+		case st.Page:
+			parts[i] += " PAGE"
+		case st.Ticket:
+			parts[i] += " ticket"
+		}
+	}
+	return " | budget left: " + strings.Join(parts, "  ")
 }
 
 // window formats the time since the last line: whole seconds, or tenths

@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +28,35 @@ type summaryFigures struct {
 var (
 	todayRE   = regexp.MustCompile(`today: DAU (\d+)\s+ARPU \$([0-9.]+)\s+revenue \$([0-9.]+)`)
 	horizonRE = regexp.MustCompile(`last (\d+) days: day-1 retention\s+([0-9.]+)%\s+revenue \$([0-9.]+)`)
+	budgetsRE = regexp.MustCompile(`\| budget left: (.*)$`)
+	budgetRE  = regexp.MustCompile(`^([a-z0-9-]+) (-?[0-9]+\.[0-9])%( PAGE| ticket)?$`)
 )
+
+// sloBudget is what a summary line says of one SLO.
+type sloBudget struct {
+	Name  string
+	Left  string // "-66.7%"
+	Alert string // "", "PAGE" or "ticket"
+}
+
+// parseBudgets reads the error budgets at the end of a summary line, in
+// their order.
+func parseBudgets(t *testing.T, line string) []sloBudget {
+	t.Helper()
+	m := budgetsRE.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		t.Fatalf("summary line lacks %q:\n%s", budgetsRE, line)
+	}
+	var out []sloBudget
+	for _, part := range strings.Split(m[1], "  ") {
+		b := budgetRE.FindStringSubmatch(part)
+		if b == nil {
+			t.Fatalf("budget %q of the summary line does not match %q:\n%s", part, budgetRE, line)
+		}
+		out = append(out, sloBudget{b[1], b[2] + "%", strings.TrimSpace(b[3])})
+	}
+	return out
+}
 
 // parseSummary reads the labelled figures of one summary line.
 func parseSummary(t *testing.T, line string) summaryFigures {
@@ -81,5 +115,84 @@ func TestSummaryWindows(t *testing.T) {
 	want := summaryFigures{DAU: 2, ARPUToday: 2.50, RevToday: 5, Retention1: 100, RevHorizon: 15}
 	if got != want {
 		t.Errorf("summary figures %+v, want %+v:\n%s", got, want, buf.String())
+	}
+}
+
+// TestSummarySLOBudgets serves requests through the shop's middleware, two
+// of them failed payments, and checks the error budget the summary line
+// shows for each SLO that a recorder counts, with the alert that fires.
+func TestSummarySLOBudgets(t *testing.T) {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	s, err := newShop(mp, newSimClock(time.Now(), 24*time.Hour), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mw, err := s.middleware(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.Handler(s.routes())
+	serve := func(method, target string, want int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+		if rec.Code != want {
+			t.Fatalf("%s %s: status %d, want %d", method, target, rec.Code, want)
+		}
+	}
+	// 20 requests, 20 queries: 2 payments fail, 8 succeed, and 10
+	// catalog reads succeed. The health check is not recorded.
+	s.errorRate = 1
+	for range 2 {
+		serve("POST", "/pay?product=p1", http.StatusInternalServerError)
+	}
+	s.errorRate = 0
+	for range 8 {
+		serve("POST", "/pay?product=p1", http.StatusOK)
+	}
+	for range 10 {
+		serve("GET", "/catalog", http.StatusOK)
+	}
+	serve("GET", "/healthz", http.StatusOK)
+
+	sum := &summary{reader: reader, shop: s, mw: mw, last: time.Now()}
+	st, err := sum.collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	sum.print(&buf, st)
+	got := parseBudgets(t, buf.String())
+	// availability: 2 bad of 20 over a 3% budget, a burn rate of 3.3:
+	// over 3x on 1d and 2h, a ticket. pay-availability: 2 of 10, 6.7x,
+	// over 6x on 6h and 30m, a page. The latency SLOs: 2 of 20 over a 5%
+	// budget, 2x, over 1x on 3d and 6h, a ticket.
+	want := []sloBudget{
+		{"availability", "-233.3%", "ticket"},
+		{"pay-availability", "-566.7%", "PAGE"},
+		{"latency", "-100.0%", "ticket"},
+		{"db-query-latency", "-100.0%", "ticket"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("budgets %+v, want %+v:\n%s", got, want, buf.String())
+	}
+	// Every SLO but the goal's is on the line, and the line reads the
+	// recorders' own status.
+	status := map[string]float64{}
+	for _, st := range append(mw.SLOStatus(), s.query.SLOStatus()...) {
+		status[st.SLO.Name] = st.BudgetRemaining
+	}
+	for _, d := range s.slos {
+		left, counted := status[d.Name]
+		i := slices.IndexFunc(got, func(b sloBudget) bool { return b.Name == d.Name })
+		if counted != (i >= 0) {
+			t.Errorf("SLO %s: counted by a recorder %v, on the summary line %v (recorders count %v)", d.Name, counted, i >= 0, slices.Sorted(maps.Keys(status)))
+		} else if counted && got[i].Left != fmt.Sprintf("%.1f%%", left*100) {
+			t.Errorf("SLO %s: the line shows %s left, SLOStatus %v", d.Name, got[i].Left, left)
+		}
 	}
 }

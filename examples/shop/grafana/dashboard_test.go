@@ -1,6 +1,7 @@
 package grafana
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,7 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/operational"
+	"github.com/kpikit/kpikit/slo"
 )
 
 const readmePath = "../../../README.md"
@@ -122,7 +128,7 @@ func TestDashboardStructure(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"Active users, retention and revenue", "Checkout funnel and goal", "Service health"}; !slices.Equal(rows, want) {
+	if want := []string{"Active users, retention and revenue", "Checkout funnel and goal", "Service health", "SLOs"}; !slices.Equal(rows, want) {
 		t.Errorf("rows %q, want %q", rows, want)
 	}
 }
@@ -132,10 +138,10 @@ func isPromDatasource(ds *datasource) bool {
 }
 
 // TestDashboardMetricsDocumented checks that every metric the dashboard
-// queries is one the README documents, under the name the Prometheus
-// exporter gives it.
+// queries is one the README documents, or one of package slo's, under the
+// name the Prometheus exporter gives it.
 func TestDashboardMetricsDocumented(t *testing.T) {
-	docs := readmeMetrics(t)
+	docs := append(readmeMetrics(t), sloMetrics(t)...)
 	d := loadDashboard(t)
 	seen := map[string]bool{}
 	for _, p := range allPanels(d.Panels) {
@@ -157,7 +163,7 @@ func TestDashboardMetricsDocumented(t *testing.T) {
 		}
 	}
 	// The dashboard covers both halves of the library.
-	for _, prefix := range []string{"customer_", "http_", "kpikit_", "go_"} {
+	for _, prefix := range []string{"customer_", "http_", "kpikit_", "go_", "slo_"} {
 		if !slices.ContainsFunc(slices.Collect(maps.Keys(seen)), func(n string) bool { return strings.HasPrefix(n, prefix) }) {
 			t.Errorf("no %s* metric on the dashboard", prefix)
 		}
@@ -216,6 +222,94 @@ func TestDashboardActivity(t *testing.T) {
 	}
 }
 
+// TestDashboardSLOs checks that the SLOs row shows, per SLO, the error
+// budget left, the burn rate, the alerts and the event rates.
+func TestDashboardSLOs(t *testing.T) {
+	var row []panel
+	in := false
+	for _, p := range loadDashboard(t).Panels {
+		if p.Type == "row" {
+			in = p.Title == "SLOs"
+			row = append(row, p.Panels...) // of a collapsed row
+			continue
+		}
+		if in {
+			row = append(row, p)
+		}
+	}
+	queried := map[string]bool{}
+	for _, p := range row {
+		for _, tg := range p.Targets {
+			names, err := metricNames(tg.Expr)
+			if err != nil {
+				t.Fatalf("panel %q, target %s: %v", p.Title, tg.RefID, err)
+			}
+			for _, n := range names {
+				queried[n] = true
+			}
+			if !strings.Contains(tg.Expr, "slo_name") {
+				t.Errorf("panel %q, target %s: not per SLO (no slo_name): %s", p.Title, tg.RefID, tg.Expr)
+			}
+		}
+	}
+	docs := sloMetrics(t)
+	for _, m := range []string{slo.MetricBudgetRemaining, slo.MetricBurnRate, slo.MetricAlert, slo.MetricEvents, slo.MetricGoodEvents} {
+		d, _ := docs.find(m)
+		if !slices.ContainsFunc(d.promNames(), func(n string) bool { return queried[n] }) {
+			t.Errorf("the SLOs row queries no %s (as %s); it queries %v", m, strings.Join(d.promNames(), " or "), slices.Sorted(maps.Keys(queried)))
+		}
+	}
+}
+
+// sloMetrics returns the metrics of package slo, which its documentation
+// and its Metric* constants name, as rows of a metric table: each with the
+// instrument and unit an operational.Operation given an SLO reports it
+// with.
+func sloMetrics(t *testing.T) docs {
+	t.Helper()
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	op, err := operational.NewOperation("q", operational.WithMeterProvider(mp),
+		operational.WithSLOs(slo.SLO{Name: "q", Objective: 0.9, SLI: slo.OperationAvailability{Operation: "q"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.Start(ctx).End(nil) // an event, so that every window reports
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var ds docs
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if !strings.HasPrefix(m.Name, "slo.") {
+				continue
+			}
+			var instrument string
+			switch x := m.Data.(type) {
+			case metricdata.Gauge[float64], metricdata.Gauge[int64]:
+				instrument = "gauge"
+			case metricdata.Sum[int64]:
+				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
+			case metricdata.Sum[float64]:
+				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
+			default:
+				t.Fatalf("%s: unexpected data %T", m.Name, m.Data)
+			}
+			ds = append(ds, doc{m.Name, instrument, m.Unit})
+		}
+	}
+	for _, name := range []string{slo.MetricObjective, slo.MetricEvents, slo.MetricGoodEvents, slo.MetricErrorRatio,
+		slo.MetricBurnRate, slo.MetricBudgetRemaining, slo.MetricAlert} {
+		if _, ok := ds.find(name); !ok {
+			t.Fatalf("an Operation with an SLO does not report %s (it reports %v)", name, ds)
+		}
+	}
+	return ds
+}
+
 // activityMetric matches the series of a customer.Activity.
 var activityMetric = regexp.MustCompile(`\bcustomer_(active|retention|revenue|cohort|activity)_[a-z_]+`)
 
@@ -242,6 +336,9 @@ func TestPromNames(t *testing.T) {
 		{doc{"http.server.request.duration", "histogram (0.005 … 10)", "s"}, []string{
 			"http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_sum", "http_server_request_duration_seconds_count"}},
 		{doc{"go.goroutine.count", "up-down counter", "{goroutine}"}, []string{"go_goroutine_count"}},
+		{doc{"slo.error_ratio", "gauge", "1"}, []string{"slo_error_ratio"}},
+		{doc{"slo.alert", "gauge", "1"}, []string{"slo_alert_ratio"}},
+		{doc{"slo.good_events", "counter", "{event}"}, []string{"slo_good_events_total"}},
 	} {
 		if got := tc.d.promNames(); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: promNames() = %q, want %q", tc.d, got, tc.want)
