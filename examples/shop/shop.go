@@ -68,10 +68,10 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device", "channel"), customer.WithWindow(7*24*time.Hour))
 	errs = append(errs, err)
-	// attached to the goal by customer.WithSLOs
 	s.paid, err = customer.NewGoal("cart_to_paid",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
-		customer.WithSegments("device"), customer.WithWindow(24*time.Hour))
+		customer.WithSegments("device"), customer.WithWindow(24*time.Hour),
+		customer.WithSLOs(selectSLOs(s.slos, goalSLI("cart_to_paid"))...))
 	errs = append(errs, err)
 	// Cohorts by first-seen day, a month of daily periods: active users,
 	// retention and revenue in dollars (cents, the currency's minor unit).

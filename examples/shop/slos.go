@@ -72,6 +72,11 @@ func httpSLI(s slo.SLI) bool {
 	return false
 }
 
+// goalSLI returns a test for the SLIs of the goal called name.
+func goalSLI(name string) func(slo.SLI) bool {
+	return func(s slo.SLI) bool { return s == slo.GoalConversion{Goal: name} }
+}
+
 // operationSLI returns a test for the SLIs of the operation called name.
 func operationSLI(name string) func(slo.SLI) bool {
 	return func(s slo.SLI) bool {

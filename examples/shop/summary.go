@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 // in the order they are declared.
 func (s *summary) sloStatus() []slo.Status {
 	byName := map[string]slo.Status{}
-	for _, st := range append(s.mw.SLOStatus(), s.shop.query.SLOStatus()...) {
+	for _, st := range slices.Concat(s.mw.SLOStatus(), s.shop.query.SLOStatus(), s.shop.paid.SLOStatus()) {
 		byName[st.SLO.Name] = st
 	}
 	var out []slo.Status

@@ -176,14 +176,15 @@ func TestSummarySLOBudgets(t *testing.T) {
 		{"pay-availability", "-566.7%", "PAGE"},
 		{"latency", "-100.0%", "ticket"},
 		{"db-query-latency", "-100.0%", "ticket"},
+		{"cart-to-paid", "100.0%", ""}, // no attempt yet
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("budgets %+v, want %+v:\n%s", got, want, buf.String())
 	}
-	// Every SLO but the goal's is on the line, and the line reads the
-	// recorders' own status.
+	// Every SLO is on the line, and the line reads the recorders' own
+	// status.
 	status := map[string]float64{}
-	for _, st := range append(mw.SLOStatus(), s.query.SLOStatus()...) {
+	for _, st := range slices.Concat(mw.SLOStatus(), s.query.SLOStatus(), s.paid.SLOStatus()) {
 		status[st.SLO.Name] = st.BudgetRemaining
 	}
 	for _, d := range s.slos {
