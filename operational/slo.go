@@ -17,7 +17,9 @@ import (
 // to count its requests or calls against (see package slo). A Middleware
 // takes [slo.HTTPAvailability] and [slo.HTTPLatency] SLOs, an Operation
 // [slo.OperationAvailability] and [slo.OperationLatency] SLOs naming it.
-// One request counts for every SLO that selects it. Calls accumulate. The
+// One request counts for every SLO that selects it; a route folded into
+// "_OTHER" by [WithValueLimit] is selected only by SLOs of every route,
+// as in the generated rules. Calls accumulate. The
 // constructor rejects an invalid SLO, an SLO of another recorder and two
 // SLOs with one name, with an error naming the value.
 //

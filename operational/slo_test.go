@@ -207,6 +207,7 @@ func TestSLOsThatCannotWork(t *testing.T) {
 		{"threshold 0", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPLatency{} })}, "latency threshold 0s is not positive"},
 		{"negative threshold", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPLatency{Threshold: -time.Second} })}, "latency threshold -1s"},
 		{"routes selecting nothing", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPAvailability{Routes: []string{}} })}, "selects nothing"},
+		{"a ServeMux pattern as a route", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPAvailability{Routes: []string{"POST /pay"}} })}, `route "POST /pay" is not a path template`},
 		{"empty route", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPAvailability{Routes: []string{""}} })}, `route ""`},
 		{"methods selecting nothing", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPLatency{Threshold: time.Second, Methods: []string{}} })}, "selects nothing"},
 		{"unknown method", false, []slo.SLO{with(func(s *slo.SLO) { s.SLI = slo.HTTPAvailability{Methods: []string{"get"}} })}, `method "get"`},

@@ -76,9 +76,10 @@ type SLI interface {
 // server: a status below 500 and no panic. A client that went away (499)
 // and client errors (4xx) are good.
 type HTTPAvailability struct {
-	// Routes selects requests by their http.route value (a path template
-	// such as "/pay" or "/items/{id}", without the method); nil selects
-	// every request, those with no route included.
+	// Routes selects requests by their http.route value: a path template
+	// such as "/pay" or "/items/{id}", without the method or host of a
+	// ServeMux pattern ("POST /pay" is an error); nil selects every
+	// request, those with no route included.
 	Routes []string
 	// Methods selects requests by method ("GET", "POST", …); nil selects
 	// every method.
@@ -178,8 +179,9 @@ func (s SLO) Budget() float64 { return round(1 - s.Objective) }
 // malformed name, an objective outside (0, 1), a window that is not whole
 // days from one day to five weeks, a negative MinEvents, a missing SLI, a
 // threshold that is not positive, a selection that selects nothing (an
-// empty non-nil Routes or Methods, an empty route, a method net/http does
-// not define), or an empty operation or goal name.
+// empty non-nil Routes or Methods, a route that is not a path template
+// starting with '/', such as the ServeMux pattern "POST /pay", a method
+// net/http does not define), or an empty operation or goal name.
 func (s SLO) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) {
@@ -239,8 +241,12 @@ func (s SLO) checkSelection(routes, methods []string) []error {
 		bad("Routes is empty, so the SLO selects nothing (nil selects every route)")
 	}
 	for _, r := range routes {
-		if r == "" || !utf8.ValidString(r) || len(r) > 256 {
+		switch {
+		case r == "" || !utf8.ValidString(r) || len(r) > 256:
 			bad("route %q cannot match any http.route", r)
+		case r[0] != '/':
+			// "POST /pay" is a ServeMux pattern; http.route is its path.
+			bad("route %q is not a path template such as \"/pay\" (http.route has no method or host: select methods with Methods)", r)
 		}
 	}
 	if methods != nil && len(methods) == 0 {
