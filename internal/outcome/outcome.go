@@ -1,0 +1,164 @@
+// Package outcome carries the outcome of a request (or an operation) from
+// package operational, which decides it, to the recorders of package
+// customer, which know the user the request was for: a customer recorder
+// called with the request's context links the user to the request, and
+// when the request ends as a failure every link is told so, with the
+// failure's error.type. Neither package imports the other; both import
+// this one.
+//
+// A context without an Outcome costs a recorder one context lookup and
+// nothing else.
+package outcome
+
+import (
+	"context"
+	"sync"
+)
+
+// MaxLinks is the number of links one request keeps; a link past it is
+// refused (Link returns false) and the recorder counts it as dropped.
+const MaxLinks = 8
+
+// maxDepth bounds the chain of enclosing outcomes a link is added to.
+const maxDepth = 4
+
+// Sink is a recorder that links users to requests: it is told once per
+// link whose request failed.
+type Sink interface {
+	Failed(l Link, errorType string)
+}
+
+// Link ties a user to a request: Sink is told if the request fails. Step
+// is the recorder's own detail (a funnel step), -1 for none.
+type Link struct {
+	Sink Sink
+	User string
+	Step int
+}
+
+// State of an Outcome.
+const (
+	pending = iota
+	succeeded
+	failed
+)
+
+// Outcome is the outcome of one request, pending until Finish. Its zero
+// value is a pending outcome with no links and no parent. It is safe for
+// concurrent use: a goroutine the handler started may link after the
+// handler returned.
+type Outcome struct {
+	mu        sync.Mutex
+	state     uint8
+	errorType string
+	n         int
+	links     [MaxLinks]Link
+	parent    *Outcome
+}
+
+// Init makes o a pending outcome enclosed by parent (an outer request or
+// operation; nil for none), which will hear of o's links too.
+func (o *Outcome) Init(parent *Outcome) {
+	o.parent = parent
+}
+
+// Link links l.User to o and to the outcomes enclosing it. It reports
+// false when o is full and the link was not kept. A link made after o
+// finished as a failure is told at once.
+func (o *Outcome) Link(l Link) bool {
+	kept := true
+	for x, depth := o, 0; x != nil && depth < maxDepth; x, depth = x.parent, depth+1 {
+		if !x.link(l) && x == o {
+			kept = false
+		}
+	}
+	return kept
+}
+
+func (o *Outcome) link(l Link) bool {
+	o.mu.Lock()
+	switch o.state {
+	case failed:
+		errType := o.errorType
+		o.mu.Unlock()
+		l.Sink.Failed(l, errType)
+		return true
+	case succeeded:
+		o.mu.Unlock()
+		return true
+	}
+	if o.n == len(o.links) {
+		o.mu.Unlock()
+		return false
+	}
+	o.links[o.n] = l
+	o.n++
+	o.mu.Unlock()
+	return true
+}
+
+// Finish ends o, once: when failed, each link's Sink is told, with
+// errorType, and users (when not nil) is called with each linked user.
+// A second Finish does nothing.
+func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
+	o.mu.Lock()
+	if o.state != pending {
+		o.mu.Unlock()
+		return
+	}
+	if !isFailed {
+		o.state = succeeded
+		o.links = [MaxLinks]Link{} // let the users' strings go
+		o.n = 0
+		o.mu.Unlock()
+		return
+	}
+	o.state, o.errorType = failed, errorType
+	links, n := o.links, o.n
+	o.links, o.n = [MaxLinks]Link{}, 0
+	o.mu.Unlock()
+	for _, l := range links[:n] {
+		l.Sink.Failed(l, errorType)
+		if users != nil {
+			users(l.User)
+		}
+	}
+}
+
+type key struct{}
+
+// Key is the context key of the Outcome of a request; a context that holds
+// one answers Value(Key) with its *Outcome.
+var Key any = key{}
+
+// From returns the Outcome of the request ctx belongs to, or nil.
+func From(ctx context.Context) *Outcome {
+	if ctx == nil {
+		return nil
+	}
+	o, _ := ctx.Value(Key).(*Outcome)
+	return o
+}
+
+// Context is a context.Context that holds an Outcome without allocating
+// one more value: embed it in a per-request struct, Set its parent, and
+// hand &ctx on. Its zero value is not usable.
+type Context struct {
+	context.Context
+	Outcome Outcome
+}
+
+// Set makes c the child of parent holding c.Outcome, enclosed by the
+// outcome of parent if it has one.
+func (c *Context) Set(parent context.Context) {
+	c.Context = parent
+	c.Outcome.Init(From(parent))
+}
+
+// Value answers Key with the outcome and asks the parent anything else.
+func (c *Context) Value(k any) any {
+	if k == Key {
+		return &c.Outcome
+	}
+	return c.Context.Value(k)
+}
