@@ -145,6 +145,7 @@ func TestFuzzSeedsWithRecorder(t *testing.T) {
 				t.Errorf("WriteHeader(%d): duration (-want +got):\n%s", tt.code, diff)
 			}
 			wantDropped := []point{
+				{"kpikit.component=operational.http.server,reason=affected_limit", 0},
 				{"kpikit.component=operational.http.server,reason=invalid_status_code", tt.invalid},
 				{"kpikit.component=operational.http.server,reason=route_limit", 0},
 			}

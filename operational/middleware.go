@@ -2,7 +2,9 @@ package operational
 
 import (
 	"context"
+
 	"errors"
+	"github.com/kpikit/kpikit/internal/outcome"
 	"io"
 	"net/http"
 	"strings"
@@ -84,6 +86,8 @@ type Middleware struct {
 
 	sloSet
 	slos []*sloMatch
+
+	affected affected
 }
 
 // routeEntry holds the attribute sets of one route and the SLOs that
@@ -149,6 +153,7 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 		m.invalidStatus = dropped.Reason(reasonInvalidStatus)
 		m.routeLimit = dropped.Reason(reasonRouteLimit)
 	}
+	errs = append(errs, m.affected.init(meter, keyRoute, m.baseCopy(), dropped))
 
 	for mi := range methodNames {
 		for si := range 2 {
@@ -251,12 +256,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	var body *countingBody
-	if r.ContentLength < 0 && en&enRequestSize != 0 && r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{rc: r.Body}
-		r.Body = body
-	}
 	ww, s := m.wrap(ctx, w)
+	// The handler gets a copy of r whose context holds the request's
+	// outcome, for the customer recorders it calls: the server's own
+	// request, its body included, is left as it was.
+	s.oc.Set(ctx)
+	s.req = *r.WithContext(&s.oc)
+	in := &s.req
+	var body *countingBody
+	if in.ContentLength < 0 && en&enRequestSize != 0 && in.Body != nil && in.Body != http.NoBody {
+		body = &countingBody{rc: in.Body}
+		in.Body = body
+	}
 	start := time.Now()
 	returned := false
 	defer func() {
@@ -269,11 +280,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, errPanic := s.final(s.close(), rec, returned)
 		reqSize := r.ContentLength
 		if body != nil {
-			// Give the server its own body back: net/http decides by its
-			// type how to treat an unread body (a 100-continue one is
-			// not read, and the connection is closed).
-			r.Body = body.rc
 			reqSize = body.n.Load()
+		}
+		// What ServeMux and the handler set on the copy, the server and
+		// the middlewares outside this one expect on their request: the
+		// pattern, and a parsed multipart form, whose temporary files the
+		// server removes.
+		if r.Pattern == "" {
+			r.Pattern = in.Pattern
+		}
+		if r.MultipartForm == nil {
+			r.MultipartForm = in.MultipartForm
 		}
 		respSize := s.written.Load()
 		if r.Method == http.MethodHead {
@@ -281,25 +298,37 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// answer to HEAD: no body was sent.
 			respSize = 0
 		}
-		m.record(ctx, r, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
+		m.record(ctx, in, &s.oc.Outcome, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
 		if rec != nil {
 			panic(rec)
 		}
 	}()
-	h.next.ServeHTTP(ww, r)
+	h.next.ServeHTTP(ww, in)
 	returned = true
 }
 
 // record looks up the attribute set of the request and records it.
-func (m *Middleware) record(ctx context.Context, r *http.Request, en uint8, method, scheme uint32, status int, errPanic bool, start time.Time, elapsed time.Duration, reqSize, respSize int64) {
+func (m *Middleware) record(ctx context.Context, r *http.Request, out *outcome.Outcome, en uint8, method, scheme uint32, status int, errPanic bool, start time.Time, elapsed time.Duration, reqSize, respSize int64) {
 	var e *routeEntry
 	if m.routeFunc != nil {
 		e = m.route(ctx, m.routeFunc(r), false)
 	} else {
 		e = m.route(ctx, r.Pattern, true)
 	}
+	failed := status >= 500 || errPanic
+	slow := false
 	if e.slos != nil {
-		countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), status >= 500 || errPanic, elapsed)
+		slow = countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), failed, elapsed)
+	}
+	switch {
+	case errPanic:
+		m.finish(out, e.route, errPanicType, start)
+	case failed:
+		m.finish(out, e.route, statusText(status), start)
+	case slow:
+		m.finish(out, e.route, ErrorTypeSlow, start)
+	default:
+		out.Finish(false, "", nil)
 	}
 	proto := protoIndex(r.ProtoMajor, r.ProtoMinor)
 	key := method | scheme<<4 | proto<<5 | uint32(status)<<8
@@ -334,7 +363,7 @@ func (m *Middleware) serverAttrs(route string, method, scheme, proto uint32, sta
 	}
 	switch {
 	case errPanic:
-		kvs = append(kvs, keyErrorType.String("panic"))
+		kvs = append(kvs, keyErrorType.String(errPanicType))
 	case status >= 500:
 		kvs = append(kvs, keyErrorType.String(statusText(status)))
 	}

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/operational"
 )
 
@@ -166,6 +167,7 @@ func TestMiddlewareInvalidStatus(t *testing.T) {
 				t.Errorf("duration (-want +got):\n%s", diff)
 			}
 			wantDropped := []point{
+				{"kpikit.component=operational.http.server,reason=affected_limit", 0},
 				{"kpikit.component=operational.http.server,reason=invalid_status_code", 1},
 				{"kpikit.component=operational.http.server,reason=route_limit", 0},
 			}
@@ -286,7 +288,9 @@ func TestMiddlewareTLSScheme(t *testing.T) {
 }
 
 // The route comes from the pattern ServeMux sets on the request the
-// middleware passed it: the same *http.Request.
+// middleware passed it: a copy of the server's whose context holds the
+// request's outcome; the pattern is set on the server's request too, for
+// the middlewares outside.
 func TestMiddlewareRouteFromServeMux(t *testing.T) {
 	mw, r := newMiddleware(t)
 	mux := http.NewServeMux()
@@ -299,8 +303,11 @@ func TestMiddlewareRouteFromServeMux(t *testing.T) {
 	capture := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { outer = r; h.ServeHTTP(w, r) })
 
 	capture.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/42", nil))
-	if inner != outer || outer.Pattern != "GET /users/{id}" {
-		t.Fatalf("ServeMux passed another request (%p, %p) or no pattern (%q)", inner, outer, outer.Pattern)
+	if inner == nil || inner.Pattern != "GET /users/{id}" || outer.Pattern != inner.Pattern {
+		t.Fatalf("pattern %q inside, %q outside", inner.Pattern, outer.Pattern)
+	}
+	if outcome.From(inner.Context()) == nil || outcome.From(outer.Context()) != nil {
+		t.Fatal("the handler's request has no outcome, or the server's has one")
 	}
 	capture.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/43", nil))
 	capture.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "http://example.com/items/7/x", nil))
@@ -353,6 +360,7 @@ func TestMiddlewareRouteFuncAndLimit(t *testing.T) {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
 	wantDropped := []point{
+		{"kpikit.component=operational.http.server,reason=affected_limit", 0},
 		{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
 		{"kpikit.component=operational.http.server,reason=route_limit", 3},
 	}

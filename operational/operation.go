@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/slo"
 )
@@ -33,8 +34,10 @@ const (
 // nothing.
 type Operation struct {
 	h    metric.Float64Histogram
+	name string
 	sets errorSets
 	sloSet
+	affected affected
 }
 
 // NewOperation returns the recorder of the operation called name, which must
@@ -67,9 +70,10 @@ func NewOperation(name string, opts ...Option) (*Operation, error) {
 		metric.WithDescription("Duration of operations, by name and error type."),
 		metric.WithExplicitBucketBoundaries(DurationBuckets...))
 	dropped, derr := selfobs.New(meter, componentOperation)
-	o := &Operation{h: orNopFloat64Histogram(h)}
+	o := &Operation{h: orNopFloat64Histogram(h), name: name}
 	o.sets.init(name, c, dropped)
-	return o, errors.Join(err, derr, o.sloSet.init(meter, c.slos))
+	aerr := o.affected.init(meter, keyOperation, c.attrs, dropped)
+	return o, errors.Join(err, derr, o.sloSet.init(meter, c.slos), aerr)
 }
 
 func checkName(name string) error {
@@ -85,6 +89,7 @@ type Timer struct {
 	o     *Operation
 	ctx   context.Context
 	start time.Time
+	out   *outcome.Outcome // StartContext's
 }
 
 // Start starts timing one operation. End the returned Timer with the
@@ -100,6 +105,25 @@ func (o *Operation) Start(ctx context.Context) Timer {
 	return Timer{o: o, ctx: ctx, start: time.Now()}
 }
 
+// StartContext is [Operation.Start] for an operation that customer
+// recorders are called within: the returned context, derived from ctx,
+// holds the operation's outcome, so that a customer recorder called with
+// it (Funnel.Step, Goal.Convert, …) links its user to the operation. When
+// End is given an error other than the caller's cancellation (or the
+// operation was slower than the threshold of one of its
+// [slo.OperationLatency] SLOs), the users linked are told of the failure,
+// with its error.type, and counted on [MetricAffectedUsers]. An operation
+// within a request handled by a [Middleware] passes its links on to the
+// request's outcome too. It allocates the context, once per operation.
+func (o *Operation) StartContext(ctx context.Context) (context.Context, Timer) {
+	if o == nil {
+		return ctx, Timer{}
+	}
+	c := new(outcome.Context)
+	c.Set(ctx)
+	return c, Timer{o: o, ctx: ctx, start: time.Now(), out: &c.Outcome}
+}
+
 // End records the time since Start, classifying err (nil is a success). A
 // zero Timer records nothing.
 func (t Timer) End(err error) {
@@ -107,7 +131,17 @@ func (t Timer) End(err error) {
 		return
 	}
 	now := time.Now()
-	t.o.record(t.ctx, now, now.Sub(t.start), err)
+	failed, slow := t.o.record(t.ctx, now, now.Sub(t.start), err, t.out != nil)
+	if t.out != nil {
+		errType := ""
+		switch {
+		case failed:
+			errType = t.o.errorType(err)
+		case slow:
+			errType = ErrorTypeSlow
+		}
+		t.o.affected.finish(t.ctx, t.out, t.o.name, errType, now)
+	}
 }
 
 // Record records an operation that took d and ended with err (nil is a
@@ -120,23 +154,43 @@ func (o *Operation) Record(ctx context.Context, d time.Duration, err error) {
 	if o.trackers != nil {
 		end = time.Now()
 	}
-	o.record(ctx, end, d, err)
+	o.record(ctx, end, d, err, false)
 }
 
 // record records an operation that ended at end (needed by SLOs only).
-func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, err error) {
-	if o.trackers != nil {
+// When it has SLOs, or judge is set, it reports whether the operation
+// failed (an error other than the caller's cancellation) and, when it did
+// not, whether a latency SLO found it too slow.
+func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, err error, judge bool) (failed, slow bool) {
+	if err != nil && (judge || o.trackers != nil) {
 		// The caller's cancellation is not a failure: error.type
 		// context_canceled, as the generated rules read it.
-		failed := false
-		if err != nil {
-			kind, _ := classify(err)
-			failed = kind != kindCanceled
-		}
-		for _, t := range o.trackers {
-			t.Add(end.UnixNano(), t.Good(failed, d))
-		}
+		kind, _ := classify(err)
+		failed = kind != kindCanceled
 	}
+	for _, t := range o.trackers {
+		good := t.Good(failed, d)
+		t.Add(end.UnixNano(), good)
+		slow = slow || !good && !failed
+	}
+	o.recordHistogram(ctx, d, err)
+	return failed, slow
+}
+
+// errorType returns the error.type recorded for err, once it was
+// recorded: folded as the histogram folded it, and not counted again.
+func (o *Operation) errorType(err error) string {
+	kind, name := classify(err)
+	if kind != kindNamed {
+		return kindNames[kind]
+	}
+	if _, ok := o.sets.named.load(name); ok {
+		return name
+	}
+	return other
+}
+
+func (o *Operation) recordHistogram(ctx context.Context, d time.Duration, err error) {
 	if err == nil {
 		o.h.Record(ctx, d.Seconds(), o.sets.ok...)
 		return

@@ -103,7 +103,10 @@ func TestOperation(t *testing.T) {
 	if diff := cmp.Diff(want, got[operational.MetricOperationDuration]); diff != "" {
 		t.Errorf("duration (-want +got):\n%s", diff)
 	}
-	wantDropped := []point{{"kpikit.component=operational.operation,reason=error_type_limit", 2}}
+	wantDropped := []point{
+		{"kpikit.component=operational.operation,reason=affected_limit", 0},
+		{"kpikit.component=operational.operation,reason=error_type_limit", 2},
+	}
 	if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
 		t.Errorf("dropped (-want +got):\n%s", diff)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"github.com/kpikit/kpikit/internal/outcome"
 	"io"
 	"net"
 	"net/http"
@@ -45,6 +46,11 @@ type respState struct {
 
 	hdr     atomic.Uint32 // status code | hdrWrote | hdrGone | hdrHijacked | hdrClosed
 	written atomic.Int64
+
+	// The request the handler gets: a copy of the server's with a context
+	// that holds the request's outcome, in this one allocation.
+	oc  outcome.Context
+	req http.Request
 }
 
 // enter reports whether the handler is still running and, if it is, holds

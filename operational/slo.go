@@ -158,13 +158,16 @@ func (m *Middleware) routeSLOs(route string) []*sloMatch {
 }
 
 // countSLOs counts one request for the SLOs of its route that select its
-// method.
-func countSLOs(slos []*sloMatch, method uint32, end int64, failed bool, elapsed time.Duration) {
+// method, and reports whether one of them found it too slow.
+func countSLOs(slos []*sloMatch, method uint32, end int64, failed bool, elapsed time.Duration) (slow bool) {
 	for _, s := range slos {
 		if s.methods&(1<<method) != 0 {
-			s.t.Add(end, s.t.Good(failed, elapsed))
+			good := s.t.Good(failed, elapsed)
+			s.t.Add(end, good)
+			slow = slow || !good && !failed
 		}
 	}
+	return slow
 }
 
 // SLOStatus returns the status of each SLO given with [WithSLOs], in their

@@ -45,7 +45,8 @@ func TestInvalidUTF8(t *testing.T) {
 			t.Errorf("routes (-want +got):\n%s", diff)
 		}
 		wantDropped := []point{
-			{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
+			{"kpikit.component=operational.http.server,reason=affected_limit", 0},
+		{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
 			{"kpikit.component=operational.http.server,reason=route_limit", 1},
 		}
 		if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
@@ -65,8 +66,12 @@ func TestInvalidUTF8(t *testing.T) {
 		if diff := cmp.Diff(want, got["kpikit.operation.duration"]); diff != "" {
 			t.Errorf("duration (-want +got):\n%s", diff)
 		}
-		if d := got[selfobs.MetricName]; len(d) != 1 || d[0].Value != 1 {
-			t.Errorf("dropped %v, want one error_type_limit", d)
+		wantDropped := []point{
+			{"kpikit.component=operational.operation,reason=affected_limit", 0},
+			{"kpikit.component=operational.operation,reason=error_type_limit", 1},
+		}
+		if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
+			t.Errorf("dropped (-want +got):\n%s", diff)
 		}
 	})
 }
