@@ -20,8 +20,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/outcome"
+	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/operational"
 )
 

@@ -19,14 +19,14 @@ import (
 	"github.com/kpikit/kpikit/slo"
 )
 
-// sloPoints returns the SLO metrics of the collected data: counters and
-// gauges by metric name and attributes.
+// sloPoints returns the SLO metrics and kpikit.dropped of the collected
+// data: counters and gauges by metric name and attributes.
 func sloPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, sm := range collectRM(t, r).ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if !strings.HasPrefix(m.Name, "slo.") {
+			if !strings.HasPrefix(m.Name, "slo.") && m.Name != "kpikit.dropped" {
 				continue
 			}
 			switch d := m.Data.(type) {

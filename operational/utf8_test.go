@@ -46,7 +46,7 @@ func TestInvalidUTF8(t *testing.T) {
 		}
 		wantDropped := []point{
 			{"kpikit.component=operational.http.server,reason=affected_limit", 0},
-		{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
+			{"kpikit.component=operational.http.server,reason=invalid_status_code", 0},
 			{"kpikit.component=operational.http.server,reason=route_limit", 1},
 		}
 		if diff := cmp.Diff(wantDropped, got[selfobs.MetricName]); diff != "" {
