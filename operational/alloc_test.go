@@ -9,9 +9,14 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/internal/httpbench"
+	"github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/operational"
 	"github.com/kpikit/kpikit/slo"
 )
+
+type nopSink struct{}
+
+func (nopSink) Failed(outcome.Link, string) {}
 
 // Allocation budgets of the hot paths.
 func TestAllocs(t *testing.T) {
@@ -87,6 +92,16 @@ func TestAllocs(t *testing.T) {
 			got := testing.AllocsPerRun(100, func() { wrapped.ServeHTTP(tt.w, req) })
 			if over := got - base; over > tt.max {
 				t.Errorf("middleware, %s writer: %v allocs over the bare handler's %v, want at most %v", tt.name, over, base, tt.max)
+			}
+			// A failure with a user linked adds nothing either.
+			failing := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				outcome.From(r.Context()).Link(outcome.Link{Sink: nopSink{}, User: "u-42"})
+				w.WriteHeader(http.StatusInternalServerError)
+			}))
+			failing.ServeHTTP(tt.w, req)
+			bareFailing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+			if over := testing.AllocsPerRun(100, func() { failing.ServeHTTP(tt.w, req) }) - testing.AllocsPerRun(100, func() { bareFailing.ServeHTTP(tt.w, req) }); over > tt.max {
+				t.Errorf("middleware, failing request, %s writer: %v allocs over the bare handler's, want at most %v", tt.name, over, tt.max)
 			}
 			// Four SLOs selecting the request add nothing.
 			wrappedSLOs.ServeHTTP(tt.w, req)

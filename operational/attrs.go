@@ -2,6 +2,7 @@ package operational
 
 import (
 	"net/http"
+	"sync"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -98,3 +99,22 @@ func validStatus(code int) bool { return code >= 100 && code <= 999 }
 
 // statusText returns the decimal form of a valid status code.
 func statusText(code int) string { return strconv.Itoa(code) }
+
+// serverErrorTexts holds the decimal forms of 500 … 999, built once, so
+// that telling a failure's error.type to the customer recorders does not
+// allocate.
+var serverErrorTexts = sync.OnceValue(func() []string {
+	t := make([]string, 500)
+	for i := range t {
+		t[i] = strconv.Itoa(500 + i)
+	}
+	return t
+})
+
+// serverErrorText is statusText for a code from 500 to 999.
+func serverErrorText(code int) string {
+	if code >= 500 && code <= 999 {
+		return serverErrorTexts()[code-500]
+	}
+	return statusText(code)
+}

@@ -47,6 +47,10 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	off, _ := operational.NewMiddleware(operational.WithMeterProvider(noop.NewMeterProvider()))
+	noOutcome, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithoutOutcome())
+	if err != nil {
+		b.Fatal(err)
+	}
 	slo1, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithSLOs(benchSLOs[:1]...))
 	if err != nil {
 		b.Fatal(err)
@@ -62,6 +66,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		{"bare", httpbench.Mux()},
 		{"kpikit", mw.Handler(httpbench.Mux())},
 		{"kpikit-disabled", off.Handler(httpbench.Mux())},
+		{"kpikit-without-outcome", noOutcome.Handler(httpbench.Mux())},
 		// The cost of SLOs: one, then four, matching every request.
 		{"kpikit-1-slo", slo1.Handler(httpbench.Mux())},
 		{"kpikit-4-slos", slo4.Handler(httpbench.Mux())},

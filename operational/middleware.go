@@ -67,6 +67,7 @@ type Middleware struct {
 
 	filter    func(*http.Request) bool
 	routeFunc func(*http.Request) string
+	noOutcome bool
 	base      []attribute.KeyValue // static attributes and server.address
 	limit     int
 
@@ -116,6 +117,7 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 	m := &Middleware{
 		filter:    c.filter,
 		routeFunc: c.routeFunc,
+		noOutcome: c.noOutcome,
 		limit:     c.valueLimit,
 	}
 	m.base = append(m.base, c.attrs...)
@@ -260,9 +262,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The handler gets a copy of r whose context holds the request's
 	// outcome, for the customer recorders it calls: the server's own
 	// request, its body included, is left as it was.
-	s.oc.Set(ctx)
-	s.req = *r.WithContext(&s.oc)
-	in := &s.req
+	in := r
+	if !m.noOutcome {
+		s.oc.Set(ctx)
+		s.req = *r.WithContext(&s.oc)
+		in = &s.req
+	}
 	var body *countingBody
 	if in.ContentLength < 0 && en&enRequestSize != 0 && in.Body != nil && in.Body != http.NoBody {
 		body = &countingBody{rc: in.Body}
@@ -286,11 +291,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the middlewares outside this one expect on their request: the
 		// pattern, and a parsed multipart form, whose temporary files the
 		// server removes.
-		if r.Pattern == "" {
-			r.Pattern = in.Pattern
-		}
-		if r.MultipartForm == nil {
-			r.MultipartForm = in.MultipartForm
+		if in != r {
+			if r.Pattern == "" {
+				r.Pattern = in.Pattern
+			}
+			if r.MultipartForm == nil {
+				r.MultipartForm = in.MultipartForm
+			}
 		}
 		respSize := s.written.Load()
 		if r.Method == http.MethodHead {
@@ -324,7 +331,7 @@ func (m *Middleware) record(ctx context.Context, r *http.Request, out *outcome.O
 	case errPanic:
 		m.finish(out, e.route, errPanicType, start)
 	case failed:
-		m.finish(out, e.route, statusText(status), start)
+		m.finish(out, e.route, serverErrorText(status), start)
 	case slow:
 		m.finish(out, e.route, ErrorTypeSlow, start)
 	default:

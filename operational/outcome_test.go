@@ -217,3 +217,21 @@ func TestAffectedSetsAreBounded(t *testing.T) {
 		t.Errorf("the recorder was told %d times, want %d: the bound is on the sets only", n, routes)
 	}
 }
+
+func TestMiddlewareWithoutOutcome(t *testing.T) {
+	mp, _ := newProvider()
+	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithoutOutcome())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner *http.Request
+	h := mw.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { inner = r }))
+	outer := httptest.NewRequest("GET", "/", nil)
+	h.ServeHTTP(httptest.NewRecorder(), outer)
+	if inner != outer || outcome.From(inner.Context()) != nil {
+		t.Fatal("WithoutOutcome: the handler got another request, or an outcome")
+	}
+	if _, err := operational.NewTransport(nil, operational.WithoutOutcome()); err == nil {
+		t.Fatal("WithoutOutcome applies to a Transport")
+	}
+}

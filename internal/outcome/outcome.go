@@ -50,10 +50,11 @@ const (
 type Outcome struct {
 	mu        sync.Mutex
 	state     uint8
+	n         uint8 // links kept: first, then more
 	errorType string
-	n         int
-	links     [MaxLinks]Link
 	parent    *Outcome
+	first     Link
+	more      *[MaxLinks - 1]Link // allocated at the second link, which few requests make
 }
 
 // Init makes o a pending outcome enclosed by parent (an outer request or
@@ -87,14 +88,31 @@ func (o *Outcome) link(l Link) bool {
 		o.mu.Unlock()
 		return true
 	}
-	if o.n == len(o.links) {
+	switch {
+	case o.n == MaxLinks:
 		o.mu.Unlock()
 		return false
+	case o.n == 0:
+		o.first = l
+	default:
+		if o.more == nil {
+			o.more = new([MaxLinks - 1]Link)
+		}
+		o.more[o.n-1] = l
 	}
-	o.links[o.n] = l
 	o.n++
 	o.mu.Unlock()
 	return true
+}
+
+// take removes and returns the links kept; the caller holds o.mu.
+func (o *Outcome) take() (first Link, more []Link, n int) {
+	first, n = o.first, int(o.n)
+	if n > 1 {
+		more = o.more[:n-1]
+	}
+	o.first, o.more, o.n = Link{}, nil, 0 // let the users' strings go
+	return first, more, n
 }
 
 // Finish ends o, once: when failed, each link's Sink is told, with
@@ -108,20 +126,25 @@ func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
 	}
 	if !isFailed {
 		o.state = succeeded
-		o.links = [MaxLinks]Link{} // let the users' strings go
-		o.n = 0
+		o.take()
 		o.mu.Unlock()
 		return
 	}
 	o.state, o.errorType = failed, errorType
-	links, n := o.links, o.n
-	o.links, o.n = [MaxLinks]Link{}, 0
+	first, more, n := o.take()
 	o.mu.Unlock()
-	for _, l := range links[:n] {
+	if n == 0 {
+		return
+	}
+	tell := func(l Link) {
 		l.Sink.Failed(l, errorType)
 		if users != nil {
 			users(l.User)
 		}
+	}
+	tell(first)
+	for _, l := range more {
+		tell(l)
 	}
 }
 

@@ -154,7 +154,7 @@ func BenchmarkLink(b *testing.B) {
 		}
 		o := &c.Outcome
 		o.mu.Lock()
-		o.n = 0
+		o.take()
 		o.mu.Unlock()
 	}
 }
