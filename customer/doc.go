@@ -361,9 +361,10 @@
 //
 // A recorder reports these metrics, and the reasons link_limit,
 // error_type_limit and invalid_error_type, from its first call made under
-// a request: one not wired to requests reports none of them rather than
-// zeros that would say that nothing failed. [WithSnapshot] does not keep
-// the impaired attempts and counts: they start over at a restart. A funnel in Redis links its users, but its
+// a request (or from the restore of a snapshot that holds them): one not
+// wired to requests reports none of them rather than zeros that would say
+// that nothing failed. [WithSnapshot] keeps the impaired attempts and the
+// counts across restarts. A funnel in Redis links its users, but its
 // progress is in Redis and a failure impairs nothing: it reports none of
 // these metrics, and [WithRevenueFrom] is an error there. Across replicas
 // in memory, sum the counters and recompute the estimates from the sums.

@@ -3,6 +3,7 @@ package customer_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,6 +482,54 @@ func TestImpairedLaterSteps(t *testing.T) {
 	}
 	if got := p[impairedKey("f", "b", 2, "500")]; got != 1 {
 		t.Errorf("impaired users at b: %v, want 1", got)
+	}
+}
+
+// TestImpairedSnapshot: the impaired attempts and counts survive a
+// restart, and a restored impaired attempt is not impaired twice.
+func TestImpairedSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.snap")
+	clock := newClock(t0)
+	steps := []string{"a", "b", "c"}
+	bg := context.Background()
+	start := func(h *harness) *customer.Funnel {
+		return mustFunnel(t, "f", steps, customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now),
+			customer.WithSnapshot(path, 0), customer.WithSegments("plan"))
+	}
+	h1 := newHarness(t)
+	f1 := start(h1)
+	for i := range 4 {
+		f1.Step(bg, uid(i), "a", "pro")
+	}
+	failing("500", func(ctx context.Context) { f1.Step(ctx, uid(0), "b") })
+	failing("\xff", func(ctx context.Context) { f1.Step(ctx, uid(1), "a") })
+	f1.Step(bg, uid(2), "b")
+	before := failurePoints(h1.points(t))
+	if err := f1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h2 := newHarness(t)
+	f2 := start(h2)
+	defer f2.Close()
+	if diff := cmp.Diff(before, failurePoints(h2.points(t))); diff != "" {
+		t.Errorf("restored (-want +got):\n%s", diff)
+	}
+	failing("503", func(ctx context.Context) { f2.Step(ctx, uid(0), "b") }) // impaired at b already
+	f2.Step(bg, uid(0), "c")                                                // reached after the failure
+	p := failurePoints(h2.points(t))
+	const pro = "plan=pro"
+	want := map[string]float64{
+		stepKey(customer.MetricFunnelImpairedStepUsers, "f", "a", 1, pro): 2,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "f", "b", 2, pro): 1,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "f", "c", 3, pro): 1,
+		impairedKey("f", "b", 2, "500", pro):                              1,
+		impairedKey("f", "a", 1, customer.OtherValue, pro):                1,
+		// clean 0/2, impaired 1/2: negative, clamped at 0
+		pt(customer.MetricFunnelLostUsers, "funnel=f", pro): 0,
+	}
+	if diff := cmp.Diff(want, p); diff != "" {
+		t.Errorf("after the restart (-want +got):\n%s", diff)
 	}
 }
 
