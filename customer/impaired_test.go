@@ -533,6 +533,40 @@ func TestImpairedSnapshot(t *testing.T) {
 	}
 }
 
+// TestImpairedSnapshotWithout: a snapshot without the failures section,
+// as a funnel never used under a request writes it (and every release
+// before the section), loads, and the restored attempts can be impaired.
+func TestImpairedSnapshotWithout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.snap")
+	clock := newClock(t0)
+	start := func(h *harness) *customer.Funnel {
+		return mustFunnel(t, "f", []string{"a", "b"}, customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now),
+			customer.WithSnapshot(path, 0))
+	}
+	f1 := start(newHarness(t))
+	f1.Step(context.Background(), "u", "a")
+	f1.Step(context.Background(), "v", "a")
+	if err := f1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	f2 := start(h)
+	defer f2.Close()
+	if p := h.points(t); len(failurePoints(p)) != 0 || p[stepKey(customer.MetricFunnelUsers, "f", "a", 1)] != 2 {
+		t.Fatalf("restored %v", p)
+	}
+	failing("500", func(ctx context.Context) { f2.Step(ctx, "u", "b") })
+	want := map[string]float64{
+		impairedKey("f", "b", 2, "500"):                              1,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "f", "a", 1): 1,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "f", "b", 2): 1,
+		pt(customer.MetricFunnelLostUsers, "funnel=f"):               0, // clean 0/1, impaired 1/1
+	}
+	if diff := cmp.Diff(want, failurePoints(h.points(t))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 // TestImpairedRedis: a funnel in Redis links its users but counts no
 // impaired attempt, and WithRevenueFrom is an error there.
 func TestImpairedRedis(t *testing.T) {
