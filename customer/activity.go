@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/money"
+	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -102,6 +103,8 @@ type Activity struct {
 
 	rs    *remote         // non-nil: state in Redis
 	saver *snapshot.Saver // non-nil: state snapshotted to a file
+
+	links requestLinks // request outcomes (impaired.go)
 }
 
 // periodState is everything kept about one period index q: the period q
@@ -328,6 +331,7 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	if !a.cur.declared {
 		a.drops.currencyLimit = dropped.Reason("currency_limit")
 	}
+	a.links = requestLinks{counter: dropped}
 	// The goroutines start last: an error leaves nothing running.
 	switch {
 	case c.redisOn:
@@ -430,9 +434,12 @@ func (a *Activity) Active(ctx context.Context, user string, signup time.Time) {
 // An empty or over-long user id, an event more than [FutureTolerance]
 // ahead of the clock, one before 1970, one in a period older than the
 // horizon, and one in a period before the user's cohort are dropped and
-// counted on the kpikit.dropped counter with the reason. It does not
-// allocate, except when it starts a period or a cohort cell, or tracks a
-// new user without a signup time.
+// counted on the kpikit.dropped counter with the reason. Made with the
+// context of a request that package operational watches, an event that is
+// not dropped links user to the request, so that the request counts its
+// users (every recording method of Activity does). It does not allocate,
+// except when it starts a period or a cohort cell, or tracks a new user
+// without a signup time.
 func (a *Activity) ActiveAt(ctx context.Context, t time.Time, user string, signup time.Time) {
 	if a == nil {
 		return
@@ -563,11 +570,15 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		if signup.IsZero() && !capped && (c == pendingCohort || !known) {
 			// The cohort is Redis's (pendingCohort is below every q):
 			// resolveDeferred records the event once it is known.
-			a.rs.deferEvent(pendingEvent{h: h, q: q, d: d, amount: amount, kind: kind, cur: int16(cur)}, a.drops.unavailable)
+			if !a.rs.deferEvent(pendingEvent{h: h, q: q, d: d, amount: amount, kind: kind, cur: int16(cur)}, a.drops.unavailable) {
+				return
+			}
+		} else if !a.recordRemote(q, c, known, d, h, kind, cur, amount) {
+			a.drops.overflow.Add(ctx, 1)
 			return
 		}
-		if !a.recordRemote(q, c, known, d, h, kind, cur, amount) {
-			a.drops.overflow.Add(ctx, 1)
+		if o := reqoutcome.From(ctx); o != nil {
+			a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
 		}
 		return
 	}
@@ -605,20 +616,26 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 		if kind == kindRefund {
 			pm.refunds.Add(1)
-			return
+		} else {
+			pm.purchases.Add(1)
+			pm.paying.Insert(h)
+			if cl != nil {
+				cl.money[cur].purchases.Add(1)
+			}
 		}
-		pm.purchases.Add(1)
-		pm.paying.Insert(h)
+	}
+	if kind != kindRefund { // a refund is not activity
+		pe.v.active.Insert(h)
 		if cl != nil {
-			cl.money[cur].purchases.Add(1)
+			cl.users.Insert(h)
+		}
+		if de := a.days.get(d); de != nil {
+			de.v.Insert(h)
 		}
 	}
-	pe.v.active.Insert(h)
-	if cl != nil {
-		cl.users.Insert(h)
-	}
-	if de := a.days.get(d); de != nil {
-		de.v.Insert(h)
+	// The event is accepted: link its user to the request, if any.
+	if o := reqoutcome.From(ctx); o != nil {
+		a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
 	}
 }
 

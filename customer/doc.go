@@ -177,6 +177,17 @@
 //     time from the start of an attempt to its reaching every step.
 //   - customer.funnel.tracked_users (up-down counter, {user}; funnel):
 //     attempts held in memory, including expired ones not yet reclaimed.
+//   - customer.funnel.impaired_users (counter, {user}; funnel,
+//     funnel.step, funnel.step.index, error.type, segments): attempts
+//     impaired at the step by a failed request, once per attempt and step,
+//     with the error type of the first failure (see "Cost of failures").
+//   - customer.funnel.impaired_step_users (counter, {user}; the attributes
+//     of customer.funnel.users): impaired attempts that reached the step.
+//   - customer.funnel.lost_users (gauge, {user}; funnel, segments):
+//     estimated attempts that failures kept from converting.
+//   - customer.revenue.at_risk (gauge, {currency}: major units of the
+//     currency attribute; funnel, currency): lost users times the ARPPU of
+//     the current period of the activity of [WithRevenueFrom].
 //   - customer.goal.exposed_users (counter, {user}; goal, segments):
 //     attempts started by an exposure.
 //   - customer.goal.converted_users (counter, {user}; goal, segments):
@@ -231,14 +242,21 @@
 //     user_cap (a new user without signup time over [WithMaxUsers]: the
 //     event counts in its period but in no cohort). Every recorder counts
 //     closed (an event recorded after Close) and, with Redis,
-//     store_unavailable. A funnel or goal event with several faults counts once, for
+//     store_unavailable; and link_limit (a call made under a request that
+//     already holds its links: the user is not linked to it). A funnel in
+//     memory adds error_type_limit (an error type beyond the first
+//     [MaxErrorTypes], folded into [OtherValue]) and invalid_error_type
+//     (an empty error type, invalid UTF-8 or one over [MaxErrorTypeLen]
+//     bytes, folded into OtherValue). A funnel or goal event with several faults counts once, for
 //     the first check it fails, in this order: the user id, the step, the
 //     time. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
 //     funnel or goal only without Redis,
 //     store_unavailable only with it, segment_overflow only with
 //     segments, unknown_step only for a funnel, currency_limit only
-//     without WithCurrencies.
+//     without WithCurrencies; link_limit, error_type_limit and
+//     invalid_error_type only from the recorder's first call made under
+//     a request (see "Cost of failures").
 //
 // # Goal SLOs
 //
@@ -270,6 +288,88 @@
 // generated rules, which sum the series, are the same either way; only
 // their event counts are multiplied by the replicas). After Close the SLO metrics keep their last values, as
 // the other metrics do.
+//
+// # Cost of failures
+//
+// A failed request (a 5xx, a panic, or one slower than its latency SLO:
+// package operational decides) is not only an error rate: it is funnel
+// attempts impaired, conversions lost and revenue at risk, computed in
+// process, the user id never an attribute. A recording call made with the
+// context of a request that package operational watches ([Funnel.Step],
+// [Goal.Expose], [Goal.Convert], their At forms, and every recording
+// method of [Activity]) links its user to the request once the event is
+// accepted (a dropped event links nothing); the request holds the user id
+// until it ends. A request holds 8 links: the user of a further call is
+// not linked to it, which is counted on kpikit.dropped with reason
+// link_limit. Without a
+// request in the context a call costs one context lookup; with one, about
+// 25 ns more and no allocation.
+//
+// When the request fails, a funnel held in memory marks the user's
+// attempt impaired at the linked step: once per attempt and step, however
+// many requests fail there (concurrent ones, or an operation failing
+// inside a failing request) and whenever the failure is reported, also
+// after the call returned. The attempt is the one the user holds then;
+// none is impaired for a user without one, for one that strict order
+// ended, or for one expired by the watermark. A goal's or an activity's
+// link only lets the request count its distinct users. Per segment row a
+// funnel counts:
+//   - customer.funnel.impaired_users: attempts impaired at the step, by
+//     error.type, the error type of the first failure at that step. At
+//     most [MaxErrorTypes] error types per funnel; later ones fold into
+//     [OtherValue] (error_type_limit), and so do empty ones, invalid UTF-8
+//     and ones over [MaxErrorTypeLen] bytes (invalid_error_type).
+//   - customer.funnel.impaired_step_users: impaired attempts that reached
+//     the step. The first time an attempt is impaired it counts at every
+//     step it has reached, and then at every step it reaches, so
+//     customer.funnel.users minus this counter, step by step and with the
+//     same attributes, is the attempts that reached the step and were
+//     never impaired (clean ones).
+//
+// At each collection, with U and I the attempts and the impaired ones that
+// reached the first and the last step of a segment row:
+//
+//	impaired conversion = I_last / I_first
+//	clean conversion    = (U_last − I_last) / (U_first − I_first)
+//	lost_users          = I_first × (clean conversion − impaired conversion)
+//	revenue.at_risk     = lost_users summed over the rows × ARPPU
+//
+// lost_users is 0 without an impaired attempt, is clamped at 0 when the
+// impaired attempts converted at least as well as the clean ones, and is
+// not reported for a row whose attempts at the first step are all
+// impaired (there is nothing to compare with). Conversion is the funnel's
+// own, first step to last (customer.funnel.conversion with
+// funnel.basis="first"); in [Any] order the users of the last step need
+// not have reached the first. ARPPU is the current period's, per
+// currency with paying users, of the activity given with
+// [WithRevenueFrom] (as its customer.revenue.arppu reports it: revenue
+// net of refunds over paying users): the period of the activity's clock,
+// or the newest period with an event when later; with the activity in
+// Redis, what its latest collection read. revenue.at_risk is reported for
+// each currency with paying users in that period, 0 when nothing is lost.
+//
+// The estimate assumes that the impaired attempts would have converted as
+// the clean ones did. It is wrong when failures hit users who would not
+// have converted anyway (an endpoint that only abandoning users or bots
+// reach, a segment that converts less: compare within segments), and when
+// attempts are selected into the impaired group by having reached later
+// steps: a failure at a late step only impairs attempts that got there,
+// which convert better than those that stopped earlier, so the impaired
+// conversion is flattered and the loss underestimated (failures at the
+// first step do not select). Read lost_users and revenue.at_risk as
+// orders of magnitude, and customer.funnel.impaired_users by step.
+//
+// A recorder reports these metrics, and the reasons link_limit,
+// error_type_limit and invalid_error_type, from its first call made under
+// a request (or from the restore of a snapshot that holds them): one not
+// wired to requests reports none of them rather than zeros that would say
+// that nothing failed. [WithSnapshot] keeps the impaired attempts and the
+// counts across restarts. A funnel in Redis links its users, but its
+// progress is in Redis and a failure impairs nothing: it reports none of
+// these metrics, and [WithRevenueFrom] is an error there. Across replicas
+// in memory, sum the counters and recompute the estimates from the sums.
+// An attempt that no failure touched takes no more memory; an impaired
+// one takes an entry of its shard's map of impaired steps.
 //
 // # State
 //
@@ -412,6 +512,10 @@
 //	customer.goal.time_to_convert        per replica: sum   per replica: sum
 //	customer.funnel.tracked_users,
 //	customer.goal.tracked_users          per replica: sum   (not reported)
+//	customer.funnel.impaired_users,
+//	  .impaired_step_users               per replica: sum   (not reported)
+//	customer.funnel.lost_users,
+//	customer.revenue.at_risk             per replica        (not reported)
 //	kpikit.dropped (every reason)        per replica: sum   per replica: sum
 //
 // A global value is the same on every replica, so dashboards aggregate it

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
@@ -58,6 +59,13 @@ type Funnel struct {
 	tracked    metric.Int64ObservableUpDownCounter
 	nameOpt    []metric.ObserveOption
 
+	// Cost of failures (impaired.go).
+	links                        requestLinks
+	impairedUsers, impairedSteps metric.Int64ObservableCounter
+	lost, atRisk                 metric.Float64ObservableGauge
+	revenue                      *Activity                         // WithRevenueFrom; nil without
+	riskOpts                     map[string][]metric.ObserveOption // by currency; guarded by col.mu
+
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
 	col       collector
 	closeOnce sync.Once
@@ -66,8 +74,9 @@ type Funnel struct {
 // NewFunnel returns a funnel called name through steps, in order. It needs
 // at least two steps and at most [MaxSteps], with unique non-empty names.
 // [WithSnapshot] keeps its state across restarts and [WithRedis] shares it
-// between replicas (see the package documentation, "State"); the options
-// of [NewActivity], and [WithSLOs], are errors.
+// between replicas (see the package documentation, "State");
+// [WithRevenueFrom] prices the users failures cost it (see "Cost of
+// failures"); the options of [NewActivity], and [WithSLOs], are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
 // that names the bad value. An error of the MeterProvider creating or
@@ -78,6 +87,13 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	errs := []error{err, c.misplaced(goalOnly, "NewFunnel")}
 	if !validName(name) {
 		errs = append(errs, invalidf("funnel name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
+	}
+	switch {
+	case c.given&givenRevenueFrom == 0:
+	case c.revenueFrom == nil:
+		errs = append(errs, invalidf("funnel %q: WithRevenueFrom given a nil activity", name))
+	case c.redisOn:
+		errs = append(errs, invalidf("funnel %q: WithRevenueFrom does not apply to a funnel in Redis, which counts no impaired attempts", name))
 	}
 	index := make(map[string]int, len(steps))
 	switch {
@@ -102,10 +118,11 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	}
 
 	f := &Funnel{
-		name:  name,
-		steps: append([]string(nil), steps...),
-		index: index,
-		clock: c.clock,
+		name:    name,
+		steps:   append([]string(nil), steps...),
+		index:   index,
+		clock:   c.clock,
+		revenue: c.revenueFrom,
 	}
 	nameAttr := funnelKey.String(name)
 	f.nameOpt = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(nameAttr))}
@@ -129,21 +146,44 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithDescription("Time from the first to the last step of the funnel, per converted attempt."),
 		metric.WithExplicitBucketBoundaries(c.buckets...))
 	errs = append(errs, err)
+	f.impairedUsers, err = m.Int64ObservableCounter(MetricFunnelImpairedUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Attempts impaired at the funnel step by a failed request, counted once per attempt and step, with the error type of the first failure."))
+	errs = append(errs, err)
+	f.impairedSteps, err = m.Int64ObservableCounter(MetricFunnelImpairedStepUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Attempts impaired by a failed request at any step that reached the funnel step, before or after the failure."))
+	errs = append(errs, err)
+	f.lost, err = m.Float64ObservableGauge(MetricFunnelLostUsers,
+		metric.WithUnit("{user}"),
+		metric.WithDescription("Estimated attempts that failed requests kept from converting: impaired attempts times the conversion of clean attempts less that of impaired ones."))
+	errs = append(errs, err)
+	f.atRisk, err = m.Float64ObservableGauge(MetricRevenueAtRisk,
+		metric.WithUnit(moneyUnit),
+		metric.WithDescription("Estimated revenue that failed requests put at risk: lost users times the ARPPU of the current period, in major units of the currency."))
+	errs = append(errs, err)
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	// Registered before anything starts, so that its failure leaves nothing
 	// to stop; it reports nothing until the state exists.
-	reg, err := m.RegisterCallback(f.col.callback, f.users, f.conversion, f.tracked)
+	reg, err := m.RegisterCallback(f.col.callback, f.users, f.conversion, f.tracked,
+		f.impairedUsers, f.impairedSteps, f.lost, f.atRisk)
 	if err != nil {
 		return nil, err
 	}
 
 	drops := newDrops(dropped, c, true)
+	f.links = requestLinks{counter: dropped, errorTypes: !c.redisOn}
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
-		return newProgressStore(c, len(steps), f.rows, drops, ttc)
+		f.rows.impaired = !c.redisOn
+		s := newProgressStore(c, len(steps), f.rows, drops, ttc)
+		if !c.redisOn {
+			s.imp = newImpairments(f.rows, f.steps, &f.links)
+		}
+		return s
 	}
 	f.store = newStore()
 	if f.saver, err = startProgressState(c, "funnel", name, f.steps, &f.store, newStore, false, ttc, drops); err != nil {
@@ -155,10 +195,10 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 
 // buildRow prebuilds the attribute sets of one segment combination: users
 // per step, then conversion from the previous and from the first step for
-// every step after the first.
+// every step after the first, then the combination alone (lost users).
 func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
 	n := len(f.steps)
-	obs := make([]metric.ObserveOption, n+2*(n-1))
+	obs := make([]metric.ObserveOption, n+2*(n-1)+1)
 	set := func(extra ...attribute.KeyValue) metric.MeasurementOption {
 		kv := make([]attribute.KeyValue, 0, len(base)+len(extra))
 		kv = append(append(kv, base...), extra...)
@@ -172,7 +212,9 @@ func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
 			obs[n+2*(k-1)+1] = set(step, idx, basisFirst)
 		}
 	}
-	return rowOpts{observe: obs, record: []metric.RecordOption{set()}}
+	all := set()
+	obs[len(obs)-1] = all
+	return rowOpts{observe: obs, record: []metric.RecordOption{all}}
 }
 
 func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
@@ -183,16 +225,31 @@ func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 		}
 		return err
 	}
-	var counts [MaxSteps]int64
+	var counts, impaired [MaxSteps]int64
+	failures := f.store.imp != nil && f.links.active.Load()
+	var lost float64
 	f.rows.each(func(r *row) {
 		// Later steps first: concurrent progress then never shows a step
-		// with more users than the one before it.
+		// with more users than the one before it. Impaired attempts
+		// before users, which count them too.
+		if failures {
+			for k := len(f.steps) - 1; k >= 0; k-- {
+				impaired[k] = r.impaired[k].Load()
+			}
+		}
 		for k := len(f.steps) - 1; k >= 0; k-- {
 			counts[k] = r.users[k].Load()
 		}
 		f.observeRow(o, r, &counts)
+		if failures {
+			lost += f.observeImpaired(o, r, &counts, &impaired)
+		}
 	})
 	o.ObserveInt64(f.tracked, f.store.tracked.Load(), f.nameOpt...)
+	if failures {
+		f.store.imp.observe(o, f.impairedUsers)
+		f.observeAtRisk(o, lost)
+	}
 	return nil
 }
 
@@ -255,7 +312,12 @@ func (f *Funnel) Step(ctx context.Context, user, step string, segments ...string
 // [OtherValue] and are counted (see the package documentation,
 // "Configuration").
 //
-// It does not allocate for a user already tracked.
+// Made with the context of a request that package operational watches, an
+// event that is not dropped links user to the request: if the request
+// fails, the user's attempt counts as impaired at step (see the package
+// documentation, "Cost of failures").
+//
+// It does not allocate for a user already tracked, linked or not.
 func (f *Funnel) StepAt(ctx context.Context, t time.Time, user, step string, segments ...string) {
 	if f == nil {
 		return
@@ -272,7 +334,12 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 		f.store.drops.unknownStep.Add(ctx, 1)
 		return
 	}
-	f.store.record(ctx, now, at, user, k, segments)
+	if !f.store.record(ctx, now, at, user, k, segments) {
+		return
+	}
+	if o := reqoutcome.From(ctx); o != nil {
+		f.links.linkTo(ctx, o, (*funnelSink)(f), user, k)
+	}
 }
 
 // Close stops recording and writes the state the funnel owns: the last

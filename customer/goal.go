@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/budget"
+	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/snapshot"
@@ -62,6 +63,8 @@ type Goal struct {
 	trackers []*budget.Tracker
 	sloMu    sync.Mutex
 
+	links requestLinks // request outcomes (impaired.go)
+
 	saver     *snapshot.Saver // non-nil: state snapshotted to a file
 	col       collector
 	closeOnce sync.Once
@@ -74,7 +77,7 @@ type Goal struct {
 // no goal is returned, and nothing is left running.
 func NewGoal(name string, opts ...Option) (*Goal, error) {
 	c, err := newConfig(opts)
-	errs := []error{err}
+	errs := []error{err, c.misplaced(funnelOnlyNotGoal, "NewGoal")}
 	if !validName(name) {
 		errs = append(errs, invalidf("goal name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
 	}
@@ -134,6 +137,7 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 	}
 
 	drops := newDrops(dropped, c, false)
+	g.links = requestLinks{counter: dropped}
 	newStore := func() *progressStore {
 		g.rows = newRowTable(nameAttr, c.segments, c.valueLimit, 2, goalRow)
 		s := newProgressStore(c, 2, g.rows, drops, ttc)
@@ -344,6 +348,9 @@ func (g *Goal) Expose(ctx context.Context, user string, segments ...string) {
 // segment values; later exposures that belong to the attempt (timed less
 // than a window after its start, or before it) count as exposure events
 // only. Bad input is dropped, counted or folded as for [Funnel.StepAt].
+// Made with the context of a request that package operational watches, an
+// event that is not dropped links user to the request, so that the
+// request counts its users; a goal counts no impaired attempt.
 func (g *Goal) ExposeAt(ctx context.Context, t time.Time, user string, segments ...string) {
 	if g == nil {
 		return
@@ -366,7 +373,8 @@ func (g *Goal) Convert(ctx context.Context, user string) {
 // less than a window after; a t before that exposure counts as at the
 // exposure (a time to convert of 0). The first conversion of an attempt
 // counts a converted user and its time to convert, every one counts a
-// conversion event.
+// conversion event. It links user to the request of ctx as
+// [Goal.ExposeAt] does.
 func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
 	if g == nil {
 		return
@@ -375,8 +383,11 @@ func (g *Goal) ConvertAt(ctx context.Context, t time.Time, user string) {
 }
 
 func (g *Goal) record(ctx context.Context, now, at int64, user string, k int, segments []string) {
-	if g.store.admit(ctx, user) {
-		g.store.record(ctx, now, at, user, k, segments)
+	if !g.store.admit(ctx, user) || !g.store.record(ctx, now, at, user, k, segments) {
+		return
+	}
+	if o := reqoutcome.From(ctx); o != nil {
+		g.links.linkTo(ctx, o, (*goalSink)(g), user, -1)
 	}
 }
 

@@ -138,6 +138,9 @@ type config struct {
 	// Goal only.
 	slos []slo.SLO
 
+	// Funnel only.
+	revenueFrom *Activity
+
 	given optionSet // options that were given, for recorder-aware checks
 	errs  []error   // of options whose value cannot work, such as a nil client
 }
@@ -166,6 +169,7 @@ const (
 	givenRedis
 	givenMaxUsers
 	givenSLOs
+	givenRevenueFrom
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
@@ -173,6 +177,8 @@ const (
 	activityOnly = givenPeriod | givenHorizon | givenLocation | givenCurrencies | givenScale
 	// goalOnly are the options of [NewGoal] only.
 	goalOnly = givenSLOs
+	// funnelOnlyNotGoal are the options of [NewFunnel] only.
+	funnelOnlyNotGoal = givenRevenueFrom
 )
 
 var optionNames = []struct {
@@ -184,7 +190,7 @@ var optionNames = []struct {
 	{givenPeriod, "WithPeriod"}, {givenHorizon, "WithHorizon"}, {givenLocation, "WithLocation"},
 	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
 	{givenSnapshot, "WithSnapshot"}, {givenRedis, "WithRedis"},
-	{givenSLOs, "WithSLOs"},
+	{givenSLOs, "WithSLOs"}, {givenRevenueFrom, "WithRevenueFrom"},
 }
 
 // misplaced returns an error naming every option of set that was given to
@@ -322,6 +328,20 @@ func WithSLOs(slos ...slo.SLO) Option {
 	})
 }
 
+// WithRevenueFrom applies to [NewFunnel]. It names the activity that
+// records the revenue of the funnel's users: the funnel then reports
+// customer.revenue.at_risk, its lost users times the ARPPU of the
+// activity's current period, per currency (see the package
+// documentation, "Cost of failures"). A nil activity is an error, and so
+// is a funnel in Redis, which counts no impaired attempts.
+func WithRevenueFrom(a *Activity) Option {
+	return optionFunc(func(c config) config {
+		c.revenueFrom = a
+		c.given |= givenRevenueFrom
+		return c
+	})
+}
+
 // baseConfig sets the defaults of every recorder and applies opts.
 func baseConfig(opts []Option) config {
 	c := config{
@@ -420,6 +440,7 @@ var reservedKeys = map[string]bool{
 	string(stepIndexKey): true,
 	string(basisKey):     true,
 	string(goalKey):      true,
+	string(errorTypeKey): true,
 }
 
 func checkSegments(dims []string) error {
@@ -560,7 +581,7 @@ func WithScale(n int) Option {
 // opts, validates the result and returns the money unit of each currency.
 func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	c := baseConfig(opts)
-	errs := []error{c.misplaced(funnelOnly|goalOnly, "NewActivity")}
+	errs := []error{c.misplaced(funnelOnly|goalOnly|funnelOnlyNotGoal, "NewActivity")}
 	if !period.Unit(c.period).Valid() {
 		errs = append(errs, invalidf("unknown period %v", c.period))
 	}

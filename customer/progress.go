@@ -25,10 +25,11 @@ import (
 
 // attempt is one user's progress through a funnel within one window.
 type attempt struct {
-	start int64  // event time of the step that started it, Unix ns
-	row   *row   // the segment combination, fixed at the start
-	mask  uint32 // bit i: step i reached
-	ended bool   // strict order broke the attempt; it waits for expiry
+	start    int64  // event time of the step that started it, Unix ns
+	row      *row   // the segment combination, fixed at the start
+	mask     uint32 // bit i: step i reached
+	ended    bool   // strict order broke the attempt; it waits for expiry
+	impaired bool   // a failed request impaired it: shard.impaired holds the steps
 }
 
 // outcome is what one event did.
@@ -131,7 +132,12 @@ type shard struct {
 	rows      map[comboKey]*row // cache of rowTable lookups
 	nextSweep int64             // watermark at which to sweep next
 	swept     int64             // watermark of the last sweep
-	_         [64]byte
+	// impaired holds, for each attempt with impaired set, the steps at
+	// which failed requests impaired it (bit i: step i); nil until the
+	// first. Kept aside so that the attempts no failure touched, nearly
+	// all of them, take no more memory.
+	impaired map[*attempt]uint32
+	_        [64]byte
 }
 
 // drops are the prebuilt dropped-event reasons of one recorder. A reason
@@ -181,6 +187,7 @@ type progressStore struct {
 	drops    drops
 	ttc      metric.Float64Histogram
 	remote   *remoteProgress // non-nil: progress kept in Redis
+	imp      *impairments    // non-nil: a funnel in memory, which counts impaired attempts
 
 	closed  atomic.Bool
 	seed    maphash.Seed
@@ -249,31 +256,31 @@ func (s *progressStore) admit(ctx context.Context, user string) bool {
 }
 
 // record applies step k at event time at (Unix ns) for user. now is the
-// clock's reading in Unix ns. It returns what the event did.
-func (s *progressStore) record(ctx context.Context, now, at int64, user string, k int, segs []string) outcome {
+// clock's reading in Unix ns. It reports whether the event was accepted:
+// false when it was dropped (and counted).
+func (s *progressStore) record(ctx context.Context, now, at int64, user string, k int, segs []string) bool {
 	switch {
 	case s.closed.Load(): // closed since admit
 		s.drops.closed.Add(ctx, 1)
-		return outcome{reached: -1}
+		return false
 	case at > now+int64(FutureTolerance):
 		s.drops.future.Add(ctx, 1)
-		return outcome{reached: -1}
+		return false
 	case at < 0:
 		s.drops.late.Add(ctx, 1)
-		return outcome{reached: -1}
+		return false
 	}
 	if s.remote != nil {
-		s.pushRemote(ctx, now, at, user, k, segs)
-		return outcome{reached: -1}
+		return s.pushRemote(ctx, now, at, user, k, segs)
 	}
-	o, st := s.apply(ctx, now, at, user, k, segs, true)
+	_, st := s.apply(ctx, now, at, user, k, segs, true)
 	switch st {
 	case stLate:
 		s.drops.late.Add(ctx, 1)
 	case stCap:
 		s.drops.userCap.Add(ctx, 1)
 	}
-	return o
+	return st == stOK
 }
 
 type status uint8
@@ -310,8 +317,9 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 		r := a.row
 		o := advance(a, k, s.steps, s.order)
 		elapsed := at - a.start
+		impaired := a.impaired
 		sh.mu.Unlock()
-		s.count(ctx, r, k, o, elapsed)
+		s.count(ctx, r, k, o, elapsed, impaired)
 		return o, stOK
 	case ignored:
 		// An expired attempt stays until swept: a late event may still
@@ -333,10 +341,13 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 		sh.users[strings.Clone(user)] = a
 	}
 	r := s.rowFor(ctx, sh, segs)
+	if a.impaired {
+		delete(sh.impaired, a)
+	}
 	*a = attempt{start: at, row: r}
 	o := advance(a, k, s.steps, s.order)
 	sh.mu.Unlock()
-	s.count(ctx, r, k, o, 0)
+	s.count(ctx, r, k, o, 0, false)
 	return o, stOK
 }
 
@@ -358,13 +369,17 @@ func (s *progressStore) rowFor(ctx context.Context, sh *shard, segs []string) *r
 	return r
 }
 
-// count adds what the event did to its row.
-func (s *progressStore) count(ctx context.Context, r *row, k int, o outcome, elapsed int64) {
+// count adds what the event did to its row; impaired says the attempt
+// was impaired before the event.
+func (s *progressStore) count(ctx context.Context, r *row, k int, o outcome, elapsed int64, impaired bool) {
 	if o.counted && s.events {
 		r.events[k].Add(1)
 	}
 	if o.reached >= 0 {
 		r.users[o.reached].Add(1)
+		if impaired {
+			r.impaired[o.reached].Add(1)
+		}
 	}
 	if o.completed && s.ttc != nil {
 		s.ttc.Record(ctx, time.Duration(elapsed).Seconds(), r.opts.record...)
@@ -395,6 +410,9 @@ func (s *progressStore) sweep(sh *shard, wm int64) {
 	var n int64
 	for u, a := range sh.users {
 		if a.start <= cut {
+			if a.impaired {
+				delete(sh.impaired, a)
+			}
 			delete(sh.users, u)
 			n++
 		}

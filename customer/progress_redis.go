@@ -207,13 +207,14 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 }
 
 // push buffers one event; when the ring is full the oldest is dropped.
-// An event pushed after the flusher stopped is dropped.
-func (r *remoteProgress) push(e pevent) {
+// An event pushed after the flusher stopped is dropped: push reports
+// false.
+func (r *remoteProgress) push(e pevent) bool {
 	r.mu.Lock()
 	if r.halted {
 		r.mu.Unlock()
 		r.closed.Add(context.Background(), 1)
-		return
+		return false
 	}
 	if r.n == len(r.ring) {
 		r.head = (r.head + 1) & r.mask
@@ -230,6 +231,7 @@ func (r *remoteProgress) push(e pevent) {
 		default:
 		}
 	}
+	return true
 }
 
 // take moves up to a batch of events out of the ring and counts the drops.
@@ -544,11 +546,13 @@ func (r *remoteProgress) stopFlusher(ctx context.Context) {
 }
 
 // pushRemote buffers a validated event for Redis. now and at are Unix ns.
-func (s *progressStore) pushRemote(ctx context.Context, now, at int64, user string, k int, segs []string) {
+// It reports false when the event was dropped as late; one that reaches
+// the buffer is accepted, even if a full buffer drops it later.
+func (s *progressStore) pushRemote(ctx context.Context, now, at int64, user string, k int, segs []string) bool {
 	wm := s.wm.Load()
 	if at < wm-s.window {
 		s.drops.late.Add(ctx, 1)
-		return
+		return false
 	}
 	if w := min(at, now); w > wm+s.gran {
 		s.advanceWatermark(w)
@@ -561,5 +565,5 @@ func (s *progressStore) pushRemote(ctx context.Context, now, at int64, user stri
 		r = s.rowFor(ctx, sh, segs)
 		sh.mu.Unlock()
 	}
-	s.remote.push(pevent{h: h, at: at, row: r, k: int32(k)})
+	return s.remote.push(pevent{h: h, at: at, row: r, k: int32(k)})
 }

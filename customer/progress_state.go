@@ -29,6 +29,19 @@ const progressStateVersion = 1
 //	watermark
 //	rows: count, (value per dimension, users per step, events per step)...
 //	attempts: count, (user, start, row, mask, ended)...
+//	failures (optional; a funnel used under request outcomes): version 1,
+//	    impaired attempts per step of every row,
+//	    error types: count, (error type)...,
+//	    impaired users: count, (row, step, error type, count)...,
+//	    impaired attempts: count, (user, steps)...
+//
+// The failures section extends version 1 at its end: a payload without
+// it, as every earlier release wrote, loads with no impaired attempt. Its
+// error types are numbered from 1 in their order (0 is OtherValue), and
+// an impaired attempt's steps are a mask, bit i for step i.
+
+// failuresVersion is the version of the failures section.
+const failuresVersion = 1
 
 // progressHeader identifies the recorder whose state a snapshot holds.
 func progressHeader(kind, name string, steps []string, order Order, window time.Duration, rows *rowTable) []byte {
@@ -72,6 +85,8 @@ func (s *progressStore) appendState(b, header []byte) []byte {
 	countAt := len(b)
 	b = append(b, make([]byte, 8)...) // attempt count, fixed width
 	var n uint64
+	failures := s.imp != nil && s.imp.links.active.Load()
+	var impaired []impairedAttempt
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -85,11 +100,60 @@ func (s *progressStore) appendState(b, header []byte) []byte {
 			} else {
 				b = append(b, 0)
 			}
+			if a.impaired && failures {
+				impaired = append(impaired, impairedAttempt{user: u, steps: sh.impaired[a]})
+			}
 			n++
 		}
 		sh.mu.Unlock()
 	}
 	binary.LittleEndian.PutUint64(b[countAt:], n)
+	if failures {
+		b = s.imp.appendState(b, rows, index, impaired)
+	}
+	return b
+}
+
+// impairedAttempt is the user and the impaired steps of an impaired
+// attempt, in a snapshot.
+type impairedAttempt struct {
+	user  string
+	steps uint32
+}
+
+// appendState appends the failures section: the rows' impaired attempts
+// per step, the error types, the impaired users and the impaired attempts.
+func (im *impairments) appendState(b []byte, rows []*row, index map[*row]uint64, attempts []impairedAttempt) []byte {
+	b = binary.AppendUvarint(b, failuresVersion)
+	for _, r := range rows {
+		for k := range r.impaired {
+			b = binary.AppendVarint(b, r.impaired[k].Load())
+		}
+	}
+	im.mu.Lock()
+	b = binary.AppendUvarint(b, uint64(len(im.names)-1))
+	for _, t := range im.names[1:] {
+		b = appendString(b, t)
+	}
+	var counts []*impairCount
+	for _, c := range im.list {
+		if _, ok := index[c.key.row]; ok { // not a row created since the rows were written
+			counts = append(counts, c)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(counts)))
+	for _, c := range counts {
+		b = binary.AppendUvarint(b, index[c.key.row])
+		b = binary.AppendUvarint(b, uint64(c.key.step))
+		b = binary.AppendUvarint(b, uint64(c.key.typ))
+		b = binary.AppendVarint(b, c.n)
+	}
+	im.mu.Unlock()
+	b = binary.AppendUvarint(b, uint64(len(attempts)))
+	for _, a := range attempts {
+		b = appendString(b, a.user)
+		b = binary.AppendUvarint(b, uint64(a.steps))
+	}
 	return b
 }
 
@@ -152,8 +216,71 @@ func (s *progressStore) restoreState(p, header []byte) error {
 		}
 		sh.mu.Unlock()
 	}
+	failures := false
+	if d.err == nil && len(d.b) != 0 && s.imp != nil {
+		if err := s.restoreFailures(d, rows); err != nil {
+			return err
+		}
+		failures = true
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d bytes left over", len(d.b))
+	}
+	if d.err == nil && failures {
+		s.imp.links.start() // the restored figures are reported
+	}
+	return d.err
+}
+
+// restoreFailures loads the failures section (see appendState) into a
+// store whose rows (in the order of the payload) and attempts are loaded.
+func (s *progressStore) restoreFailures(d *decoder, rows []*row) error {
+	if v := d.uvarint(); d.err == nil && v != failuresVersion {
+		return fmt.Errorf("failures section of version %d, want %d", v, failuresVersion)
+	}
+	for _, r := range rows {
+		for k := range r.impaired {
+			r.impaired[k].Add(d.varint())
+		}
+	}
+	im := s.imp
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		t := d.string()
+		if d.err != nil {
+			break
+		}
+		if _, f := im.errorType(t); f != foldNone {
+			return fmt.Errorf("error type %q cannot be taken", t)
+		}
+	}
+	for n := d.count(4); n > 0 && d.err == nil; n-- {
+		ri, k, i, c := d.uvarint(), d.uvarint(), d.uvarint(), d.varint()
+		if d.err != nil {
+			break
+		}
+		if ri >= uint64(len(rows)) || k >= uint64(s.steps) || i >= uint64(len(im.names)) {
+			return fmt.Errorf("impaired users of row %d, step %d, error type %d: %d rows, %d steps, %d error types", ri, k, i, len(rows), s.steps, len(im.names))
+		}
+		im.series(rows[ri], int(k), uint8(i)).n += c
+	}
+	all := uint32(1)<<s.steps - 1
+	for n := d.count(2); n > 0 && d.err == nil; n-- {
+		user, steps := d.string(), uint32(d.uvarint())&all
+		if d.err != nil || steps == 0 {
+			continue
+		}
+		sh := &s.shards[maphash.String(s.seed, user)%numShards]
+		sh.mu.Lock()
+		if a := sh.users[user]; a != nil { // not an attempt left out by the user cap
+			if sh.impaired == nil {
+				sh.impaired = make(map[*attempt]uint32)
+			}
+			sh.impaired[a] |= steps
+			a.impaired = true
+		}
+		sh.mu.Unlock()
 	}
 	return d.err
 }

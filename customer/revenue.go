@@ -1,6 +1,8 @@
 package customer
 
 import (
+	"sync"
+
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/money"
@@ -8,7 +10,8 @@ import (
 
 // This file reports the per-period figures of an Activity: active users,
 // and per currency revenue, purchases, refunds, paying users, ARPU and
-// ARPPU. Amounts are kept as exact int64 totals in the currency's scale
+// ARPPU; the ARPPU of the current period also prices a funnel's lost
+// users (WithRevenueFrom). Amounts are kept as exact int64 totals in the currency's scale
 // and turned into float64 major units only here.
 
 // observePeriod reports the period of e.
@@ -16,12 +19,83 @@ func (a *Activity) observePeriod(o metric.Observer, e *entry[periodState], v *pe
 	active := e.v.active.Estimate()
 	o.ObserveInt64(a.periodUsers, int64(active), v.period...)
 	for i := range v.money {
-		pm := &e.v.money[i]
-		n, r := pm.purchases.Load(), pm.refunds.Load()
+		rev, n, r, paying := moneyOf(e, i)
 		if n == 0 && r == 0 && active == 0 {
 			continue
 		}
-		a.observeMoney(o, v.money[i], a.cur.unit(i), pm.revenue.Load(), n, r, pm.paying.Estimate(), active)
+		a.observeMoney(o, v.money[i], a.cur.unit(i), rev, n, r, paying, active)
+	}
+}
+
+// moneyOf returns the money of the period of e in currency slot i:
+// revenue (in the currency's scale), purchases, refunds and paying users.
+func moneyOf(e *entry[periodState], i int) (revUnits, n, r int64, paying uint64) {
+	pm := &e.v.money[i]
+	return pm.revenue.Load(), pm.purchases.Load(), pm.refunds.Load(), pm.paying.Estimate()
+}
+
+// arppu returns the average revenue per paying user, in major units of u,
+// of revUnits (in u's scale) over paying users; false when there are none.
+func arppu(u money.Unit, revUnits int64, paying uint64) (float64, bool) {
+	if paying == 0 {
+		return 0, false
+	}
+	return u.Float(revUnits) / float64(paying), true
+}
+
+// currentARPPU calls fn with the ARPPU of each currency that has paying
+// users in the current period: the period of the clock, or the newest
+// period with an event when later. In Redis it is the ARPPU the
+// recorder's latest collection read. It is safe to call concurrently with
+// recording and with the recorder's collection.
+func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
+	if a.rs != nil {
+		a.rs.current.each(a.cur, fn)
+		return
+	}
+	now := a.clock()
+	e := a.periods.lookup(max(a.periodOf(a.dayOf(now, now.Unix())), a.periods.top.Load()))
+	if e == nil {
+		return
+	}
+	for i := range a.cur.len() {
+		rev, _, _, paying := moneyOf(e, i)
+		u := a.cur.unit(i)
+		if v, ok := arppu(u, rev, paying); ok {
+			fn(u.Currency(), v)
+		}
+	}
+}
+
+// currentMoney is the revenue and paying users per currency slot of the
+// current period, as a collection of an activity in Redis read them.
+type currentMoney struct {
+	mu     sync.Mutex
+	n      int // currency slots read
+	rev    [MaxCurrencies]int64
+	paying [MaxCurrencies]uint64
+}
+
+// set keeps the money of slots 0 to n-1: revUnits(i) and paying(i).
+func (c *currentMoney) set(n int, revUnits func(int) int64, paying func(int) uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = n
+	for i := range n {
+		c.rev[i], c.paying[i] = revUnits(i), paying(i)
+	}
+}
+
+// each calls fn with the ARPPU of each currency with paying users.
+func (c *currentMoney) each(cur *currencies, fn func(currency string, arppu float64)) {
+	c.mu.Lock()
+	n, rev, paying := c.n, c.rev, c.paying
+	c.mu.Unlock()
+	for i := range min(n, cur.len()) {
+		u := cur.unit(i)
+		if v, ok := arppu(u, rev[i], paying[i]); ok {
+			fn(u.Currency(), v)
+		}
 	}
 }
 
@@ -38,7 +112,7 @@ func (a *Activity) observeMoney(o metric.Observer, opt []metric.ObserveOption, u
 	if active > 0 {
 		o.ObserveFloat64(a.arpu, rev/float64(active), opt...)
 	}
-	if paying > 0 {
-		o.ObserveFloat64(a.arppu, rev/float64(paying), opt...)
+	if v, ok := arppu(u, revUnits, paying); ok {
+		o.ObserveFloat64(a.arppu, v, opt...)
 	}
 }

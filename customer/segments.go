@@ -107,10 +107,11 @@ type comboKey [MaxSegments]uint16
 // row holds the counts of one segment combination. Rows are created once
 // per combination and never freed; an attempt points at its row.
 type row struct {
-	key    comboKey
-	users  []atomic.Int64 // attempts that reached each step
-	events []atomic.Int64 // events counted per step (goals only)
-	opts   rowOpts
+	key      comboKey
+	users    []atomic.Int64 // attempts that reached each step
+	events   []atomic.Int64 // events counted per step (goals only)
+	impaired []atomic.Int64 // impaired attempts that reached each step (funnels in memory only)
+	opts     rowOpts
 }
 
 // rowOpts are the prebuilt measurement options of a row, so that neither
@@ -126,6 +127,9 @@ type rowTable struct {
 	dims  []*dimension
 	steps int
 	build func(base []attribute.KeyValue) rowOpts
+
+	// impaired: rows count impaired attempts per step (a funnel in memory).
+	impaired bool
 
 	mu    sync.RWMutex
 	byKey map[comboKey]*row
@@ -171,20 +175,30 @@ func (t *rowTable) get(k comboKey) *row {
 	if r != nil {
 		return r
 	}
-	attrs := make([]attribute.KeyValue, 0, 1+len(t.dims))
-	attrs = append(attrs, t.name)
-	for i, d := range t.dims {
-		attrs = append(attrs, d.key.String(d.value(k[i])))
-	}
+	attrs := t.attrs(k, 0)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if r := t.byKey[k]; r != nil {
 		return r
 	}
 	r = &row{key: k, users: make([]atomic.Int64, t.steps), events: make([]atomic.Int64, t.steps), opts: t.build(attrs)}
+	if t.impaired {
+		r.impaired = make([]atomic.Int64, t.steps)
+	}
 	t.byKey[k] = r
 	t.list = append(t.list, r)
 	return r
+}
+
+// attrs returns the attributes every metric of the row of k has: the
+// recorder's name and the segment values, with room for extra more.
+func (t *rowTable) attrs(k comboKey, extra int) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 1+len(t.dims)+extra)
+	attrs = append(attrs, t.name)
+	for i, d := range t.dims {
+		attrs = append(attrs, d.key.String(d.value(k[i])))
+	}
+	return attrs
 }
 
 // each calls fn for every row, in creation order.

@@ -75,6 +75,8 @@ type remote struct {
 	failures int            // consecutive failed resolutions; guarded by resolveM
 
 	stop, done chan struct{} // of the goroutine that moves pending money
+
+	current currentMoney // of the current period, as the latest collection read it
 }
 
 // pendingEvent is a validated event whose user's cohort Redis decides.
@@ -398,8 +400,9 @@ func (a *Activity) runRemote(interval time.Duration) {
 }
 
 // deferEvent queues e until its user's cohort is resolved in Redis; when
-// the queue is full (Redis unreachable) e is dropped and counted on drop.
-func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) {
+// the queue is full (Redis unreachable) e is dropped and counted on drop,
+// and deferEvent reports false.
+func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) bool {
 	rs.qmu.Lock()
 	full := len(rs.queue) >= maxDeferred
 	if !full {
@@ -409,6 +412,7 @@ func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) {
 	if full {
 		drop.Add(context.Background(), 1)
 	}
+	return !full
 }
 
 // resolveDeferred resolves the first-seen cohorts of the deferred events
@@ -734,6 +738,7 @@ func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
 	}
 
 	var errs []error
+	current := false // the current period's money was read
 	for j := range ps {
 		rp := &ps[j]
 		last := top - rp.e.index
@@ -741,9 +746,16 @@ func (a *Activity) observeRemote(ctx context.Context, o metric.Observer) error {
 		vals, err := ints(rp.money)
 		errs = append(errs, err)
 		a.reportRemotePeriod(o, rp, v, vals)
+		if nCur := len(rp.paying); rp.e.index == top && err == nil && len(vals) >= 3*nCur {
+			a.rs.current.set(nCur, func(i int) int64 { return vals[3*i] }, func(i int) uint64 { return uint64(rp.paying[i].Val()) })
+			current = true
+		}
 		if len(cells[j]) > 0 {
 			errs = append(errs, a.reportRemoteCohort(o, uint64(rp.members.Val()), cells[j], v, nCur))
 		}
+	}
+	if !current {
+		a.rs.current.set(0, nil, nil)
 	}
 	if mv := uint64(mau.Val()); mv > 0 {
 		dv := uint64(dau.Val())
