@@ -342,6 +342,26 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 	}
 }
 
+// Link ties user's current attempt to the request whose context is ctx
+// without recording a step: for a request made for a user in the funnel
+// that is not itself a step, or whose step is recorded only once it
+// succeeded (a payment that may fail before "pay" is reached). When the
+// request fails, the attempt is impaired at the furthest step it reached
+// by then, as it is at the step of a [Funnel.Step] call made with ctx.
+// Without a request outcome in ctx, and for a funnel in Redis, it does
+// nothing; a user that [Funnel.Step] would drop is dropped and counted
+// the same way. It does not allocate.
+func (f *Funnel) Link(ctx context.Context, user string) {
+	if f == nil {
+		return
+	}
+	o := reqoutcome.From(ctx)
+	if o == nil || !f.store.admit(ctx, user) {
+		return
+	}
+	f.links.linkTo(ctx, o, (*funnelSink)(f), user, stepFurthest)
+}
+
 // Close stops recording and writes the state the funnel owns: the last
 // snapshot with [WithSnapshot], the buffered events with [WithRedis]
 // (closing the connection unless it came from [WithRedisClient]). It

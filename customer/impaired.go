@@ -45,6 +45,10 @@ const (
 
 const errorTypeKey = attribute.Key("error.type")
 
+// stepFurthest is the step of a link made by [Funnel.Link]: the furthest
+// step the user's attempt has reached when the request fails.
+const stepFurthest = -2
+
 // The sinks of the recorders: the request outcome tells them of the
 // failures of the requests their users were linked to. They are the
 // recorders themselves under unexported types, so that building a link
@@ -120,15 +124,18 @@ func (l *requestLinks) linkTo(ctx context.Context, o *reqoutcome.Outcome, sink r
 // watermark. A store in Redis, or closed, does nothing.
 func (s *progressStore) failed(user string, k int, errType string) {
 	im := s.imp
-	if im == nil || k < 0 || k >= s.steps || s.closed.Load() {
+	if im == nil || k < stepFurthest || k >= s.steps || s.closed.Load() {
 		return
 	}
 	sh := &s.shards[maphash.String(s.seed, user)%numShards]
 	sh.mu.Lock()
 	a := sh.users[user]
-	if a == nil || a.ended || s.wm.Load()-a.start >= s.window {
+	if a == nil || a.ended || s.wm.Load()-a.start >= s.window || a.mask == 0 {
 		sh.mu.Unlock()
 		return
+	}
+	if k == stepFurthest {
+		k = bits.Len32(a.mask) - 1
 	}
 	var marks uint32
 	if a.impaired {

@@ -733,3 +733,37 @@ func BenchmarkFunnelStepLinked(b *testing.B) {
 		}
 	})
 }
+
+// TestFunnelLink: a request that records no step but links the user
+// impairs the attempt at the furthest step it reached.
+func TestFunnelLink(t *testing.T) {
+	h := newHarness(t)
+	clock := newClock(t0)
+	f := closingFunnel(t, "checkout", []string{"visit", "cart", "pay"}, customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now))
+	bg := context.Background()
+	f.Step(bg, "ann", "visit")
+	f.Step(bg, "ann", "cart")
+	f.Step(bg, "bob", "visit")
+	failing("503", func(ctx context.Context) { f.Link(ctx, "ann") }) // the payment failed: at cart
+	failing("503", func(ctx context.Context) { f.Link(ctx, "bob") }) // at visit
+	failing("503", func(ctx context.Context) { f.Link(ctx, "cid") }) // no attempt: nothing
+	request(false, "", func(ctx context.Context) { f.Link(ctx, "bob") })
+	f.Link(bg, "ann")                                             // no request: nothing
+	failing("503", func(ctx context.Context) { f.Link(ctx, "") }) // dropped as Step would
+	want := map[string]float64{
+		impairedKey("checkout", "cart", 2, "503"):                               1,
+		impairedKey("checkout", "visit", 1, "503"):                              1,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "checkout", "visit", 1): 2,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "checkout", "cart", 2):  1,
+		stepKey(customer.MetricFunnelImpairedStepUsers, "checkout", "pay", 3):   0,
+		// No lost_users: both attempts are impaired, no clean one to
+		// compare with.
+	}
+	p := h.points(t)
+	if diff := cmp.Diff(want, failurePoints(p)); diff != "" {
+		t.Errorf("failure points (-want +got):\n%s", diff)
+	}
+	if d := nonzeroDrops(p); len(d) != 1 {
+		t.Errorf("drops %v, want the empty user id only", d)
+	}
+}
