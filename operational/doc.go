@@ -83,6 +83,24 @@
 // error.type from [ErrorType]. [ErrorCounter] counts failures that have no
 // duration on kpikit.errors ({error}).
 //
+// # What failures cost
+//
+// The handler gets a copy of the server's request whose context holds the
+// request's outcome (in the middleware's one per-request allocation; the
+// server's request is left as it was, but for the pattern ServeMux found
+// and a multipart form the handler parsed, which are copied back). A
+// customer recorder called with that context (package customer's
+// Funnel.Step, Funnel.Link, Goal.Convert, Activity.Purchase, …) links its
+// user to the request. When the request ends as a failure — a 5xx, a
+// panic, or slower than the threshold of an [slo.HTTPLatency] SLO that
+// selects it, told as error.type [ErrorTypeSlow] — every linked recorder
+// is told, with the error.type, and the distinct users are counted on
+// [MetricAffectedUsers] per route, error.type and UTC day. A request holds
+// 8 links; a link made after it failed is told at once. [WithoutOutcome]
+// turns this off. [Operation.StartContext] does the same for an operation
+// and passes its links on to the request it runs in. The user id is never
+// an attribute.
+//
 // # SLOs
 //
 // [WithSLOs] gives a Middleware SLOs of kind [slo.HTTPAvailability] and
