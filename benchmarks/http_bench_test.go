@@ -36,6 +36,10 @@ func handlers(b *testing.B) []struct {
 	if err != nil {
 		b.Fatal(err)
 	}
+	noOutcome, err := operational.NewMiddleware(operational.WithMeterProvider(sdkProvider()), operational.WithoutOutcome())
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	otelH := otelhttp.NewHandler(httpbench.Mux(), "server",
 		otelhttp.WithMeterProvider(sdkProvider()),
@@ -59,6 +63,7 @@ func handlers(b *testing.B) []struct {
 		{"bare", httpbench.Mux()},
 		{"kpikit", mw.Handler(httpbench.Mux())},
 		{"kpikit-without-body-sizes", lean.Handler(httpbench.Mux())},
+		{"kpikit-without-outcome", noOutcome.Handler(httpbench.Mux())},
 		{"otelhttp", otelH},
 		{"promhttp", promH},
 		{"sdk-floor", sdkFloor(b, httpbench.Mux())},
