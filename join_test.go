@@ -136,11 +136,11 @@ func TestFailuresCost(t *testing.T) {
 	arppu := 20.0                                                   // $200 over 10 paying users
 	for k, want := range map[string]float64{
 		"customer.funnel.impaired_users{error.type=500,funnel=checkout,funnel.step=cart,funnel.step.index=2}": 6,
-		"customer.funnel.impaired_step_users{funnel=checkout,funnel.step=visit,funnel.step.index=1}":           iFirst,
-		"customer.funnel.impaired_step_users{funnel=checkout,funnel.step=pay,funnel.step.index=3}":             iLast,
-		"customer.funnel.lost_users{funnel=checkout}":                                                          lost,
-		"customer.revenue.at_risk{currency=USD,funnel=checkout}":                                               lost * arppu,
-		"kpikit.affected_users{error.type=500,http.route=/cart,period=" + day + "}":                            6,
+		"customer.funnel.impaired_step_users{funnel=checkout,funnel.step=visit,funnel.step.index=1}":          iFirst,
+		"customer.funnel.impaired_step_users{funnel=checkout,funnel.step=pay,funnel.step.index=3}":            iLast,
+		"customer.funnel.lost_users{funnel=checkout}":                                                         lost,
+		"customer.revenue.at_risk{currency=USD,funnel=checkout}":                                              lost * arppu,
+		"kpikit.affected_users{error.type=500,http.route=/cart,period=" + day + "}":                           6,
 	} {
 		if got, ok := p[k]; !ok || diff(got, want) > 1e-9 {
 			t.Errorf("%s = %v (reported %v), want %v", k, got, ok, want)

@@ -2,8 +2,8 @@ package operational
 
 import (
 	"net/http"
-	"sync"
 	"strconv"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 )
