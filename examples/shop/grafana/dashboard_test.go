@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -141,12 +139,9 @@ func isPromDatasource(ds *datasource) bool {
 
 // TestDashboardMetricsDocumented checks that every metric the dashboard
 // queries is one the README documents, or one of package slo's, under the
-// name the Prometheus exporter gives it. kpikit.affected_users, while the
-// README's tables leave it out, is checked against what the library
-// reports.
+// name the Prometheus exporter gives it.
 func TestDashboardMetricsDocumented(t *testing.T) {
 	docs := append(readmeMetrics(t), sloMetrics(t)...)
-	docs = withAffected(t, docs)
 	d := loadDashboard(t)
 	seen := map[string]bool{}
 	for _, p := range allPanels(d.Panels) {
@@ -269,62 +264,18 @@ func TestDashboardCostOfFailures(t *testing.T) {
 			}
 		}
 	}
-	docs := withAffected(t, readmeMetrics(t))
+	docs := readmeMetrics(t)
 	for _, m := range []string{customer.MetricFunnelImpairedUsers, customer.MetricFunnelImpairedStepUsers, customer.MetricFunnelUsers,
 		customer.MetricFunnelLostUsers, customer.MetricRevenueAtRisk, operational.MetricAffectedUsers} {
 		d, ok := docs.find(m)
 		if !ok {
-			t.Errorf("%s is neither in the README's metric tables nor reported by the library", m)
+			t.Errorf("%s is not in the README's metric tables", m)
 			continue
 		}
 		if !slices.ContainsFunc(d.promNames(), func(n string) bool { return queried[n] }) {
 			t.Errorf("the Cost of failures row queries no %s (as %s); it queries %v", m, strings.Join(d.promNames(), " or "), slices.Sorted(maps.Keys(queried)))
 		}
 	}
-}
-
-// withAffected returns ds with kpikit.affected_users, as a Middleware
-// reports it, when ds does not document it.
-func withAffected(t *testing.T, ds docs) docs {
-	t.Helper()
-	if _, ok := ds.find(operational.MetricAffectedUsers); ok {
-		return ds
-	}
-	return append(ds, affectedMetrics(t)...)
-}
-
-// affectedMetrics returns kpikit.affected_users as a row of a metric
-// table, with the instrument and unit a Middleware reports it with once a
-// request to which a funnel linked its user failed.
-func affectedMetrics(t *testing.T) docs {
-	t.Helper()
-	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(ctx)
-	f, err := customer.NewFunnel("f", []string{"a", "b"}, customer.WithMeterProvider(mp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.Step(r.Context(), "u1", "a")
-		w.WriteHeader(http.StatusInternalServerError)
-	}))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
-	ds := metricDocs(t, rm, func(name string) bool { return name == operational.MetricAffectedUsers })
-	if len(ds) == 0 {
-		t.Fatalf("a Middleware whose failed request had a user linked does not report %s", operational.MetricAffectedUsers)
-	}
-	return ds
 }
 
 // metricDocs returns the metrics of rm that keep selects as rows of a
