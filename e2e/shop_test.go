@@ -35,10 +35,21 @@ func value(m *dto.Metric) float64 {
 
 // TestShopThroughCollector runs the shop against a real collector over
 // OTLP/gRPC and OTLP/HTTP and checks what the collector received, the
-// metrics of the SLOs the shop declares included.
+// metrics of the SLOs the shop declares and the cost of its failures
+// included. Beside those runs, a run without failures must report no
+// cost.
 func TestShopThroughCollector(t *testing.T) {
 	c := startCollector(t)
 	_, slos := shopRules(t, t.TempDir())
+	// No request fails, none is slower than the shop's 100ms latency SLO.
+	const cleanJob = "shop-no-failures"
+	clean := startShop(t, []string{
+		"OTEL_METRICS_EXPORTER=otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", c.grpc),
+		"OTEL_METRIC_EXPORT_INTERVAL=1000",
+		"OTEL_SERVICE_NAME=" + cleanJob,
+	}, "-duration", "5s", "-rate", "40", "-latency", "1ms", "-error-rate", "0", "-day", "1s", "-summary", "1s")
 	for _, proto := range []struct{ name, endpoint string }{
 		{"grpc", fmt.Sprintf("http://127.0.0.1:%d", c.grpc)},
 		{"http/protobuf", fmt.Sprintf("http://127.0.0.1:%d", c.http)},
@@ -59,9 +70,123 @@ func TestShopThroughCollector(t *testing.T) {
 			fams := waitFor(t, c, job, uint64(rep.Requests))
 			checkOperational(t, fams, rep)
 			checkCustomer(t, fams, rep)
+			checkCostOfFailures(t, fams)
 			checkSLOs(t, fams, slos)
 		})
 	}
+	t.Run("no failures", func(t *testing.T) {
+		rep := clean.wait(t)
+		if rep.Requests < 50 || rep.Failures != 0 {
+			t.Fatalf("generator report %+v: want at least 50 requests, no failures\n%s", rep, clean.log.String())
+		}
+		checkNoCostOfFailures(t, waitFor(t, c, cleanJob, uint64(rep.Requests)))
+	})
+}
+
+// checkCostOfFailures checks what the failed requests of a run at a 5%
+// error rate cost: funnel attempts impaired by 500s, lost conversions
+// estimated, revenue at risk, and users affected per route.
+func checkCostOfFailures(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	impaired := family(fams, "customer_funnel_impaired_users")
+	if impaired == nil || impaired.GetType() != dto.MetricType_COUNTER {
+		t.Fatalf("customer_funnel_impaired_users_total missing or not a counter: %v", impaired)
+	}
+	perStep := map[string]float64{}
+	for _, m := range impaired.GetMetric() {
+		if label(m, "funnel") != "checkout" || label(m, "funnel_step") == "" || label(m, "funnel_step_index") == "" ||
+			label(m, "device") == "" || label(m, "channel") == "" {
+			t.Errorf("impaired series with unexpected labels: %v", m.GetLabel())
+		}
+		if label(m, "error_type") == "500" {
+			perStep[label(m, "funnel_step")] += value(m)
+		}
+	}
+	if sum(perStep) == 0 {
+		t.Errorf("no attempt impaired by a 500 at a 5%% error rate: %v", perStep)
+	}
+	// Every impaired attempt counts at the first step it reached; the
+	// impaired ones are some of the attempts there.
+	var users, impairedAtVisit float64
+	for _, m := range family(fams, "customer_funnel_users").GetMetric() {
+		if label(m, "funnel_step") == "visit" {
+			users += value(m)
+		}
+	}
+	steps := family(fams, "customer_funnel_impaired_step_users")
+	if steps == nil || steps.GetType() != dto.MetricType_COUNTER {
+		t.Fatalf("customer_funnel_impaired_step_users_total missing or not a counter: %v", steps)
+	}
+	for _, m := range steps.GetMetric() {
+		if label(m, "funnel_step") == "visit" {
+			impairedAtVisit += value(m)
+		}
+	}
+	if impairedAtVisit == 0 || impairedAtVisit >= users {
+		t.Errorf("%v impaired attempts of the %v that reached the visit", impairedAtVisit, users)
+	}
+	lost := family(fams, "customer_funnel_lost_users")
+	if lost == nil || lost.GetType() != dto.MetricType_GAUGE || len(lost.GetMetric()) == 0 {
+		t.Fatalf("customer_funnel_lost_users missing or not a gauge: %v", lost)
+	}
+	var lostSum float64
+	for _, m := range lost.GetMetric() {
+		if v := value(m); v < 0 || v > impairedAtVisit {
+			t.Errorf("lost users %v of %v impaired attempts: %v", v, impairedAtVisit, m.GetLabel())
+		}
+		lostSum += value(m)
+	}
+	var atRisk float64
+	if f := family(fams, "customer_revenue_at_risk"); f != nil {
+		for _, m := range f.GetMetric() {
+			if label(m, "funnel") != "checkout" || label(m, "currency") != "USD" {
+				t.Errorf("revenue at risk series labels %v", m.GetLabel())
+			}
+			atRisk += value(m)
+		}
+	}
+	if atRisk <= 0 {
+		t.Errorf("customer_revenue_at_risk for USD is %v, with %v users lost", atRisk, lostSum)
+	}
+	affected := map[string]float64{}
+	if f := family(fams, "kpikit_affected_users"); f != nil {
+		for _, m := range f.GetMetric() {
+			if label(m, "error_type") == "" || label(m, "period") == "" {
+				t.Errorf("affected users series labels %v", m.GetLabel())
+			}
+			affected[label(m, "http_route")] += value(m)
+		}
+	}
+	if sum(affected) == 0 || affected[""] != 0 {
+		t.Errorf("kpikit_affected_users per route: %v; want users on the shop's routes", affected)
+	}
+	t.Logf("impaired by 500 per step %v; %v users lost, $%.2f at risk; affected users per route %v", perStep, lostSum, atRisk, affected)
+}
+
+// checkNoCostOfFailures checks a run without failures: the funnel, used
+// under requests, reports its impaired attempts at every step, all 0, and
+// no series of a failure's cost is above 0.
+func checkNoCostOfFailures(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	if f := family(fams, "customer_funnel_impaired_step_users"); f == nil || len(f.GetMetric()) == 0 {
+		t.Error("customer_funnel_impaired_step_users_total missing: the funnel was used under requests")
+	}
+	for _, name := range []string{"customer_funnel_impaired_users", "customer_funnel_impaired_step_users", "customer_funnel_lost_users",
+		"customer_revenue_at_risk", "kpikit_affected_users"} {
+		for _, m := range family(fams, name).GetMetric() {
+			if v := value(m); v != 0 {
+				t.Errorf("%s %v = %v in a run without failures", name, m.GetLabel(), v)
+			}
+		}
+	}
+}
+
+func sum(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 func checkOperational(t *testing.T, fams map[string]*dto.MetricFamily, rep report) {

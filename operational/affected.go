@@ -71,10 +71,19 @@ func (a *affected) init(meter metric.Meter, key attribute.Key, base []attribute.
 	if dropped != nil {
 		a.limit = dropped.Reason(reasonAffected)
 	}
-	_, err := meter.Int64ObservableGauge(MetricAffectedUsers,
+	// Every Middleware and Operation of a provider reports the same
+	// instrument: the SDK runs only the callbacks given when it was first
+	// created, so each recorder registers its own.
+	g, err := meter.Int64ObservableGauge(MetricAffectedUsers,
 		metric.WithUnit("{user}"),
-		metric.WithDescription("Distinct users who hit a failure, per route or operation, error type and day."),
-		metric.WithInt64Callback(a.observe))
+		metric.WithDescription("Distinct users who hit a failure, per route or operation, error type and day."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		a.observe(o, g)
+		return nil
+	}, g)
 	return err
 }
 
@@ -126,14 +135,13 @@ func (a *affected) evictLocked(today int64) {
 	}
 }
 
-func (a *affected) observe(_ context.Context, o metric.Int64Observer) error {
+func (a *affected) observe(o metric.Observer, g metric.Int64ObservableGauge) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.evictLocked(time.Now().Unix() / secondsPerDay)
 	for _, s := range a.sets {
-		o.Observe(int64(s.users.Estimate()), s.opts...)
+		o.ObserveInt64(g, int64(s.users.Estimate()), s.opts...)
 	}
-	return nil
 }
 
 // finish ends the outcome of a request of route: a failure of errType,

@@ -192,6 +192,46 @@ func TestOperationStartContext(t *testing.T) {
 	}
 }
 
+// TestAffectedUsersOfSeveralRecorders checks that every Middleware and
+// Operation of a provider reports its affected users, whichever was
+// created first.
+func TestAffectedUsersOfSeveralRecorders(t *testing.T) {
+	mp, r := newProvider()
+	op, err := operational.NewOperation("db.query", operational.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mws []*operational.Middleware
+	for range 2 {
+		mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mws = append(mws, mw)
+	}
+	s := &told{}
+	for i, mw := range mws {
+		h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			outcome.From(r.Context()).Link(outcome.Link{Sink: s, User: "u" + strconv.Itoa(i)})
+			w.WriteHeader(http.StatusInternalServerError + i)
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}
+	ctx, timer := op.StartContext(context.Background())
+	outcome.From(ctx).Link(outcome.Link{Sink: s, User: "u2"})
+	timer.End(errors.New("boom"))
+
+	day := time.Now().UTC().Format(time.DateOnly)
+	want := map[string]int64{
+		"error.type=500,period=" + day:                            1,
+		"error.type=501,period=" + day:                            1,
+		"error.type=_OTHER,operation.name=db.query,period=" + day: 1,
+	}
+	if diff := cmp.Diff(want, affectedUsers(t, r)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", operational.MetricAffectedUsers, diff)
+	}
+}
+
 func TestAffectedSetsAreBounded(t *testing.T) {
 	mp, r := newProvider()
 	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithRouteFunc(func(r *http.Request) string { return r.URL.Path }))

@@ -64,20 +64,23 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 	s := &shop{clock: clock, errorRate: errorRate, latency: latency, slos: shopSLOs()}
 	var errs []error
 	var err error
-	s.funnel, err = customer.NewFunnel("checkout", steps,
-		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
-		customer.WithSegments("device", "channel"), customer.WithWindow(7*24*time.Hour))
-	errs = append(errs, err)
-	s.paid, err = customer.NewGoal("cart_to_paid",
-		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
-		customer.WithSegments("device"), customer.WithWindow(24*time.Hour),
-		customer.WithSLOs(selectSLOs(s.slos, goalSLI("cart_to_paid"))...))
-	errs = append(errs, err)
 	// Cohorts by first-seen day, a month of daily periods: active users,
 	// retention and revenue in dollars (cents, the currency's minor unit).
 	s.activity, err = customer.NewActivity("shop",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays), customer.WithCurrencies("USD"))
+	errs = append(errs, err)
+	// The funnel prices the conversions that failed requests cost with
+	// the activity's ARPPU of the day: customer.revenue.at_risk.
+	s.funnel, err = customer.NewFunnel("checkout", steps,
+		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
+		customer.WithSegments("device", "channel"), customer.WithWindow(7*24*time.Hour),
+		customer.WithRevenueFrom(s.activity))
+	errs = append(errs, err)
+	s.paid, err = customer.NewGoal("cart_to_paid",
+		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
+		customer.WithSegments("device"), customer.WithWindow(24*time.Hour),
+		customer.WithSLOs(selectSLOs(s.slos, goalSLI("cart_to_paid"))...))
 	errs = append(errs, err)
 	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp),
 		operational.WithSLOs(selectSLOs(s.slos, operationSLI("shop.db.query"))...))
@@ -155,6 +158,17 @@ func (s *shop) fail(w http.ResponseWriter, err error) bool {
 	return true
 }
 
+// link ties the visitor's funnel attempt to the request before the work
+// that may fail: when the request fails (a 5xx, a panic, or slower than
+// the latency SLO), the attempt is impaired at the furthest step it has
+// reached. The step itself is recorded only once the work succeeded. A
+// request without a user id links nothing.
+func (s *shop) link(r *http.Request) {
+	if user, _, _ := visitor(r); user != "" {
+		s.funnel.Link(r.Context(), user)
+	}
+}
+
 // step records the funnel step and the user's activity of the day; the
 // cohort is the day the shop first saw the user.
 func (s *shop) step(r *http.Request, step string) {
@@ -164,6 +178,7 @@ func (s *shop) step(r *http.Request, step string) {
 }
 
 func (s *shop) home(w http.ResponseWriter, r *http.Request) {
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -172,6 +187,7 @@ func (s *shop) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *shop) list(w http.ResponseWriter, r *http.Request) {
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -181,6 +197,7 @@ func (s *shop) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *shop) search(w http.ResponseWriter, r *http.Request) {
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -208,6 +225,7 @@ func (s *shop) product(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -220,6 +238,7 @@ func (s *shop) cart(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -228,6 +247,7 @@ func (s *shop) cart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *shop) checkout(w http.ResponseWriter, r *http.Request) {
+	s.link(r)
 	if s.fail(w, s.work(r.Context())) {
 		return
 	}
@@ -243,6 +263,7 @@ func (s *shop) pay(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown product", http.StatusBadRequest)
 		return
 	}
+	s.link(r)
 	if err := s.work(r.Context()); err != nil {
 		s.rejects.Add(r.Context(), err)
 		s.fail(w, err)

@@ -180,6 +180,28 @@ func TestShopRun(t *testing.T) {
 	if math.Abs(sl.RevHorizon-revenue) > 0.005 || sl.RevToday > sl.RevHorizon || sl.Retention1 < 0 || sl.Retention1 > 100 {
 		t.Errorf("last summary line %+v; the last export has $%.2f of revenue over the kept days:\n%s", sl, revenue, line)
 	}
+	// At a 5% error rate failed requests impair attempts, and the line
+	// shows what they cost as the last export does: the impaired attempts
+	// (every one counted at the first step) and the lost conversions.
+	// Revenue at risk is priced at the ARPPU of the simulated day, which
+	// may have turned between the line and the export: a day without a
+	// payment yet has no ARPPU, and no revenue at risk is reported.
+	var impaired, lost float64
+	for _, p := range got["customer.funnel.impaired_step_users"] {
+		if i, _ := p.attr("funnel.step.index"); i == 1.0 {
+			impaired += p.Value.(float64)
+		}
+	}
+	for _, p := range got["customer.funnel.lost_users"] {
+		lost += p.Value.(float64)
+	}
+	if sl.Impaired == 0 || float64(sl.Impaired) != impaired || math.Abs(sl.Lost-lost) > 0.05 || sl.AtRisk < 0 {
+		t.Errorf("last summary line: impaired %d, lost %.1f, at risk $%.2f; the last export has %v impaired attempts, %.2f lost:\n%s",
+			sl.Impaired, sl.Lost, sl.AtRisk, impaired, lost, line)
+	}
+	if len(got["customer.funnel.impaired_users"]) == 0 {
+		t.Error("the last export has no customer.funnel.impaired_users")
+	}
 	// It ends with the error budget of each SLO, in the order they are
 	// declared.
 	var names []string

@@ -43,6 +43,9 @@ type stats struct {
 	FunnelUsers []int64       // users per funnel step, since the start
 	Conversion  float64       // pay / visit, since the start
 	PaidRate    float64       // cart_to_paid goal conversion, since the start
+	Impaired    int64         // funnel attempts a failed request impaired, since the start
+	Lost        float64       // conversions the failures cost, estimated, since the start
+	AtRisk      float64       // dollars: Lost at today's ARPPU
 	DAU         int64         // distinct users today
 	ARPU        float64       // dollars per active user, today
 	RevToday    float64       // dollars, today
@@ -93,6 +96,30 @@ func (s *summary) collect(ctx context.Context) (stats, error) {
 				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 					if v, ok := dp.Attributes.Value("funnel.step.index"); ok && int(v.AsInt64()) <= len(steps) {
 						st.FunnelUsers[v.AsInt64()-1] += dp.Value
+					}
+				}
+			case customer.MetricFunnelImpairedStepUsers:
+				// Every impaired attempt reached the first step: its
+				// count there is the impaired attempts of the row.
+				if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+					for _, dp := range sum.DataPoints {
+						if v, _ := dp.Attributes.Value("funnel.step.index"); v.AsInt64() == 1 {
+							st.Impaired += dp.Value
+						}
+					}
+				}
+			case customer.MetricFunnelLostUsers:
+				if g, ok := m.Data.(metricdata.Gauge[float64]); ok {
+					for _, dp := range g.DataPoints {
+						st.Lost += dp.Value
+					}
+				}
+			case customer.MetricRevenueAtRisk:
+				if g, ok := m.Data.(metricdata.Gauge[float64]); ok {
+					for _, dp := range g.DataPoints {
+						if c, _ := dp.Attributes.Value("currency"); c.AsString() == "USD" {
+							st.AtRisk += dp.Value
+						}
 					}
 				}
 			case customer.MetricGoalExposedUsers:
@@ -214,14 +241,18 @@ func quantile(bounds []float64, counts []uint64, q float64) float64 {
 // window, and last the error budget each SLO has left of its window, with
 // the alert that fires, if one does:
 //
-//	day 3   last 5s: 88.7 req/s  p50 15.4ms  p95 53.4ms  errors 3.4% | since start: visit→pay 7.14%  cart→paid 33.3% | today: DAU 9  ARPU $0.54  revenue $4.90 | last 30 days: day-1 retention 20.8%  revenue $96.90 | budget left: availability 31.8%  pay-availability 40.2%  latency 30.5%  db-query-latency 52.9%
+// The cost of failures is since the start too: the funnel attempts that
+// a failed request impaired, the conversions they are estimated to have
+// lost, and those priced at today's ARPPU.
+//
+//	day 3   last 5s: 88.7 req/s  p50 15.4ms  p95 53.4ms  errors 3.4% | since start: visit→pay 7.14%  cart→paid 33.3%  impaired 41  lost 2.3  at risk $61.15 | today: DAU 9  ARPU $0.54  revenue $4.90 | last 30 days: day-1 retention 20.8%  revenue $96.90 | budget left: availability 31.8%  pay-availability 40.2%  latency 30.5%  db-query-latency 52.9%
 func (s *summary) print(w io.Writer, st stats) {
 	fmt.Fprintf(w, "day %-3d last %s: %6.1f req/s  p50 %5.1fms  p95 %6.1fms  errors %4.1f%%"+
-		" | since start: visit→pay %5.2f%%  cart→paid %4.1f%%"+
+		" | since start: visit→pay %5.2f%%  cart→paid %4.1f%%  impaired %d  lost %.1f  at risk $%.2f"+
 		" | today: DAU %d  ARPU $%.2f  revenue $%.2f"+
 		" | last %d days: day-1 retention %5.1f%%  revenue $%.2f%s\n",
 		s.shop.clock.Day(), window(st.Window), st.PerSecond, st.P50*1000, st.P95*1000, st.ErrorRate*100,
-		st.Conversion*100, st.PaidRate*100,
+		st.Conversion*100, st.PaidRate*100, st.Impaired, st.Lost, st.AtRisk,
 		st.DAU, st.ARPU, st.RevToday,
 		horizonDays, st.Retention1*100, st.RevHorizon, budgets(st.SLOs))
 }

@@ -20,12 +20,15 @@ import (
 // summaryFigures are the figures of a summary line that are not about the
 // last few seconds, each read under the label of its window.
 type summaryFigures struct {
+	Impaired               int64
+	Lost, AtRisk           float64
 	DAU                    int64
 	ARPUToday, RevToday    float64
 	Retention1, RevHorizon float64
 }
 
 var (
+	costRE    = regexp.MustCompile(`since start: [^|]*impaired (\d+)\s+lost ([0-9.]+)\s+at risk \$([0-9.]+)`)
 	todayRE   = regexp.MustCompile(`today: DAU (\d+)\s+ARPU \$([0-9.]+)\s+revenue \$([0-9.]+)`)
 	horizonRE = regexp.MustCompile(`last (\d+) days: day-1 retention\s+([0-9.]+)%\s+revenue \$([0-9.]+)`)
 	budgetsRE = regexp.MustCompile(`\| budget left: (.*)$`)
@@ -61,9 +64,9 @@ func parseBudgets(t *testing.T, line string) []sloBudget {
 // parseSummary reads the labelled figures of one summary line.
 func parseSummary(t *testing.T, line string) summaryFigures {
 	t.Helper()
-	today, horizon := todayRE.FindStringSubmatch(line), horizonRE.FindStringSubmatch(line)
-	if today == nil || horizon == nil {
-		t.Fatalf("summary line lacks %q or %q:\n%s", todayRE, horizonRE, line)
+	cost, today, horizon := costRE.FindStringSubmatch(line), todayRE.FindStringSubmatch(line), horizonRE.FindStringSubmatch(line)
+	if cost == nil || today == nil || horizon == nil {
+		t.Fatalf("summary line lacks %q, %q or %q:\n%s", costRE, todayRE, horizonRE, line)
 	}
 	if horizon[1] != strconv.Itoa(horizonDays) {
 		t.Errorf("summary line says the last %s days, the shop keeps %d:\n%s", horizon[1], horizonDays, line)
@@ -76,6 +79,8 @@ func parseSummary(t *testing.T, line string) summaryFigures {
 		return v
 	}
 	var f summaryFigures
+	f.Impaired = int64(num(cost[1]))
+	f.Lost, f.AtRisk = num(cost[2]), num(cost[3])
 	f.DAU = int64(num(today[1]))
 	f.ARPUToday, f.RevToday = num(today[2]), num(today[3])
 	f.Retention1, f.RevHorizon = num(horizon[2]), num(horizon[3])
@@ -195,5 +200,70 @@ func TestSummarySLOBudgets(t *testing.T) {
 		} else if counted && got[i].Left != fmt.Sprintf("%.1f%%", left*100) {
 			t.Errorf("SLO %s: the line shows %s left, SLOStatus %v", d.Name, got[i].Left, left)
 		}
+	}
+}
+
+// TestSummaryCostOfFailures walks users through the shop's handlers behind
+// its middleware, one of them hit by a failed search, and checks the cost
+// of failures on the summary line: the impaired attempt, the conversions
+// it is estimated to have lost and their price at today's ARPPU.
+func TestSummaryCostOfFailures(t *testing.T) {
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	s, err := newShop(mp, newSimClock(time.Now(), 24*time.Hour), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mw, err := s.middleware(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.Handler(s.routes())
+	serve := func(user, method, target string, want int) {
+		t.Helper()
+		req := httptest.NewRequest(method, target, nil)
+		req.Header.Set("X-User-ID", user)
+		req.Header.Set("X-Device", "desktop")
+		req.Header.Set("X-Channel", "organic")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Fatalf("%s %s %s: status %d, want %d", user, method, target, rec.Code, want)
+		}
+	}
+	walk := []struct {
+		method, target string
+		status         int
+	}{
+		{"GET", "/", http.StatusOK}, {"GET", "/search?q=grinder", http.StatusOK}, {"GET", "/product/p2", http.StatusOK},
+		{"POST", "/cart/p2", http.StatusCreated}, {"POST", "/checkout", http.StatusOK}, {"POST", "/pay?product=p2", http.StatusOK},
+	}
+	// u1 and u2 pay $89 each; u3 only visits; u4's search fails, which
+	// impairs its attempt at the visit it had reached.
+	for _, u := range []string{"u1", "u2"} {
+		for _, r := range walk {
+			serve(u, r.method, r.target, r.status)
+		}
+	}
+	serve("u3", "GET", "/", http.StatusOK)
+	serve("u4", "GET", "/", http.StatusOK)
+	s.errorRate = 1
+	serve("u4", "GET", "/search?q=grinder", http.StatusInternalServerError)
+
+	sum := &summary{reader: reader, shop: s, mw: mw, last: time.Now()}
+	st, err := sum.collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	sum.print(&buf, st)
+	got := parseSummary(t, buf.String())
+	// One impaired attempt of four; the three clean ones converted 2/3,
+	// the impaired one 0: 2/3 of a conversion lost, at an ARPPU of $89.
+	if got.Impaired != 1 || got.Lost != 0.7 || got.AtRisk != 59.33 {
+		t.Errorf("cost of failures: impaired %d, lost %v, at risk $%v; want 1, 0.7, $59.33:\n%s", got.Impaired, got.Lost, got.AtRisk, buf.String())
 	}
 }

@@ -128,7 +128,7 @@ func TestDashboardStructure(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"Active users, retention and revenue", "Checkout funnel and goal", "Service health", "SLOs"}; !slices.Equal(rows, want) {
+	if want := []string{"Active users, retention and revenue", "Checkout funnel and goal", "Cost of failures", "Service health", "SLOs"}; !slices.Equal(rows, want) {
 		t.Errorf("rows %q, want %q", rows, want)
 	}
 }
@@ -215,11 +215,94 @@ func TestDashboardActivity(t *testing.T) {
 	}
 	for _, p := range allPanels(loadDashboard(t).Panels) {
 		for _, tg := range p.Targets {
-			if activityMetric.MatchString(tg.Expr) && strings.Count(tg.Expr, `activity="shop"`) < len(activityMetric.FindAllString(tg.Expr, -1)) {
+			if n := len(activitySeries(tg.Expr)); n > 0 && strings.Count(tg.Expr, `activity="shop"`) < n {
 				t.Errorf("panel %q, target %s: an Activity metric without activity=\"shop\": %s", p.Title, tg.RefID, tg.Expr)
 			}
 		}
 	}
+}
+
+// TestDashboardCostOfFailures checks that the Cost of failures row shows
+// the impaired attempts, the conversion of clean and impaired attempts
+// (from the funnel's users and its impaired step users), the lost
+// conversions, the revenue at risk and the users affected, and that every
+// query of a funnel metric selects the shop's checkout funnel.
+func TestDashboardCostOfFailures(t *testing.T) {
+	var row []panel
+	in := false
+	for _, p := range loadDashboard(t).Panels {
+		if p.Type == "row" {
+			in = p.Title == "Cost of failures"
+			if in {
+				row = append(row, p.Panels...) // of a collapsed row
+			}
+			continue
+		}
+		if in {
+			row = append(row, p)
+		}
+	}
+	if len(row) == 0 {
+		t.Fatal("no Cost of failures row")
+	}
+	queried := map[string]bool{}
+	for _, p := range row {
+		for _, tg := range p.Targets {
+			names, err := metricNames(tg.Expr)
+			if err != nil {
+				t.Fatalf("panel %q, target %s: %v", p.Title, tg.RefID, err)
+			}
+			funnel := 0
+			for _, n := range names {
+				queried[n] = true
+				if strings.HasPrefix(n, "customer_funnel_") || n == "customer_revenue_at_risk" {
+					funnel++
+				}
+			}
+			if strings.Count(tg.Expr, `funnel="checkout"`) < funnel {
+				t.Errorf("panel %q, target %s: a funnel metric without funnel=\"checkout\": %s", p.Title, tg.RefID, tg.Expr)
+			}
+		}
+	}
+	docs := readmeMetrics(t)
+	for _, m := range []string{customer.MetricFunnelImpairedUsers, customer.MetricFunnelImpairedStepUsers, customer.MetricFunnelUsers,
+		customer.MetricFunnelLostUsers, customer.MetricRevenueAtRisk, operational.MetricAffectedUsers} {
+		d, ok := docs.find(m)
+		if !ok {
+			t.Errorf("%s is not in the README's metric tables", m)
+			continue
+		}
+		if !slices.ContainsFunc(d.promNames(), func(n string) bool { return queried[n] }) {
+			t.Errorf("the Cost of failures row queries no %s (as %s); it queries %v", m, strings.Join(d.promNames(), " or "), slices.Sorted(maps.Keys(queried)))
+		}
+	}
+}
+
+// metricDocs returns the metrics of rm that keep selects as rows of a
+// metric table: each with its instrument and unit.
+func metricDocs(t *testing.T, rm metricdata.ResourceMetrics, keep func(string) bool) docs {
+	t.Helper()
+	var ds docs
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if !keep(m.Name) {
+				continue
+			}
+			var instrument string
+			switch x := m.Data.(type) {
+			case metricdata.Gauge[float64], metricdata.Gauge[int64]:
+				instrument = "gauge"
+			case metricdata.Sum[int64]:
+				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
+			case metricdata.Sum[float64]:
+				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
+			default:
+				t.Fatalf("%s: unexpected data %T", m.Name, m.Data)
+			}
+			ds = append(ds, doc{m.Name, instrument, m.Unit})
+		}
+	}
+	return ds
 }
 
 // TestDashboardSLOs checks that the SLOs row shows, per SLO, the error
@@ -281,26 +364,7 @@ func sloMetrics(t *testing.T) docs {
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
 	}
-	var ds docs
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if !strings.HasPrefix(m.Name, "slo.") {
-				continue
-			}
-			var instrument string
-			switch x := m.Data.(type) {
-			case metricdata.Gauge[float64], metricdata.Gauge[int64]:
-				instrument = "gauge"
-			case metricdata.Sum[int64]:
-				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
-			case metricdata.Sum[float64]:
-				instrument = map[bool]string{true: "counter", false: "up-down counter"}[x.IsMonotonic]
-			default:
-				t.Fatalf("%s: unexpected data %T", m.Name, m.Data)
-			}
-			ds = append(ds, doc{m.Name, instrument, m.Unit})
-		}
-	}
+	ds := metricDocs(t, rm, func(name string) bool { return strings.HasPrefix(name, "slo.") })
 	for _, name := range []string{slo.MetricObjective, slo.MetricEvents, slo.MetricGoodEvents, slo.MetricErrorRatio,
 		slo.MetricBurnRate, slo.MetricBudgetRemaining, slo.MetricAlert} {
 		if _, ok := ds.find(name); !ok {
@@ -310,8 +374,17 @@ func sloMetrics(t *testing.T) docs {
 	return ds
 }
 
-// activityMetric matches the series of a customer.Activity.
+// activityMetric matches the series of a customer.Activity, and of
+// customer.revenue.at_risk, which a funnel reports.
 var activityMetric = regexp.MustCompile(`\bcustomer_(active|retention|revenue|cohort|activity)_[a-z_]+`)
+
+// activitySeries returns the series of a customer.Activity that expr
+// names.
+func activitySeries(expr string) []string {
+	return slices.DeleteFunc(activityMetric.FindAllString(expr, -1), func(n string) bool {
+		return n == underscores(customer.MetricRevenueAtRisk)
+	})
+}
 
 func (ds docs) find(name string) (doc, bool) {
 	for _, d := range ds {
@@ -339,6 +412,10 @@ func TestPromNames(t *testing.T) {
 		{doc{"slo.error_ratio", "gauge", "1"}, []string{"slo_error_ratio"}},
 		{doc{"slo.alert", "gauge", "1"}, []string{"slo_alert_ratio"}},
 		{doc{"slo.good_events", "counter", "{event}"}, []string{"slo_good_events_total"}},
+		{doc{"customer.funnel.impaired_users", "counter", "{user}"}, []string{"customer_funnel_impaired_users_total"}},
+		{doc{"customer.funnel.lost_users", "gauge", "{user}"}, []string{"customer_funnel_lost_users"}},
+		{doc{"customer.revenue.at_risk", "gauge", "{currency}"}, []string{"customer_revenue_at_risk"}},
+		{doc{"kpikit.affected_users", "gauge", "{user}"}, []string{"kpikit_affected_users"}},
 	} {
 		if got := tc.d.promNames(); !slices.Equal(got, tc.want) {
 			t.Errorf("%+v: promNames() = %q, want %q", tc.d, got, tc.want)
