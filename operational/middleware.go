@@ -130,11 +130,20 @@ func NewMiddleware(opts ...Option) (*Middleware, error) {
 		metric.WithDescription("Duration of HTTP server requests."),
 		metric.WithExplicitBucketBoundaries(durationBoundaries(c.slos)...))
 	errs = append(errs, err)
-	_, err = meter.Int64ObservableUpDownCounter(MetricServerActiveRequests,
+	// Every Middleware of a provider reports the same instrument, and the
+	// SDK keeps only the callbacks given when it was first created: each
+	// Middleware registers its own.
+	active, err := meter.Int64ObservableUpDownCounter(MetricServerActiveRequests,
 		metric.WithUnit("{request}"),
-		metric.WithDescription("Number of active HTTP server requests."),
-		metric.WithInt64Callback(m.observeActive))
+		metric.WithDescription("Number of active HTTP server requests."))
 	errs = append(errs, err)
+	if err == nil {
+		_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			m.observeActive(o, active)
+			return nil
+		}, active)
+		errs = append(errs, err)
+	}
 	if !c.noBodySizes {
 		m.requestSize, err = meter.Int64Histogram(MetricServerRequestBodySize,
 			metric.WithUnit("By"),
@@ -178,15 +187,14 @@ type activeCount struct {
 	used atomic.Bool
 }
 
-func (m *Middleware) observeActive(_ context.Context, o metric.Int64Observer) error {
+func (m *Middleware) observeActive(o metric.Observer, inst metric.Int64ObservableUpDownCounter) {
 	for mi := range m.active {
 		for si := range m.active[mi] {
 			if a := &m.active[mi][si]; a.used.Load() {
-				o.Observe(a.n.Load(), m.activeOpts[mi][si]...)
+				o.ObserveInt64(inst, a.n.Load(), m.activeOpts[mi][si]...)
 			}
 		}
 	}
-	return nil
 }
 
 func (m *Middleware) baseCopy() []attribute.KeyValue {
