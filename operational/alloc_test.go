@@ -74,18 +74,25 @@ func TestAllocs(t *testing.T) {
 		})
 	}
 
-	// The middleware's budget, above the bare handler: one allocation, the
-	// per-request wrapper of net/http's writer shapes (httpbench.Writer has
-	// the HTTP/1 one), and httpsnoop's wrapper with its hooks for others.
+	// The middleware's budget, above the bare handler: the per-request
+	// wrapper of net/http's writer shapes (httpbench.Writer has the HTTP/1
+	// one), or httpsnoop's wrapper with its hooks for others; and the
+	// handler's copy of the request, holding the request's outcome, which
+	// WithoutOutcome saves.
+	noOutcome, err := operational.NewMiddleware(operational.WithMeterProvider(mp), operational.WithoutOutcome())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrappedNoOutcome := noOutcome.Handler(httpbench.Mux())
 	t.Run("Middleware", func(t *testing.T) {
 		for _, tt := range []struct {
 			name string
 			w    http.ResponseWriter
 			max  float64
 		}{
-			{"http1", w, 1},
-			{"recorder", httptest.NewRecorder(), 1},
-			{"other", &countingWriter{}, 11}, // httpsnoop: its state, ours, and a method value and two closures per hooked method (3)
+			{"http1", w, 2},
+			{"recorder", httptest.NewRecorder(), 2},
+			{"other", &countingWriter{}, 12}, // httpsnoop: its state, ours, and a method value and two closures per hooked method (3)
 		} {
 			wrapped.ServeHTTP(tt.w, req)
 			base := testing.AllocsPerRun(100, func() { bare.ServeHTTP(tt.w, req) })
@@ -93,7 +100,11 @@ func TestAllocs(t *testing.T) {
 			if over := got - base; over > tt.max {
 				t.Errorf("middleware, %s writer: %v allocs over the bare handler's %v, want at most %v", tt.name, over, base, tt.max)
 			}
-			// A failure with a user linked adds nothing either.
+			wrappedNoOutcome.ServeHTTP(tt.w, req)
+			if over := testing.AllocsPerRun(100, func() { wrappedNoOutcome.ServeHTTP(tt.w, req) }) - base; over > tt.max-1 {
+				t.Errorf("middleware without outcome, %s writer: %v allocs over the bare handler's %v, want at most %v", tt.name, over, base, tt.max-1)
+			}
+			// A failure with a user linked adds nothing.
 			failing := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				outcome.From(r.Context()).Link(outcome.Link{Sink: nopSink{}, User: "u-42"})
 				w.WriteHeader(http.StatusInternalServerError)

@@ -86,7 +86,7 @@
 // # What failures cost
 //
 // The handler gets a copy of the server's request whose context holds the
-// request's outcome (in the middleware's one per-request allocation; the
+// request's outcome (one more allocation per request, of 416 bytes; the
 // server's request is left as it was, but for the pattern ServeMux found
 // and a multipart form the handler parsed, which are copied back). A
 // customer recorder called with that context (package customer's
@@ -153,7 +153,8 @@
 // Pusher, deadlines, full duplex, CloseNotifier) and an Unwrap method for
 // [http.ResponseController]. For the writers net/http's HTTP/1 and HTTP/2
 // servers and httptest.ResponseRecorder hand to handlers, it is one
-// allocation per request, holding the response's status and size; any
+// allocation per request, holding the response's status and size (plus
+// the handler's copy of the request, see "What failures cost"); any
 // other writer (one wrapped by another middleware, say) is wrapped with
 // github.com/felixge/httpsnoop, at one allocation for its state, two for
 // httpsnoop's, and three per method it has that the middleware observes

@@ -272,9 +272,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request, its body included, is left as it was.
 	in := r
 	if !m.noOutcome {
-		s.oc.Set(ctx)
-		s.req = *r.WithContext(&s.oc)
-		in = &s.req
+		hr := new(handlerRequest)
+		hr.oc.Set(ctx)
+		hr.req = *r.WithContext(&hr.oc)
+		in, s.out = &hr.req, &hr.oc.Outcome
 	}
 	var body *countingBody
 	if in.ContentLength < 0 && en&enRequestSize != 0 && in.Body != nil && in.Body != http.NoBody {
@@ -313,7 +314,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// answer to HEAD: no body was sent.
 			respSize = 0
 		}
-		m.record(ctx, in, &s.oc.Outcome, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
+		m.record(ctx, in, s.out, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
 		if rec != nil {
 			panic(rec)
 		}

@@ -47,8 +47,12 @@ type respState struct {
 	hdr     atomic.Uint32 // status code | hdrWrote | hdrGone | hdrHijacked | hdrClosed
 	written atomic.Int64
 
-	// The request the handler gets: a copy of the server's with a context
-	// that holds the request's outcome, in this one allocation.
+	out *outcome.Outcome // the request's, or nil
+}
+
+// handlerRequest is the request the handler gets: a copy of the server's
+// with a context that holds the request's outcome.
+type handlerRequest struct {
 	oc  outcome.Context
 	req http.Request
 }

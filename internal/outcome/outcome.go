@@ -117,8 +117,11 @@ func (o *Outcome) take() (first Link, more []Link, n int) {
 
 // Finish ends o, once: when failed, each link's Sink is told, with
 // errorType, and users (when not nil) is called with each linked user.
-// A second Finish does nothing.
+// A second Finish, and Finish of a nil *Outcome, do nothing.
 func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
+	if o == nil {
+		return
+	}
 	o.mu.Lock()
 	if o.state != pending {
 		o.mu.Unlock()
