@@ -52,6 +52,7 @@ type Outcome struct {
 	state     uint8
 	n         uint8 // links kept: first, then more
 	errorType string
+	users     func(string) // Finish's, kept for the links made after a failure
 	parent    *Outcome
 	first     Link
 	more      *[MaxLinks - 1]Link // allocated at the second link, which few requests make
@@ -65,7 +66,9 @@ func (o *Outcome) Init(parent *Outcome) {
 
 // Link links l.User to o and to the outcomes enclosing it. It reports
 // false when o is full and the link was not kept. A link made after o
-// finished as a failure is told at once.
+// finished as a failure (by a goroutine the handler left running, as
+// [net/http.TimeoutHandler] does) is told at once, and its user is given
+// to the users function of Finish.
 func (o *Outcome) Link(l Link) bool {
 	kept := true
 	for x, depth := o, 0; x != nil && depth < maxDepth; x, depth = x.parent, depth+1 {
@@ -80,9 +83,12 @@ func (o *Outcome) link(l Link) bool {
 	o.mu.Lock()
 	switch o.state {
 	case failed:
-		errType := o.errorType
+		errType, users := o.errorType, o.users
 		o.mu.Unlock()
 		l.Sink.Failed(l, errType)
+		if users != nil {
+			users(l.User)
+		}
 		return true
 	case succeeded:
 		o.mu.Unlock()
@@ -116,8 +122,9 @@ func (o *Outcome) take() (first Link, more []Link, n int) {
 }
 
 // Finish ends o, once: when failed, each link's Sink is told, with
-// errorType, and users (when not nil) is called with each linked user.
-// A second Finish, and Finish of a nil *Outcome, do nothing.
+// errorType, and users (when not nil) is called with each linked user,
+// those linked later included. A second Finish, and Finish of a nil
+// *Outcome, do nothing.
 func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
 	if o == nil {
 		return
@@ -133,7 +140,7 @@ func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
 		o.mu.Unlock()
 		return
 	}
-	o.state, o.errorType = failed, errorType
+	o.state, o.errorType, o.users = failed, errorType, users
 	first, more, n := o.take()
 	o.mu.Unlock()
 	if n == 0 {
