@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/kpikit/kpikit/customer"
@@ -448,4 +449,85 @@ func TestFailuresCostGoalActivity(t *testing.T) {
 	if got := only(p, "customer.funnel.impaired"); len(got) != 0 {
 		t.Errorf("impaired without a funnel call: %v", got)
 	}
+}
+
+// typedErr names its own error.type.
+type typedErr struct{}
+
+func (typedErr) Error() string     { return "declined" }
+func (typedErr) ErrorType() string { return "card_declined" }
+
+// TestFailuresCostDurationDropped: a view that drops the duration and size
+// histograms does not stop the failures from being told and counted.
+func TestFailuresCostDurationDropped(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f := newCostFixture(t)
+	reader := sdkmetric.NewManualReader()
+	drop := sdkmetric.NewView(sdkmetric.Instrument{Name: "*.duration"}, sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})
+	dropSize := sdkmetric.NewView(sdkmetric.Instrument{Name: "http.server.*.size"}, sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(drop, dropSize))
+	defer mp.Shutdown(context.Background())
+	mw, err := operational.NewMiddleware(operational.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := operational.NewOperation("charge", operational.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cart", func(w http.ResponseWriter, r *http.Request) {
+		f.funnel.Step(r.Context(), "ann", "cart")
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	mux.HandleFunc("GET /pay", func(w http.ResponseWriter, r *http.Request) {
+		ctx, timer := op.StartContext(r.Context())
+		f.funnel.Link(ctx, "bob")
+		timer.End(typedErr{})
+	})
+	srv := httptest.NewServer(mw.Handler(mux))
+	defer srv.Close()
+	f.visit("ann", "bob")
+	get(t, srv.Client(), srv.URL+"/cart")
+	get(t, srv.Client(), srv.URL+"/pay")
+	checkPoints(t, points(t, f.reader), map[string]float64{
+		impairedAt("cart", 2, "500"):            1,
+		impairedAt("visit", 1, "card_declined"): 1,
+	})
+	checkPoints(t, points(t, reader), map[string]float64{
+		"kpikit.affected_users{error.type=500,http.route=/cart,period=" + f.day + "}":                1,
+		"kpikit.affected_users{error.type=card_declined,operation.name=charge,period=" + f.day + "}": 1,
+	})
+}
+
+// TestFailuresCostMiddlewareDisabled: a middleware with nothing to record
+// (no SDK behind it) still hands its handler the outcome: a funnel on
+// another provider learns of the failure. With WithoutOutcome it does not.
+func TestFailuresCostMiddlewareDisabled(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f := newCostFixture(t)
+	on, err := operational.NewMiddleware(operational.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := operational.NewMiddleware(operational.WithMeterProvider(noop.NewMeterProvider()), operational.WithoutOutcome())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cart", func(w http.ResponseWriter, r *http.Request) {
+		f.funnel.Step(r.Context(), r.URL.Query().Get("user"), "cart")
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	srvOn := httptest.NewServer(on.Handler(mux))
+	defer srvOn.Close()
+	srvOff := httptest.NewServer(off.Handler(mux))
+	defer srvOff.Close()
+	f.visit("ann", "bob")
+	get(t, srvOn.Client(), srvOn.URL+"/cart?user=ann")
+	get(t, srvOff.Client(), srvOff.URL+"/cart?user=bob")
+	checkPoints(t, points(t, f.reader), map[string]float64{
+		impairedAt("cart", 2, "500"): 1, // ann's
+		impairedStep("visit", 1):     1,
+	})
 }

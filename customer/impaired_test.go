@@ -411,7 +411,7 @@ func TestLinkGoalActivity(t *testing.T) {
 	a.Active(&c, "x2", time.Time{})
 	a.Active(&c, "over", time.Time{}) // the ninth link
 	var users []string
-	c.Outcome.Finish(true, "500", func(u string) { users = append(users, u) })
+	c.Outcome.Finish(true, "500", outcome.UsersFunc(func(u string) { users = append(users, u) }))
 	if diff := cmp.Diff([]string{"e", "e", "nobody", "act", "buy", "ref", "x1", "x2"}, users); diff != "" {
 		t.Errorf("linked users (-want +got):\n%s", diff)
 	}
@@ -578,7 +578,7 @@ func TestImpairedRedis(t *testing.T) {
 	c.Set(context.Background())
 	f.Step(&c, "u", "a")
 	var users []string
-	c.Outcome.Finish(true, "500", func(u string) { users = append(users, u) })
+	c.Outcome.Finish(true, "500", outcome.UsersFunc(func(u string) { users = append(users, u) }))
 	if diff := cmp.Diff([]string{"u"}, users); diff != "" {
 		t.Errorf("linked (-want +got):\n%s", diff)
 	}

@@ -87,15 +87,29 @@ func (a *affected) init(meter metric.Meter, key attribute.Key, base []attribute.
 	return err
 }
 
+// failure counts the users linked to one failed request or operation,
+// those linked after it ended included. It lives in the allocation the
+// request or operation makes anyway, so that a failure allocates nothing.
+type failure struct {
+	a             *affected
+	ctx           context.Context
+	name, errType string
+	day           int64
+}
+
+// Add counts user.
+func (f *failure) Add(user string) { f.a.add(f.ctx, f.name, f.errType, f.day, user) }
+
 // finish ends out: when errType is not empty, as a failure whose linked
-// users are counted for name (a route or an operation) on the day of at.
-func (a *affected) finish(ctx context.Context, out *outcome.Outcome, name, errType string, at time.Time) {
+// users are counted, through fail, for name (a route or an operation) on
+// the day of at.
+func (a *affected) finish(ctx context.Context, out *outcome.Outcome, fail *failure, name, errType string, at time.Time) {
 	if errType == "" {
 		out.Finish(false, "", nil)
 		return
 	}
-	day := at.Unix() / secondsPerDay
-	out.Finish(true, errType, func(user string) { a.add(ctx, name, errType, day, user) })
+	*fail = failure{a: a, ctx: ctx, name: name, errType: errType, day: at.Unix() / secondsPerDay}
+	out.Finish(true, errType, fail)
 }
 
 func (a *affected) add(ctx context.Context, name, errType string, day int64, user string) {
@@ -146,6 +160,6 @@ func (a *affected) observe(o metric.Observer, g metric.Int64ObservableGauge) {
 
 // finish ends the outcome of a request of route: a failure of errType,
 // or a success when errType is "".
-func (m *Middleware) finish(out *outcome.Outcome, route, errType string, at time.Time) {
-	m.affected.finish(context.Background(), out, route, errType, at)
+func (m *Middleware) finish(hr *handlerRequest, route, errType string, at time.Time) {
+	m.affected.finish(context.Background(), &hr.oc.Outcome, &hr.fail, route, errType, at)
 }

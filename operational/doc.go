@@ -145,8 +145,11 @@
 // lock. Active requests are counted in atomics and observed at collection,
 // so a request makes one SDK measurement per histogram and no more. Each
 // request checks the histograms' Enabled method first: with no SDK
-// installed, or every histogram dropped by a view, the middleware only
-// counts the request as active and calls the handler directly.
+// installed, or every histogram dropped by a view, no SLO and
+// [WithoutOutcome], the middleware only counts the request as active and
+// calls the handler directly. Without WithoutOutcome it still hands the
+// handler the request's outcome and observes its status, so that customer
+// recorders, which may record into another provider, learn of failures.
 //
 // The ResponseWriter the handler gets has exactly the optional interfaces
 // of the one it wraps (Flusher, Hijacker, ReaderFrom, io.StringWriter,

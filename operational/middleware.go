@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"errors"
-	"github.com/kpikit/kpikit/internal/outcome"
 	"io"
 	"net/http"
 	"strings"
@@ -261,7 +260,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		active.used.Store(true)
 	}
 	en := m.enabled(ctx)
-	if en == 0 && m.slos == nil {
+	// With nothing to record, the request is only counted as active,
+	// unless its outcome is wanted: customer recorders, on a provider of
+	// their own maybe, learn of its failure.
+	if en == 0 && m.slos == nil && m.noOutcome {
 		defer active.n.Add(-1)
 		h.next.ServeHTTP(w, r)
 		return
@@ -275,7 +277,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hr := new(handlerRequest)
 		hr.oc.Set(ctx)
 		hr.req = *r.WithContext(&hr.oc)
-		in, s.out = &hr.req, &hr.oc.Outcome
+		in, s.hr = &hr.req, hr
 	}
 	var body *countingBody
 	if in.ContentLength < 0 && en&enRequestSize != 0 && in.Body != nil && in.Body != http.NoBody {
@@ -314,7 +316,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// answer to HEAD: no body was sent.
 			respSize = 0
 		}
-		m.record(ctx, in, s.out, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
+		m.record(ctx, in, s.hr, en, method, scheme, status, errPanic, start, elapsed, reqSize, respSize)
 		if rec != nil {
 			panic(rec)
 		}
@@ -324,7 +326,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // record looks up the attribute set of the request and records it.
-func (m *Middleware) record(ctx context.Context, r *http.Request, out *outcome.Outcome, en uint8, method, scheme uint32, status int, errPanic bool, start time.Time, elapsed time.Duration, reqSize, respSize int64) {
+func (m *Middleware) record(ctx context.Context, r *http.Request, hr *handlerRequest, en uint8, method, scheme uint32, status int, errPanic bool, start time.Time, elapsed time.Duration, reqSize, respSize int64) {
 	var e *routeEntry
 	if m.routeFunc != nil {
 		e = m.route(ctx, m.routeFunc(r), false)
@@ -337,14 +339,15 @@ func (m *Middleware) record(ctx context.Context, r *http.Request, out *outcome.O
 		slow = countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), failed, elapsed)
 	}
 	switch {
+	case hr == nil:
 	case errPanic:
-		m.finish(out, e.route, errPanicType, start)
+		m.finish(hr, e.route, errPanicType, start)
 	case failed:
-		m.finish(out, e.route, serverErrorText(status), start)
+		m.finish(hr, e.route, serverErrorText(status), start)
 	case slow:
-		m.finish(out, e.route, ErrorTypeSlow, start)
+		m.finish(hr, e.route, ErrorTypeSlow, start)
 	default:
-		out.Finish(false, "", nil)
+		hr.oc.Outcome.Finish(false, "", nil)
 	}
 	proto := protoIndex(r.ProtoMajor, r.ProtoMinor)
 	key := method | scheme<<4 | proto<<5 | uint32(status)<<8

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -89,7 +90,15 @@ type Timer struct {
 	o     *Operation
 	ctx   context.Context
 	start time.Time
-	out   *outcome.Outcome // StartContext's
+	out   *opContext // StartContext's
+}
+
+// opContext is the context StartContext returns, holding the operation's
+// outcome, and what counts the users of its failure.
+type opContext struct {
+	outcome.Context
+	ended atomic.Bool // End was called: a second End tells nobody
+	fail  failure
 }
 
 // Start starts timing one operation. End the returned Timer with the
@@ -119,9 +128,9 @@ func (o *Operation) StartContext(ctx context.Context) (context.Context, Timer) {
 	if o == nil {
 		return ctx, Timer{}
 	}
-	c := new(outcome.Context)
+	c := new(opContext)
 	c.Set(ctx)
-	return c, Timer{o: o, ctx: ctx, start: time.Now(), out: &c.Outcome}
+	return &c.Context, Timer{o: o, ctx: ctx, start: time.Now(), out: c}
 }
 
 // End records the time since Start, classifying err (nil is a success). A
@@ -132,15 +141,15 @@ func (t Timer) End(err error) {
 	}
 	now := time.Now()
 	failed, slow := t.o.record(t.ctx, now, now.Sub(t.start), err, t.out != nil)
-	if t.out != nil {
+	if t.out != nil && !t.out.ended.Swap(true) {
 		errType := ""
 		switch {
 		case failed:
-			errType = t.o.errorType(err)
+			errType = t.o.errorType(t.ctx, err)
 		case slow:
 			errType = ErrorTypeSlow
 		}
-		t.o.affected.finish(t.ctx, t.out, t.o.name, errType, now)
+		t.o.affected.finish(t.ctx, &t.out.Outcome, &t.out.fail, t.o.name, errType, now)
 	}
 }
 
@@ -179,13 +188,20 @@ func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, 
 
 // errorType returns the error.type recorded for err, once it was
 // recorded: folded as the histogram folded it, and not counted again.
-func (o *Operation) errorType(err error) string {
+// When the histogram is disabled (a view drops it), nothing looked the
+// type up: it is looked up, and folded, here.
+func (o *Operation) errorType(ctx context.Context, err error) string {
 	kind, name := classify(err)
 	if kind != kindNamed {
 		return kindNames[kind]
 	}
 	if _, ok := o.sets.named.load(name); ok {
 		return name
+	}
+	if !o.h.Enabled(ctx) {
+		if kind, _ := o.sets.lookup(ctx, err); kind == kindNamed {
+			return name
+		}
 	}
 	return other
 }

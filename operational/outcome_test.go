@@ -141,6 +141,7 @@ func TestMiddlewareTellsLinkedRecordersOfFailures(t *testing.T) {
 		"error.type=503,http.route=/pay,period=" + day:                                2, // ann twice, bob
 		"error.type=panic,http.route=/panic-linked,period=" + day:                     1,
 		"error.type=" + operational.ErrorTypeSlow + ",http.route=/slow,period=" + day: 1,
+		"error.type=500,http.route=/late,period=" + day:                               1, // hal, linked after the end
 	}
 	got := affectedUsers(t, r)
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -47,14 +47,15 @@ type respState struct {
 	hdr     atomic.Uint32 // status code | hdrWrote | hdrGone | hdrHijacked | hdrClosed
 	written atomic.Int64
 
-	out *outcome.Outcome // the request's, or nil
+	hr *handlerRequest // the handler's request, with the outcome; nil without
 }
 
 // handlerRequest is the request the handler gets: a copy of the server's
 // with a context that holds the request's outcome.
 type handlerRequest struct {
-	oc  outcome.Context
-	req http.Request
+	oc   outcome.Context
+	fail failure
+	req  http.Request
 }
 
 // enter reports whether the handler is still running and, if it is, holds

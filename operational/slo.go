@@ -106,6 +106,9 @@ func httpSLI(s slo.SLI) bool {
 
 // compile builds the selection of each tracker of a Middleware.
 func compileHTTP(trackers []*budget.Tracker) []*sloMatch {
+	if len(trackers) == 0 {
+		return nil // no SLO: the middleware may skip the recording
+	}
 	out := make([]*sloMatch, len(trackers))
 	for i, t := range trackers {
 		var routes, methods []string

@@ -22,6 +22,18 @@ const MaxLinks = 8
 // maxDepth bounds the chain of enclosing outcomes a link is added to.
 const maxDepth = 4
 
+// Users is given the users linked to a failed outcome (see
+// [Outcome.Finish]).
+type Users interface {
+	Add(user string)
+}
+
+// UsersFunc is a function that is a Users.
+type UsersFunc func(user string)
+
+// Add calls f.
+func (f UsersFunc) Add(user string) { f(user) }
+
 // Sink is a recorder that links users to requests: it is told once per
 // link whose request failed.
 type Sink interface {
@@ -52,7 +64,7 @@ type Outcome struct {
 	state     uint8
 	n         uint8 // links kept: first, then more
 	errorType string
-	users     func(string) // Finish's, kept for the links made after a failure
+	users     Users // Finish's, kept for the links made after a failure
 	parent    *Outcome
 	first     Link
 	more      *[MaxLinks - 1]Link // allocated at the second link, which few requests make
@@ -87,7 +99,7 @@ func (o *Outcome) link(l Link) bool {
 		o.mu.Unlock()
 		l.Sink.Failed(l, errType)
 		if users != nil {
-			users(l.User)
+			users.Add(l.User)
 		}
 		return true
 	case succeeded:
@@ -122,10 +134,10 @@ func (o *Outcome) take() (first Link, more []Link, n int) {
 }
 
 // Finish ends o, once: when failed, each link's Sink is told, with
-// errorType, and users (when not nil) is called with each linked user,
-// those linked later included. A second Finish, and Finish of a nil
+// errorType, and users (when not nil) is given each linked user, those
+// linked later included. A second Finish, and Finish of a nil
 // *Outcome, do nothing.
-func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
+func (o *Outcome) Finish(isFailed bool, errorType string, users Users) {
 	if o == nil {
 		return
 	}
@@ -149,7 +161,7 @@ func (o *Outcome) Finish(isFailed bool, errorType string, users func(string)) {
 	tell := func(l Link) {
 		l.Sink.Failed(l, errorType)
 		if users != nil {
-			users(l.User)
+			users.Add(l.User)
 		}
 	}
 	tell(first)

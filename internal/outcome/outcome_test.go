@@ -48,7 +48,7 @@ func TestFinish(t *testing.T) {
 			o.Link(Link{Sink: s, User: "a", Step: 1})
 			o.Link(Link{Sink: s, User: "b", Step: -1})
 			var users []string
-			o.Finish(tt.failed, "500", func(u string) { users = append(users, u) })
+			o.Finish(tt.failed, "500", UsersFunc(func(u string) { users = append(users, u) }))
 			o.Finish(true, "503", nil) // a second Finish does nothing
 			if got := s.count(); got != tt.want {
 				t.Fatalf("told %d times, want %d: %v", got, tt.want, s.told)
