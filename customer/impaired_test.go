@@ -400,7 +400,7 @@ func TestLinkGoalActivity(t *testing.T) {
 	var c outcome.Context
 	c.Set(context.Background())
 	g.Expose(&c, "e")
-	g.Convert(&c, "e")
+	g.Convert(&c, "e")      // the same link again: kept once
 	g.Convert(&c, "nobody") // accepted, not counted: linked
 	g.Expose(&c, "")        // dropped: not linked
 	a.Active(&c, "act", time.Time{})
@@ -409,10 +409,11 @@ func TestLinkGoalActivity(t *testing.T) {
 	a.Refund(&c, "ref", time.Time{}, "USD", 100)
 	a.Active(&c, "x1", time.Time{})
 	a.Active(&c, "x2", time.Time{})
+	a.Active(&c, "x3", time.Time{})
 	a.Active(&c, "over", time.Time{}) // the ninth link
 	var users []string
 	c.Outcome.Finish(true, "500", outcome.UsersFunc(func(u string) { users = append(users, u) }))
-	if diff := cmp.Diff([]string{"e", "e", "nobody", "act", "buy", "ref", "x1", "x2"}, users); diff != "" {
+	if diff := cmp.Diff([]string{"e", "nobody", "act", "buy", "ref", "x1", "x2", "x3"}, users); diff != "" {
 		t.Errorf("linked users (-want +got):\n%s", diff)
 	}
 	p := h.points(t)

@@ -12,6 +12,8 @@ package outcome
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -35,7 +37,9 @@ type UsersFunc func(user string)
 func (f UsersFunc) Add(user string) { f(user) }
 
 // Sink is a recorder that links users to requests: it is told once per
-// link whose request failed.
+// link whose request failed. A link to the same user, step and sink
+// (of a comparable type, a pointer) as one the request holds is not kept
+// again.
 type Sink interface {
 	Failed(l Link, errorType string)
 }
@@ -106,6 +110,12 @@ func (o *Outcome) link(l Link) bool {
 		o.mu.Unlock()
 		return true
 	}
+	if o.n > 0 && (same(o.first, l) || o.more != nil && slices.ContainsFunc(o.more[:o.n-1], func(m Link) bool { return same(m, l) })) {
+		// A handler that records the same step for the same user again
+		// (an item added to the cart in a loop) does not fill the request.
+		o.mu.Unlock()
+		return true
+	}
 	switch {
 	case o.n == MaxLinks:
 		o.mu.Unlock()
@@ -121,6 +131,16 @@ func (o *Outcome) link(l Link) bool {
 	o.n++
 	o.mu.Unlock()
 	return true
+}
+
+// same reports whether a and b link the same user at the same step to
+// the same sink; a sink whose type is not comparable is never the same.
+func same(a, b Link) bool {
+	if a.User != b.User || a.Step != b.Step {
+		return false
+	}
+	t := reflect.TypeOf(a.Sink)
+	return t != nil && t == reflect.TypeOf(b.Sink) && t.Comparable() && a.Sink == b.Sink
 }
 
 // take removes and returns the links kept; the caller holds o.mu.
