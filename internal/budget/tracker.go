@@ -110,6 +110,14 @@ func (t *Tracker) Set(now time.Time, good, total int64) {
 	t.total.Store(total)
 	if !t.seeded {
 		t.start, t.seeded = point{bad: total - good, total: total}, true
+		// Snapshots a Status took before the first Set hold no counts:
+		// the windows starting in them begin at the seed too.
+		for k := range t.minutes {
+			t.minutes[k] = t.start
+		}
+		for k := range t.hours {
+			t.hours[k] = t.start
+		}
 	}
 }
 
