@@ -24,3 +24,23 @@ func TestFirstSetAfterStatus(t *testing.T) {
 		}
 	}
 }
+
+// Times before 1970 (a test clock, a fake time) are counted like any other,
+// without an index out of the rings.
+func TestTimesBefore1970(t *testing.T) {
+	start := time.Date(1969, 12, 31, 22, 59, 30, 0, time.UTC)
+	s := availability("old", 0.9)
+	tr := New(s, start)
+	var events []event
+	for i := range 400 {
+		at := start.Add(time.Duration(i) * 37 * time.Second)
+		e := event{at: at, good: i%7 != 0}
+		events = append(events, e)
+		tr.Add(at.UnixNano(), e.good)
+	}
+	checkStatus(t, tr, events, events[len(events)-1].at)
+	New(s, time.Time{}).Status(time.Time{})
+	tr = New(s, time.Time{})
+	tr.Add(time.Time{}.Add(time.Hour).UnixNano(), true)
+	tr.Status(time.Time{}.Add(2 * time.Hour))
+}

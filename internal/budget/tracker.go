@@ -60,7 +60,7 @@ func New(s slo.SLO, now time.Time) *Tracker {
 		t.threshold = sli.Threshold
 	}
 	m := minuteOf(now.UnixNano())
-	t.created, t.last, t.lastHour = m, m, m/60
+	t.created, t.last, t.lastHour = m, m, floorDiv(m, 60)
 	t.minute.Store(m)
 	return t
 }
@@ -77,7 +77,20 @@ func (t *Tracker) Good(failed bool, d time.Duration) bool {
 	return !failed && (t.threshold == 0 || d <= t.threshold)
 }
 
-func minuteOf(unixNano int64) int64 { return unixNano / int64(time.Minute) }
+// minuteOf returns the minute of a time in Unix nanoseconds, rounded down
+// (a time before 1970 is in a negative minute).
+func minuteOf(unixNano int64) int64 { return floorDiv(unixNano, int64(time.Minute)) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// slot returns the index of minute or hour k in a ring of n slots.
+func slot(k int64, n int) int { return int(k - floorDiv(k, int64(n))*int64(n)) }
 
 // Add counts one event that ended at the wall-clock time now (Unix
 // nanoseconds), good or bad. When now is in a minute after the last
@@ -140,12 +153,12 @@ func (t *Tracker) tickLocked(m int64, v point) {
 		return
 	}
 	for k := max(t.last+1, m-minuteSlots+1); k <= m; k++ {
-		t.minutes[k%minuteSlots] = v
+		t.minutes[slot(k, minuteSlots)] = v
 	}
 	t.last = m
-	if h := m / 60; h > t.lastHour {
+	if h := floorDiv(m, 60); h > t.lastHour {
 		for k := max(t.lastHour+1, h-hourSlots+1); k <= h; k++ {
-			t.hours[k%hourSlots] = v
+			t.hours[slot(k, hourSlots)] = v
 		}
 		t.lastHour = h
 	}
@@ -162,13 +175,13 @@ func (t *Tracker) at(now int64, w time.Duration) point {
 		if k <= t.created {
 			return t.start
 		}
-		return t.minutes[k%minuteSlots]
+		return t.minutes[slot(k, minuteSlots)]
 	}
-	h := from / int64(time.Hour)
+	h := floorDiv(from, int64(time.Hour))
 	if h*60 <= t.created {
 		return t.start
 	}
-	return t.hours[h%hourSlots]
+	return t.hours[slot(h, hourSlots)]
 }
 
 // Status returns the SLO's status at now.
