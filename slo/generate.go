@@ -133,10 +133,6 @@ func (s SLO) Queries(window string) (bad, total string) {
 	return q.badQuery(window), increase(q.total, window)
 }
 
-func allWindows(s SLO) []time.Duration {
-	return append(Windows[:len(Windows):len(Windows)], s.WindowOrDefault())
-}
-
 // yamlString quotes s as a YAML double-quoted scalar.
 func yamlString(s string) string {
 	var b strings.Builder
@@ -188,7 +184,7 @@ func WriteRules(w io.Writer, slos []SLO) error {
 		name := yamlString(s.Name)
 		p("  - name: %s", yamlString("kpikit-slo-"+s.Name))
 		p("    rules:")
-		for _, d := range allWindows(s) {
+		for _, d := range s.StatusWindows() {
 			win := WindowName(d)
 			p("      - record: %s", RuleErrorRatio+win)
 			p("        expr: %s", yamlString(q.badQuery(win)+" / "+increase(q.total, win)))

@@ -300,6 +300,17 @@ func ValidateAll(slos []SLO) error {
 // over, shortest first; the SLO's own window comes after them.
 var Windows = []time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, Day, 3 * Day}
 
+// StatusWindows returns the windows s is reported and recorded over:
+// [Windows], then s's own window unless it is one of them (a 1-day or
+// 3-day SLO has each window once).
+func (s SLO) StatusWindows() []time.Duration {
+	w := s.WindowOrDefault()
+	if slices.Contains(Windows, w) {
+		return slices.Clone(Windows)
+	}
+	return append(Windows[:len(Windows):len(Windows)], w)
+}
+
 // Severity of an alert of the multiwindow, multi-burn-rate policy.
 type Severity string
 

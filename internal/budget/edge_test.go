@@ -1,11 +1,37 @@
 package budget
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/kpikit/kpikit/slo"
 )
+
+// An SLO whose window is one of the policy's (1 or 3 days) reports each
+// window once.
+func TestSLOWindowThatIsAPolicyWindow(t *testing.T) {
+	for _, w := range []time.Duration{slo.Day, 3 * slo.Day, 7 * slo.Day} {
+		s := availability("w", 0.9)
+		s.Window = w
+		tr := New(s, t0)
+		tr.Add(t0.Add(time.Second).UnixNano(), false)
+		st := tr.Status(t0.Add(time.Minute))
+		var got []time.Duration
+		for _, ws := range st.Windows {
+			got = append(got, ws.Window)
+		}
+		if want := s.StatusWindows(); !slices.Equal(got, want) {
+			t.Errorf("%v: windows %v, want %v", w, got, want)
+		}
+		if len(slices.Compact(slices.Clone(got))) != len(got) || !slices.Contains(got, w) {
+			t.Errorf("%v: windows %v repeat one or miss the SLO's", w, got)
+		}
+		if ws, _ := st.Window(w); ws.Events != 1 || st.BudgetRemaining != -9 {
+			t.Errorf("%v: SLO window %+v, budget remaining %v", w, ws, st.BudgetRemaining)
+		}
+	}
+}
 
 // Snapshots taken by Status before the first Set (a goal whose store did
 // not answer yet) do not turn the seed into events of the windows.

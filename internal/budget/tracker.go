@@ -43,7 +43,8 @@ type Tracker struct {
 	lastHour  int64
 	minutes   [minuteSlots]point
 	hours     [hourSlots]point
-	threshold time.Duration // latency SLIs: the slowest good event
+	threshold time.Duration   // latency SLIs: the slowest good event
+	windows   []time.Duration // the SLO's StatusWindows
 
 	attrOnce sync.Once
 	attrSets *attrSets
@@ -52,7 +53,7 @@ type Tracker struct {
 // New returns the tracker of s, created at now. A latency SLI's threshold
 // is kept for [Tracker.Good].
 func New(s slo.SLO, now time.Time) *Tracker {
-	t := &Tracker{slo: s}
+	t := &Tracker{slo: s, windows: s.StatusWindows()}
 	switch sli := s.SLI.(type) {
 	case slo.HTTPLatency:
 		t.threshold = sli.Threshold
@@ -190,8 +191,8 @@ func (t *Tracker) Status(now time.Time) slo.Status {
 	t.mu.Lock()
 	cur := t.counts()
 	t.tickLocked(minuteOf(n), cur)
-	windows := make([]slo.WindowStatus, 0, len(slo.Windows)+1)
-	for _, w := range append(slo.Windows[:len(slo.Windows):len(slo.Windows)], t.slo.WindowOrDefault()) {
+	windows := make([]slo.WindowStatus, 0, len(t.windows))
+	for _, w := range t.windows {
 		p := t.at(n, w)
 		// A recorder whose counts went back (a store that lost its
 		// state) has no window figures until its counts pass the old ones.
