@@ -63,14 +63,21 @@ func alternatives(values []string) string {
 	return strings.Join(q, "|")
 }
 
-// leMatcher matches the bucket of a threshold whether it is written "1" (as
-// the exporters write it) or "1.0" (as Prometheus 3 normalizes it).
+// leMatcher matches the bucket of a threshold however its le label is
+// written: "1" and "5e-05" as the exporters write it (strconv 'g'), "1.0"
+// as Prometheus 3 normalizes it, "0.00005" as Prometheus's OTLP receiver
+// writes it (strconv 'f').
 func leMatcher(d time.Duration) string {
-	s := strconv.FormatFloat(d.Seconds(), 'g', -1, 64)
-	if !strings.ContainsAny(s, ".e") {
-		return matcher("le", "=~", regexp.QuoteMeta(s)+`|`+regexp.QuoteMeta(s+".0"))
+	sec := d.Seconds()
+	g := strconv.FormatFloat(sec, 'g', -1, 64)
+	forms := []string{g}
+	if !strings.ContainsAny(g, ".e") {
+		forms = append(forms, g+".0")
 	}
-	return matcher("le", "=~", regexp.QuoteMeta(s))
+	if f := strconv.FormatFloat(sec, 'f', -1, 64); f != g {
+		forms = append(forms, f)
+	}
+	return matcher("le", "=~", alternatives(forms))
 }
 
 func httpMatchers(routes, methods []string) []string {
