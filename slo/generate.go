@@ -140,7 +140,10 @@ func (s SLO) Queries(window string) (bad, total string) {
 	return q.badQuery(window), increase(q.total, window)
 }
 
-// yamlString quotes s as a YAML double-quoted scalar.
+// yamlString quotes s as a YAML double-quoted scalar. Characters YAML does
+// not allow unescaped (C0 and C1 controls, DEL, U+FEFF, U+FFFE, U+FFFF)
+// and those a YAML reader takes for line breaks (U+0085, U+2028, U+2029)
+// are escaped.
 func yamlString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
@@ -155,9 +158,12 @@ func yamlString(s string) string {
 		case '\t':
 			b.WriteString(`\t`)
 		default:
-			if r < 0x20 || r == 0x7f {
+			switch {
+			case r < 0x20 || r >= 0x7f && r <= 0x9f:
 				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
+			case r == 0x2028 || r == 0x2029 || r == 0xfeff || r == 0xfffe || r == 0xffff:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
 				b.WriteRune(r)
 			}
 		}
