@@ -147,10 +147,11 @@ var OperationDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0
 // Kind returns the kind of s's SLI: "availability", "latency" or
 // "conversion"; "" when it has none.
 func (s SLO) Kind() string {
-	if s.SLI == nil {
-		return ""
+	switch sli := s.SLI.(type) {
+	case HTTPAvailability, HTTPLatency, OperationAvailability, OperationLatency, GoalConversion:
+		return sli.kind()
 	}
-	return s.SLI.kind()
+	return "" // none, or a pointer to an SLI, which Validate rejects
 }
 
 // WindowOrDefault returns s.Window, or [DefaultWindow] when it is zero.
