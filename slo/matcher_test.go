@@ -61,3 +61,54 @@ func TestLeMatcherSelectsTheThresholdBucket(t *testing.T) {
 		}
 	}
 }
+
+// A route with regular-expression metacharacters selects exactly that
+// route.
+func TestRouteMatcherIsLiteral(t *testing.T) {
+	routes := []string{"/a.b", "/a+", "/(x)", "/[ab]", "/a|/b", `/back\slash`, "/items/{id}", "/x*?^$", "/ü/日本", "/a\nb"}
+	near := map[string][]string{
+		"/a.b":        {"/aXb", "/a.bb"},
+		"/a+":         {"/a", "/aa"},
+		"/(x)":        {"/x"},
+		"/[ab]":       {"/a", "/b"},
+		"/a|/b":       {"/a", "/b"},
+		`/back\slash`: {"/back slash", `/backslash`},
+		"/items/{id}": {"/items/42", "/items/{i}", "/items/{id}/"},
+		"/x*?^$":      {"/x", "/xx", "/x*?^"},
+		"/ü/日本":       {"/u/日本", "/ü/日"},
+		"/a\nb":       {"/ab", "/a\n", "/a b"},
+	}
+	for _, r := range routes {
+		s := slo.SLO{Name: "r", Objective: 0.9, SLI: slo.HTTPAvailability{Routes: []string{r}, Methods: []string{"GET"}}}
+		if err := s.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		bad, total := s.Queries("5m")
+		for _, q := range []string{bad, total} {
+			re := matcherValue(t, q, "http_route")
+			if !re.MatchString(r) {
+				t.Errorf("route %q: matcher %v does not match it", r, re)
+			}
+			for _, n := range append(near[r], "", "/") {
+				if re.MatchString(n) {
+					t.Errorf("route %q: matcher %v matches %q", r, re, n)
+				}
+			}
+			if m := matcherValue(t, q, "http_request_method"); !m.MatchString("GET") || m.MatchString("GETX") || m.MatchString("POST") {
+				t.Errorf("method matcher %v", m)
+			}
+		}
+	}
+	// Several routes select each, and nothing between them.
+	s := slo.SLO{Name: "r", Objective: 0.9, SLI: slo.HTTPAvailability{Routes: routes}}
+	bad, _ := s.Queries("5m")
+	re := matcherValue(t, bad, "http_route")
+	for _, r := range routes {
+		if !re.MatchString(r) {
+			t.Errorf("matcher %v does not match %q", re, r)
+		}
+	}
+	if re.MatchString("/a") || re.MatchString("/a.b|/a+") {
+		t.Errorf("matcher %v matches what it should not", re)
+	}
+}
