@@ -257,17 +257,41 @@ func checkService(service string) error {
 	return nil
 }
 
+// percent writes an objective in (0, 1) as a percentage with all its
+// digits: 0.999 is "99.9", where objective*100 is 99.89999999999999 and 12
+// significant digits turn 0.9999999999999 into 100.
+func percent(objective float64) string {
+	frac := strings.TrimPrefix(strconv.FormatFloat(objective, 'f', -1, 64), "0.")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	whole := strings.TrimLeft(frac[:2], "0")
+	if whole == "" {
+		whole = "0"
+	}
+	if frac[2:] == "" {
+		return whole
+	}
+	return whole + "." + frac[2:]
+}
+
 // WriteSloth writes slos as a sloth spec (version "prometheus/v1") for
 // service, with events SLIs over the same series as [WriteRules] and
 // sloth's page and ticket alerts. Sloth knows 28 and 30 day windows only,
 // and the spec has no field for one: sloth gives every SLO of a spec the
 // period it is run with (--default-slo-period, 30d unless set). So the
 // SLOs of one spec share one window, which a comment in the spec names;
-// write one spec per window. Another window, two windows, or invalid SLOs
-// are an error.
+// write one spec per window. Another window, two windows, invalid SLOs, and
+// a service or SLO name of one character (sloth wants two) are an error.
 func WriteSloth(w io.Writer, service string, slos []SLO) error {
 	errs := []error{ValidateAll(slos), checkService(service)}
+	if len(service) == 1 {
+		errs = append(errs, fmt.Errorf("%w: service name %q: sloth wants at least two characters", ErrInvalid, service))
+	}
 	for _, s := range slos {
+		if len(s.Name) == 1 {
+			errs = append(errs, fmt.Errorf("%w %q: sloth wants an SLO name of at least two characters", ErrInvalid, s.Name))
+		}
 		if d := s.WindowOrDefault(); d != 28*Day && d != 30*Day {
 			errs = append(errs, fmt.Errorf("%w %q: sloth has no alert windows for a window of %v (28 or 30 days)", ErrInvalid, s.Name, d))
 		} else if first := slos[0]; d != first.WindowOrDefault() {
@@ -291,7 +315,7 @@ func WriteSloth(w io.Writer, service string, slos []SLO) error {
 	for _, s := range slos {
 		bad, total := s.Queries("{{.window}}")
 		p("  - name: %s", yamlString(s.Name))
-		p("    objective: %s", number(s.Objective*100))
+		p("    objective: %s", percent(s.Objective))
 		if s.Description != "" {
 			p("    description: %s", yamlString(s.Description))
 		}
