@@ -208,7 +208,7 @@ func WriteRules(w io.Writer, slos []SLO) error {
 		}
 		sel := "{slo=" + strconv.Quote(s.Name) + "}"
 		p("      - record: %s", RuleObjective)
-		p("        expr: %s", yamlString("vector("+number(s.Objective)+")"))
+		p("        expr: %s", yamlString("vector("+strconv.FormatFloat(s.Objective, 'g', -1, 64)+")"))
 		p("        labels: {slo: %s}", name)
 		p("      - record: %s", RuleBudgetRemaining)
 		p("        expr: %s", yamlString("1 - "+RuleErrorRatio+WindowName(s.WindowOrDefault())+sel+" / "+number(s.Budget())))
@@ -390,7 +390,7 @@ func WriteOpenSLO(w io.Writer, service string, slos []SLO) error {
 		p("  budgetingMethod: Occurrences")
 		p("  objectives:")
 		p("    - displayName: %s", yamlString(s.Kind()))
-		p("      target: %s", number(s.Objective))
+		p("      target: %s", strconv.FormatFloat(s.Objective, 'g', -1, 64))
 	}
 	return b.Flush()
 }

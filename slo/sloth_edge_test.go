@@ -30,3 +30,22 @@ func TestSlothObjectiveAndNames(t *testing.T) {
 		}
 	}
 }
+
+// The rules and the OpenSLO target write an objective of many nines as
+// declared, not rounded to 1.
+func TestObjectiveOfManyNines(t *testing.T) {
+	slos := []slo.SLO{{Name: "ab", Objective: 0.9999999999999, SLI: slo.HTTPAvailability{}}}
+	var rules, openslo bytes.Buffer
+	if err := slo.WriteRules(&rules, slos); err != nil {
+		t.Fatal(err)
+	}
+	if err := slo.WriteOpenSLO(&openslo, "svc", slos); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rules.String(), "vector(0.9999999999999)") {
+		t.Errorf("rules:\n%s", rules.String())
+	}
+	if !strings.Contains(openslo.String(), "target: 0.9999999999999\n") {
+		t.Errorf("OpenSLO:\n%s", openslo.String())
+	}
+}
