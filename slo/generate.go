@@ -63,14 +63,21 @@ func alternatives(values []string) string {
 	return strings.Join(q, "|")
 }
 
-// leMatcher matches the bucket of a threshold whether it is written "1" (as
-// the exporters write it) or "1.0" (as Prometheus 3 normalizes it).
+// leMatcher matches the bucket of a threshold however its le label is
+// written: "1" and "5e-05" as the exporters write it (strconv 'g'), "1.0"
+// as Prometheus 3 normalizes it, "0.00005" as Prometheus's OTLP receiver
+// writes it (strconv 'f').
 func leMatcher(d time.Duration) string {
-	s := strconv.FormatFloat(d.Seconds(), 'g', -1, 64)
-	if !strings.ContainsAny(s, ".e") {
-		return matcher("le", "=~", regexp.QuoteMeta(s)+`|`+regexp.QuoteMeta(s+".0"))
+	sec := d.Seconds()
+	g := strconv.FormatFloat(sec, 'g', -1, 64)
+	forms := []string{g}
+	if !strings.ContainsAny(g, ".e") {
+		forms = append(forms, g+".0")
 	}
-	return matcher("le", "=~", regexp.QuoteMeta(s))
+	if f := strconv.FormatFloat(sec, 'f', -1, 64); f != g {
+		forms = append(forms, f)
+	}
+	return matcher("le", "=~", alternatives(forms))
 }
 
 func httpMatchers(routes, methods []string) []string {
@@ -133,11 +140,10 @@ func (s SLO) Queries(window string) (bad, total string) {
 	return q.badQuery(window), increase(q.total, window)
 }
 
-func allWindows(s SLO) []time.Duration {
-	return append(Windows[:len(Windows):len(Windows)], s.WindowOrDefault())
-}
-
-// yamlString quotes s as a YAML double-quoted scalar.
+// yamlString quotes s as a YAML double-quoted scalar. Characters YAML does
+// not allow unescaped (C0 and C1 controls, DEL, U+FEFF, U+FFFE, U+FFFF)
+// and those a YAML reader takes for line breaks (U+0085, U+2028, U+2029)
+// are escaped.
 func yamlString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
@@ -152,9 +158,12 @@ func yamlString(s string) string {
 		case '\t':
 			b.WriteString(`\t`)
 		default:
-			if r < 0x20 || r == 0x7f {
+			switch {
+			case r < 0x20 || r >= 0x7f && r <= 0x9f:
 				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
+			case r == 0x2028 || r == 0x2029 || r == 0xfeff || r == 0xfffe || r == 0xffff:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
 				b.WriteRune(r)
 			}
 		}
@@ -188,7 +197,7 @@ func WriteRules(w io.Writer, slos []SLO) error {
 		name := yamlString(s.Name)
 		p("  - name: %s", yamlString("kpikit-slo-"+s.Name))
 		p("    rules:")
-		for _, d := range allWindows(s) {
+		for _, d := range s.StatusWindows() {
 			win := WindowName(d)
 			p("      - record: %s", RuleErrorRatio+win)
 			p("        expr: %s", yamlString(q.badQuery(win)+" / "+increase(q.total, win)))
@@ -199,7 +208,7 @@ func WriteRules(w io.Writer, slos []SLO) error {
 		}
 		sel := "{slo=" + strconv.Quote(s.Name) + "}"
 		p("      - record: %s", RuleObjective)
-		p("        expr: %s", yamlString("vector("+number(s.Objective)+")"))
+		p("        expr: %s", yamlString("vector("+strconv.FormatFloat(s.Objective, 'g', -1, 64)+")"))
 		p("        labels: {slo: %s}", name)
 		p("      - record: %s", RuleBudgetRemaining)
 		p("        expr: %s", yamlString("1 - "+RuleErrorRatio+WindowName(s.WindowOrDefault())+sel+" / "+number(s.Budget())))
@@ -248,17 +257,41 @@ func checkService(service string) error {
 	return nil
 }
 
+// percent writes an objective in (0, 1) as a percentage with all its
+// digits: 0.999 is "99.9", where objective*100 is 99.89999999999999 and 12
+// significant digits turn 0.9999999999999 into 100.
+func percent(objective float64) string {
+	frac := strings.TrimPrefix(strconv.FormatFloat(objective, 'f', -1, 64), "0.")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	whole := strings.TrimLeft(frac[:2], "0")
+	if whole == "" {
+		whole = "0"
+	}
+	if frac[2:] == "" {
+		return whole
+	}
+	return whole + "." + frac[2:]
+}
+
 // WriteSloth writes slos as a sloth spec (version "prometheus/v1") for
 // service, with events SLIs over the same series as [WriteRules] and
 // sloth's page and ticket alerts. Sloth knows 28 and 30 day windows only,
 // and the spec has no field for one: sloth gives every SLO of a spec the
 // period it is run with (--default-slo-period, 30d unless set). So the
 // SLOs of one spec share one window, which a comment in the spec names;
-// write one spec per window. Another window, two windows, or invalid SLOs
-// are an error.
+// write one spec per window. Another window, two windows, invalid SLOs, and
+// a service or SLO name of one character (sloth wants two) are an error.
 func WriteSloth(w io.Writer, service string, slos []SLO) error {
 	errs := []error{ValidateAll(slos), checkService(service)}
+	if len(service) == 1 {
+		errs = append(errs, fmt.Errorf("%w: service name %q: sloth wants at least two characters", ErrInvalid, service))
+	}
 	for _, s := range slos {
+		if len(s.Name) == 1 {
+			errs = append(errs, fmt.Errorf("%w %q: sloth wants an SLO name of at least two characters", ErrInvalid, s.Name))
+		}
 		if d := s.WindowOrDefault(); d != 28*Day && d != 30*Day {
 			errs = append(errs, fmt.Errorf("%w %q: sloth has no alert windows for a window of %v (28 or 30 days)", ErrInvalid, s.Name, d))
 		} else if first := slos[0]; d != first.WindowOrDefault() {
@@ -282,7 +315,7 @@ func WriteSloth(w io.Writer, service string, slos []SLO) error {
 	for _, s := range slos {
 		bad, total := s.Queries("{{.window}}")
 		p("  - name: %s", yamlString(s.Name))
-		p("    objective: %s", number(s.Objective*100))
+		p("    objective: %s", percent(s.Objective))
 		if s.Description != "" {
 			p("    description: %s", yamlString(s.Description))
 		}
@@ -357,7 +390,7 @@ func WriteOpenSLO(w io.Writer, service string, slos []SLO) error {
 		p("  budgetingMethod: Occurrences")
 		p("  objectives:")
 		p("    - displayName: %s", yamlString(s.Kind()))
-		p("      target: %s", number(s.Objective))
+		p("      target: %s", strconv.FormatFloat(s.Objective, 'g', -1, 64))
 	}
 	return b.Flush()
 }

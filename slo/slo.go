@@ -147,10 +147,11 @@ var OperationDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0
 // Kind returns the kind of s's SLI: "availability", "latency" or
 // "conversion"; "" when it has none.
 func (s SLO) Kind() string {
-	if s.SLI == nil {
-		return ""
+	switch sli := s.SLI.(type) {
+	case HTTPAvailability, HTTPLatency, OperationAvailability, OperationLatency, GoalConversion:
+		return sli.kind()
 	}
-	return s.SLI.kind()
+	return "" // none, or a pointer to an SLI, which Validate rejects
 }
 
 // WindowOrDefault returns s.Window, or [DefaultWindow] when it is zero.
@@ -299,6 +300,17 @@ func ValidateAll(slos []SLO) error {
 // Windows are the windows every SLO reports its error ratio and burn rate
 // over, shortest first; the SLO's own window comes after them.
 var Windows = []time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, Day, 3 * Day}
+
+// StatusWindows returns the windows s is reported and recorded over:
+// [Windows], then s's own window unless it is one of them (a 1-day or
+// 3-day SLO has each window once).
+func (s SLO) StatusWindows() []time.Duration {
+	w := s.WindowOrDefault()
+	if slices.Contains(Windows, w) {
+		return slices.Clone(Windows)
+	}
+	return append(Windows[:len(Windows):len(Windows)], w)
+}
 
 // Severity of an alert of the multiwindow, multi-burn-rate policy.
 type Severity string

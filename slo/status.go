@@ -11,8 +11,8 @@ type Status struct {
 	// Good and Total count the SLI's events since the recorder was
 	// created.
 	Good, Total int64
-	// Windows holds the figures over each of [Windows] and then over the
-	// SLO's own window.
+	// Windows holds the figures over each of [SLO.StatusWindows]: each of
+	// [Windows] and then the SLO's own window, unless it is one of them.
 	Windows []WindowStatus
 	// BudgetRemaining is the share of the error budget of the SLO's window
 	// left: 1 - its burn rate over the window. It is 1 with no failure and
@@ -48,7 +48,7 @@ func (st Status) Window(d time.Duration) (WindowStatus, bool) {
 }
 
 // NewStatus computes the status of s from its cumulative counts and its
-// windows' counts (one per [Windows], then the SLO window's): ratios, burn
+// windows' counts (one per [SLO.StatusWindows]): ratios, burn
 // rates, budget and the alerts of the policy.
 func NewStatus(s SLO, good, total int64, windows []WindowStatus) Status {
 	st := Status{SLO: s, Good: good, Total: total, Windows: windows, BudgetRemaining: 1}

@@ -95,7 +95,7 @@ func (t *Tracker) attrs() *attrSets {
 			page:   opt(name, attribute.String(slo.KeySeverity, string(slo.Page))),
 			ticket: opt(name, attribute.String(slo.KeySeverity, string(slo.Ticket))),
 		}
-		for _, w := range append(slo.Windows[:len(slo.Windows):len(slo.Windows)], t.slo.WindowOrDefault()) {
+		for _, w := range t.windows {
 			a.windows = append(a.windows, opt(name, attribute.String(slo.KeyWindow, slo.WindowName(w))))
 		}
 		t.attrSets = a

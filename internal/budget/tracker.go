@@ -43,7 +43,8 @@ type Tracker struct {
 	lastHour  int64
 	minutes   [minuteSlots]point
 	hours     [hourSlots]point
-	threshold time.Duration // latency SLIs: the slowest good event
+	threshold time.Duration   // latency SLIs: the slowest good event
+	windows   []time.Duration // the SLO's StatusWindows
 
 	attrOnce sync.Once
 	attrSets *attrSets
@@ -52,7 +53,7 @@ type Tracker struct {
 // New returns the tracker of s, created at now. A latency SLI's threshold
 // is kept for [Tracker.Good].
 func New(s slo.SLO, now time.Time) *Tracker {
-	t := &Tracker{slo: s}
+	t := &Tracker{slo: s, windows: s.StatusWindows()}
 	switch sli := s.SLI.(type) {
 	case slo.HTTPLatency:
 		t.threshold = sli.Threshold
@@ -60,7 +61,7 @@ func New(s slo.SLO, now time.Time) *Tracker {
 		t.threshold = sli.Threshold
 	}
 	m := minuteOf(now.UnixNano())
-	t.created, t.last, t.lastHour = m, m, m/60
+	t.created, t.last, t.lastHour = m, m, floorDiv(m, 60)
 	t.minute.Store(m)
 	return t
 }
@@ -77,7 +78,20 @@ func (t *Tracker) Good(failed bool, d time.Duration) bool {
 	return !failed && (t.threshold == 0 || d <= t.threshold)
 }
 
-func minuteOf(unixNano int64) int64 { return unixNano / int64(time.Minute) }
+// minuteOf returns the minute of a time in Unix nanoseconds, rounded down
+// (a time before 1970 is in a negative minute).
+func minuteOf(unixNano int64) int64 { return floorDiv(unixNano, int64(time.Minute)) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// slot returns the index of minute or hour k in a ring of n slots.
+func slot(k int64, n int) int { return int(k - floorDiv(k, int64(n))*int64(n)) }
 
 // Add counts one event that ended at the wall-clock time now (Unix
 // nanoseconds), good or bad. When now is in a minute after the last
@@ -110,6 +124,14 @@ func (t *Tracker) Set(now time.Time, good, total int64) {
 	t.total.Store(total)
 	if !t.seeded {
 		t.start, t.seeded = point{bad: total - good, total: total}, true
+		// Snapshots a Status took before the first Set hold no counts:
+		// the windows starting in them begin at the seed too.
+		for k := range t.minutes {
+			t.minutes[k] = t.start
+		}
+		for k := range t.hours {
+			t.hours[k] = t.start
+		}
 	}
 }
 
@@ -132,12 +154,12 @@ func (t *Tracker) tickLocked(m int64, v point) {
 		return
 	}
 	for k := max(t.last+1, m-minuteSlots+1); k <= m; k++ {
-		t.minutes[k%minuteSlots] = v
+		t.minutes[slot(k, minuteSlots)] = v
 	}
 	t.last = m
-	if h := m / 60; h > t.lastHour {
+	if h := floorDiv(m, 60); h > t.lastHour {
 		for k := max(t.lastHour+1, h-hourSlots+1); k <= h; k++ {
-			t.hours[k%hourSlots] = v
+			t.hours[slot(k, hourSlots)] = v
 		}
 		t.lastHour = h
 	}
@@ -154,13 +176,13 @@ func (t *Tracker) at(now int64, w time.Duration) point {
 		if k <= t.created {
 			return t.start
 		}
-		return t.minutes[k%minuteSlots]
+		return t.minutes[slot(k, minuteSlots)]
 	}
-	h := from / int64(time.Hour)
+	h := floorDiv(from, int64(time.Hour))
 	if h*60 <= t.created {
 		return t.start
 	}
-	return t.hours[h%hourSlots]
+	return t.hours[slot(h, hourSlots)]
 }
 
 // Status returns the SLO's status at now.
@@ -169,8 +191,8 @@ func (t *Tracker) Status(now time.Time) slo.Status {
 	t.mu.Lock()
 	cur := t.counts()
 	t.tickLocked(minuteOf(n), cur)
-	windows := make([]slo.WindowStatus, 0, len(slo.Windows)+1)
-	for _, w := range append(slo.Windows[:len(slo.Windows):len(slo.Windows)], t.slo.WindowOrDefault()) {
+	windows := make([]slo.WindowStatus, 0, len(t.windows))
+	for _, w := range t.windows {
 		p := t.at(n, w)
 		// A recorder whose counts went back (a store that lost its
 		// state) has no window figures until its counts pass the old ones.
