@@ -180,7 +180,7 @@ func checkGoalSLOs(goal string, slos []slo.SLO) error {
 		if s.SLI == nil {
 			continue // ValidateAll says so
 		}
-		if sli, ok := s.SLI.(slo.GoalConversion); !ok || sli != want {
+		if s.CountedBy() != slo.Goal(goal) {
 			errs = append(errs, invalidf("goal %q: SLO %q has SLI %s, want %s", goal, s.Name, sliString(s.SLI), sliString(want)))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/slo"
 )
 
 // Metric names and units of the server middleware, from the OpenTelemetry
@@ -107,7 +108,7 @@ type routeEntry struct {
 func NewMiddleware(opts ...Option) (*Middleware, error) {
 	c, err := newConfig(kindMiddleware, opts)
 	if err == nil {
-		err = checkSLOs(c.slos, httpSLI, "slo.HTTPAvailability or slo.HTTPLatency")
+		err = checkSLOs(c.slos, slo.Middleware, "slo.HTTPAvailability or slo.HTTPLatency")
 	}
 	if err != nil {
 		return nil, err

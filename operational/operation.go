@@ -52,15 +52,7 @@ func NewOperation(name string, opts ...Option) (*Operation, error) {
 		err = checkName(name)
 	}
 	if err == nil {
-		err = checkSLOs(c.slos, func(s slo.SLI) bool {
-			switch x := s.(type) {
-			case slo.OperationAvailability:
-				return x.Operation == name
-			case slo.OperationLatency:
-				return x.Operation == name
-			}
-			return false
-		}, fmt.Sprintf("slo.OperationAvailability or slo.OperationLatency of operation %q", name))
+		err = checkSLOs(c.slos, slo.Operation(name), fmt.Sprintf("slo.OperationAvailability or slo.OperationLatency of operation %q", name))
 	}
 	if err != nil {
 		return nil, err

@@ -39,11 +39,11 @@ func WithSLOs(slos ...slo.SLO) Option {
 }
 
 // checkSLOs validates the SLOs of a recorder: valid, uniquely named, and
-// of an SLI that want accepts.
-func checkSLOs(slos []slo.SLO, want func(slo.SLI) bool, wantText string) error {
+// counted by want.
+func checkSLOs(slos []slo.SLO, want slo.Counter, wantText string) error {
 	errs := []error{slo.ValidateAll(slos)}
 	for _, s := range slos {
-		if s.SLI != nil && !want(s.SLI) {
+		if s.SLI != nil && s.CountedBy() != want {
 			errs = append(errs, fmt.Errorf("%w: SLO %q has SLI %T%+v, want %s", ErrInvalidOption, s.Name, s.SLI, s.SLI, wantText))
 		}
 	}
@@ -94,14 +94,6 @@ func (s *sloSet) status() []slo.Status {
 		out[i] = t.Status(now)
 	}
 	return out
-}
-
-func httpSLI(s slo.SLI) bool {
-	switch s.(type) {
-	case slo.HTTPAvailability, slo.HTTPLatency:
-		return true
-	}
-	return false
 }
 
 // compile builds the selection of each tracker of a Middleware.

@@ -406,3 +406,48 @@ const (
 	KeyWindow   = "slo.window"
 	KeySeverity = "slo.alert.severity"
 )
+
+// Counter names the recorder that counts an SLO's events: an
+// operational.Middleware ([Middleware]), the operational.Operation or the
+// customer.Goal of a name ([Operation], [Goal]).
+type Counter struct {
+	Kind string // "middleware", "operation" or "goal"; "" for none
+	Name string // the operation's or the goal's name
+}
+
+// Middleware counts the HTTP SLIs.
+var Middleware = Counter{Kind: "middleware"}
+
+// Operation is the Counter of the operation called name.
+func Operation(name string) Counter { return Counter{Kind: "operation", Name: name} }
+
+// Goal is the Counter of the goal called name.
+func Goal(name string) Counter { return Counter{Kind: "goal", Name: name} }
+
+// CountedBy returns the recorder that counts s's events; the zero Counter
+// for an SLO without a known SLI.
+func (s SLO) CountedBy() Counter {
+	switch x := s.SLI.(type) {
+	case HTTPAvailability, HTTPLatency:
+		return Middleware
+	case OperationAvailability:
+		return Operation(x.Operation)
+	case OperationLatency:
+		return Operation(x.Operation)
+	case GoalConversion:
+		return Goal(x.Goal)
+	}
+	return Counter{}
+}
+
+// Select returns the SLOs of slos that c counts, for giving one list of
+// declarations to each recorder.
+func Select(slos []SLO, c Counter) []SLO {
+	var out []SLO
+	for _, s := range slos {
+		if s.CountedBy() == c {
+			out = append(out, s)
+		}
+	}
+	return out
+}

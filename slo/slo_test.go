@@ -145,3 +145,31 @@ func TestWritersRejectInvalidSLOs(t *testing.T) {
 		t.Errorf("something was written: %q", b.String())
 	}
 }
+
+func TestSelect(t *testing.T) {
+	slos := []slo.SLO{
+		{Name: "a", SLI: slo.HTTPAvailability{}},
+		{Name: "b", SLI: slo.OperationLatency{Operation: "db"}},
+		{Name: "c", SLI: slo.HTTPLatency{}},
+		{Name: "d", SLI: slo.GoalConversion{Goal: "paid"}},
+		{Name: "e", SLI: slo.OperationAvailability{Operation: "cache"}},
+		{Name: "f"},
+	}
+	names := func(ss []slo.SLO) (out []string) {
+		for _, s := range ss {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	for c, want := range map[slo.Counter][]string{
+		slo.Middleware:       {"a", "c"},
+		slo.Operation("db"):  {"b"},
+		slo.Operation("web"): nil,
+		slo.Goal("paid"):     {"d"},
+		{}:                   {"f"},
+	} {
+		if diff := cmp.Diff(want, names(slo.Select(slos, c))); diff != "" {
+			t.Errorf("Select(%+v) (-want +got):\n%s", c, diff)
+		}
+	}
+}

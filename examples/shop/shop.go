@@ -80,10 +80,10 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 	s.paid, err = customer.NewGoal("cart_to_paid",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device"), customer.WithWindow(24*time.Hour),
-		customer.WithSLOs(selectSLOs(s.slos, goalSLI("cart_to_paid"))...))
+		customer.WithSLOs(slo.Select(s.slos, slo.Goal("cart_to_paid"))...))
 	errs = append(errs, err)
 	s.query, err = operational.NewOperation("shop.db.query", operational.WithMeterProvider(mp),
-		operational.WithSLOs(selectSLOs(s.slos, operationSLI("shop.db.query"))...))
+		operational.WithSLOs(slo.Select(s.slos, slo.Operation("shop.db.query"))...))
 	errs = append(errs, err)
 	s.rejects, err = operational.NewErrorCounter("shop.payment", operational.WithMeterProvider(mp))
 	errs = append(errs, err)
@@ -114,7 +114,7 @@ func (s *shop) routes() *http.ServeMux {
 // for health checks and scrapes, and counts them for its HTTP SLOs.
 func (s *shop) middleware(mp metric.MeterProvider) (*operational.Middleware, error) {
 	return operational.NewMiddleware(operational.WithMeterProvider(mp),
-		operational.WithSLOs(selectSLOs(s.slos, httpSLI)...),
+		operational.WithSLOs(slo.Select(s.slos, slo.Middleware)...),
 		operational.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/metrics" }))
 }
 

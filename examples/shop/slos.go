@@ -52,44 +52,6 @@ func shopSLOs() []slo.SLO {
 	}
 }
 
-// selectSLOs returns the SLOs of slos whose SLI want accepts.
-func selectSLOs(slos []slo.SLO, want func(slo.SLI) bool) []slo.SLO {
-	var out []slo.SLO
-	for _, s := range slos {
-		if want(s.SLI) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// httpSLI reports whether an SLI is one of the Middleware's.
-func httpSLI(s slo.SLI) bool {
-	switch s.(type) {
-	case slo.HTTPAvailability, slo.HTTPLatency:
-		return true
-	}
-	return false
-}
-
-// goalSLI returns a test for the SLIs of the goal called name.
-func goalSLI(name string) func(slo.SLI) bool {
-	return func(s slo.SLI) bool { return s == slo.GoalConversion{Goal: name} }
-}
-
-// operationSLI returns a test for the SLIs of the operation called name.
-func operationSLI(name string) func(slo.SLI) bool {
-	return func(s slo.SLI) bool {
-		switch x := s.(type) {
-		case slo.OperationAvailability:
-			return x.Operation == name
-		case slo.OperationLatency:
-			return x.Operation == name
-		}
-		return false
-	}
-}
-
 // writeSLOFiles writes the files the -slo-rules, -sloth and -openslo flags
 // name, each generated from slos; "-" is stdout. It reports whether any was
 // asked for.

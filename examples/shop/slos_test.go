@@ -20,8 +20,8 @@ func TestShopSLOs(t *testing.T) {
 	if err := slo.ValidateAll(slos); err != nil {
 		t.Fatal(err)
 	}
-	served, queries := selectSLOs(slos, httpSLI), selectSLOs(slos, operationSLI("shop.db.query"))
-	goals := selectSLOs(slos, func(s slo.SLI) bool { _, ok := s.(slo.GoalConversion); return ok })
+	served, queries := slo.Select(slos, slo.Middleware), slo.Select(slos, slo.Operation("shop.db.query"))
+	goals := slo.Select(slos, slo.Goal("cart_to_paid"))
 	if len(served)+len(queries)+len(goals) != len(slos) || len(served) == 0 || len(queries) == 0 || len(goals) == 0 {
 		t.Errorf("%d SLOs: %d HTTP, %d of shop.db.query, %d of a goal; want every one in one group and no group empty",
 			len(slos), len(served), len(queries), len(goals))
