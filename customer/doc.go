@@ -344,7 +344,9 @@
 // currency with paying users, of the activity given with
 // [WithRevenueFrom] (as its customer.revenue.arppu reports it: revenue
 // net of refunds over paying users): the period of the activity's clock,
-// or the newest period with an event when later; with the activity in
+// or the newest period with an event when later, and for a currency
+// without paying users in it yet the newest kept period's that has some;
+// with the activity in
 // Redis, what its latest collection read. revenue.at_risk is reported for
 // each currency with paying users in that period, 0 when nothing is lost.
 //

@@ -305,6 +305,17 @@ func TestRevenueAtRisk(t *testing.T) {
 	if got := p[customer.MetricFunnelLostUsers+"{funnel=signup}"]; got != lost {
 		t.Errorf("lost users %v, want %v", got, lost)
 	}
+	// A new week has no payer yet: the price of a lost conversion stays
+	// the newest week's that has some, instead of falling to nothing.
+	clock.Set(t0.AddDate(0, 0, 7))
+	if diff := cmp.Diff(want, only(h.points(t), customer.MetricRevenueAtRisk+"{")); diff != "" {
+		t.Errorf("at risk in a week without payers yet (-want +got):\n%s", diff)
+	}
+	a.Purchase(bg, "p5", none, "USD", 700)
+	want[customer.MetricRevenueAtRisk+"{currency=USD,funnel=signup}"] = lost * 7.00
+	if diff := cmp.Diff(want, only(h.points(t), customer.MetricRevenueAtRisk+"{")); diff != "" {
+		t.Errorf("at risk once the new week has a payer (-want +got):\n%s", diff)
+	}
 }
 
 // TestRevenueAtRiskNoLoss: without a lost user the revenue at risk is 0,

@@ -45,7 +45,10 @@ func arppu(u money.Unit, revUnits int64, paying uint64) (float64, bool) {
 
 // currentARPPU calls fn with the ARPPU of each currency that has paying
 // users in the current period: the period of the clock, or the newest
-// period with an event when later. In Redis it is the ARPPU the
+// period with an event when later. A currency without paying users in it
+// yet (a period that just began) takes the ARPPU of the newest kept
+// period that has some, so that the price of a lost conversion does not
+// fall to nothing at each period's start. In Redis it is the ARPPU the
 // recorder's latest collection read. It is safe to call concurrently with
 // recording and with the recorder's collection.
 func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
@@ -54,15 +57,19 @@ func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
 		return
 	}
 	now := a.clock()
-	e := a.periods.lookup(max(a.periodOf(a.dayOf(now, now.Unix())), a.periods.top.Load()))
-	if e == nil {
-		return
-	}
+	cur := max(a.periodOf(a.dayOf(now, now.Unix())), a.periods.top.Load())
 	for i := range a.cur.len() {
-		rev, _, _, paying := moneyOf(e, i)
 		u := a.cur.unit(i)
-		if v, ok := arppu(u, rev, paying); ok {
-			fn(u.Currency(), v)
+		for p := cur; p > cur-a.horizon; p-- {
+			e := a.periods.lookup(p)
+			if e == nil {
+				continue
+			}
+			rev, _, _, paying := moneyOf(e, i)
+			if v, ok := arppu(u, rev, paying); ok {
+				fn(u.Currency(), v)
+				break
+			}
 		}
 	}
 }
