@@ -20,6 +20,12 @@
 //     HTTP), to Prometheus, or to the console, configured by options and the
 //     standard OTEL_* environment variables.
 //
+// The two halves meet in process: a customer recorder called with the
+// context of a request that operational's Middleware serves links its user
+// to the request, and a failed request (a 5xx, a panic, or slower than a
+// latency SLO) then counts as funnel attempts impaired, conversions lost,
+// revenue at risk and users affected, with no user id ever an attribute.
+//
 // customer and operational depend only on the OpenTelemetry metric API: an
 // application that already owns a MeterProvider imports them alone and links
 // neither the SDK nor any exporter. Only exporter brings in the SDK.
