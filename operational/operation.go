@@ -132,14 +132,14 @@ func (t Timer) End(err error) {
 		return
 	}
 	now := time.Now()
-	failed, slow := t.o.record(t.ctx, now, now.Sub(t.start), err, t.out != nil)
+	failed, slow, errType := t.o.record(t.ctx, now, now.Sub(t.start), err, t.out != nil)
 	if t.out != nil && !t.out.ended.Swap(true) {
-		errType := ""
 		switch {
 		case failed:
-			errType = t.o.errorType(t.ctx, err)
 		case slow:
 			errType = ErrorTypeSlow
+		default:
+			errType = ""
 		}
 		t.o.affected.finish(t.ctx, &t.out.Outcome, &t.out.fail, t.o.name, errType, now)
 	}
@@ -161,52 +161,35 @@ func (o *Operation) Record(ctx context.Context, d time.Duration, err error) {
 // record records an operation that ended at end (needed by SLOs only).
 // When it has SLOs, or judge is set, it reports whether the operation
 // failed (an error other than the caller's cancellation) and, when it did
-// not, whether a latency SLO found it too slow.
-func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, err error, judge bool) (failed, slow bool) {
-	if err != nil && (judge || o.trackers != nil) {
+// not, whether a latency SLO found it too slow; with an error, errType is
+// the error.type recorded, folded as the histogram folds it. The error is
+// classified once, and not at all when nothing needs it (the histogram
+// disabled, no SLO, no judging).
+func (o *Operation) record(ctx context.Context, end time.Time, d time.Duration, err error, judge bool) (failed, slow bool, errType string) {
+	var opts []metric.RecordOption
+	switch {
+	case err == nil:
+		opts = o.sets.ok
+	case judge || o.trackers != nil || o.h.Enabled(ctx):
+		kind, ns := o.sets.lookup(ctx, err)
 		// The caller's cancellation is not a failure: error.type
 		// context_canceled, as the generated rules read it.
-		kind, _ := classify(err)
 		failed = kind != kindCanceled
+		if kind == kindNamed {
+			opts, errType = ns.rec, ns.name
+		} else {
+			opts, errType = o.sets.kinds[kind], kindNames[kind]
+		}
 	}
 	for _, t := range o.trackers {
 		good := t.Good(failed, d)
 		t.Add(end.UnixNano(), good)
 		slow = slow || !good && !failed
 	}
-	o.recordHistogram(ctx, d, err)
-	return failed, slow
-}
-
-// errorType returns the error.type recorded for err, once it was
-// recorded: folded as the histogram folded it, and not counted again.
-// When the histogram is disabled (a view drops it), nothing looked the
-// type up: it is looked up, and folded, here.
-func (o *Operation) errorType(ctx context.Context, err error) string {
-	kind, name := classify(err)
-	if kind != kindNamed {
-		return kindNames[kind]
+	if opts != nil {
+		o.h.Record(ctx, d.Seconds(), opts...)
 	}
-	if _, ok := o.sets.named.load(name); ok {
-		return name
-	}
-	if !o.h.Enabled(ctx) {
-		if kind, _ := o.sets.lookup(ctx, err); kind == kindNamed {
-			return name
-		}
-	}
-	return other
-}
-
-func (o *Operation) recordHistogram(ctx context.Context, d time.Duration, err error) {
-	if err == nil {
-		o.h.Record(ctx, d.Seconds(), o.sets.ok...)
-		return
-	}
-	if !o.h.Enabled(ctx) {
-		return
-	}
-	o.h.Record(ctx, d.Seconds(), o.sets.forError(ctx, err)...)
+	return failed, slow, errType
 }
 
 // ErrorCounter counts failures that have no duration on the kpikit.errors
@@ -263,8 +246,9 @@ type errorSets struct {
 }
 
 type namedSet struct {
-	rec []metric.RecordOption
-	add []metric.AddOption
+	name string
+	rec  []metric.RecordOption
+	add  []metric.AddOption
 }
 
 func (s *errorSets) init(name string, c config, dropped *selfobs.Counter) {
@@ -295,8 +279,9 @@ func (s *errorSets) lookup(ctx context.Context, err error) (int, namedSet) {
 	}
 	if recordable(name) {
 		ns, ok := s.named.loadOrCreate(name, s.limit, func() namedSet {
-			rec, add := s.build(strings.Clone(name))
-			return namedSet{rec: rec, add: add}
+			name := strings.Clone(name)
+			rec, add := s.build(name)
+			return namedSet{name: name, rec: rec, add: add}
 		})
 		if ok {
 			return kindNamed, ns
@@ -304,14 +289,6 @@ func (s *errorSets) lookup(ctx context.Context, err error) (int, namedSet) {
 	}
 	s.overflow.Add(ctx, 1)
 	return kindOther, namedSet{}
-}
-
-func (s *errorSets) forError(ctx context.Context, err error) []metric.RecordOption {
-	kind, ns := s.lookup(ctx, err)
-	if kind == kindNamed {
-		return ns.rec
-	}
-	return s.kinds[kind]
 }
 
 func (s *errorSets) forErrorAdd(ctx context.Context, err error) []metric.AddOption {
