@@ -157,9 +157,3 @@ func (a *affected) observe(o metric.Observer, g metric.Int64ObservableGauge) {
 		o.ObserveInt64(g, int64(s.users.Estimate()), s.opts...)
 	}
 }
-
-// finish ends the outcome of a request of route: a failure of errType,
-// or a success when errType is "".
-func (m *Middleware) finish(hr *handlerRequest, route, errType string, at time.Time) {
-	m.affected.finish(context.Background(), &hr.oc.Outcome, &hr.fail, route, errType, at)
-}

@@ -334,21 +334,12 @@ func (m *Middleware) record(ctx context.Context, r *http.Request, hr *handlerReq
 	} else {
 		e = m.route(ctx, r.Pattern, true)
 	}
-	failed := status >= 500 || errPanic
-	slow := false
-	if e.slos != nil {
-		slow = countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), failed, elapsed)
+	errType := serverErrorType(status, errPanic)
+	if e.slos != nil && countSLOs(e.slos, method, start.UnixNano()+int64(elapsed), errType != "", elapsed) {
+		errType = ErrorTypeSlow // a success a latency SLO found too slow
 	}
-	switch {
-	case hr == nil:
-	case errPanic:
-		m.finish(hr, e.route, errPanicType, start)
-	case failed:
-		m.finish(hr, e.route, serverErrorText(status), start)
-	case slow:
-		m.finish(hr, e.route, ErrorTypeSlow, start)
-	default:
-		hr.oc.Outcome.Finish(false, "", nil)
+	if hr != nil {
+		m.affected.finish(context.Background(), &hr.oc.Outcome, &hr.fail, e.route, errType, start)
 	}
 	proto := protoIndex(r.ProtoMajor, r.ProtoMinor)
 	key := method | scheme<<4 | proto<<5 | uint32(status)<<8
@@ -381,13 +372,23 @@ func (m *Middleware) serverAttrs(route string, method, scheme, proto uint32, sta
 	if proto != 0 {
 		kvs = append(kvs, keyProtoVersion.String(protoNames[proto]))
 	}
-	switch {
-	case errPanic:
-		kvs = append(kvs, keyErrorType.String(errPanicType))
-	case status >= 500:
-		kvs = append(kvs, keyErrorType.String(statusText(status)))
+	if errType := serverErrorType(status, errPanic); errType != "" {
+		kvs = append(kvs, keyErrorType.String(errType))
 	}
 	return kvs
+}
+
+// serverErrorType returns the error.type of a request that ended with
+// status, or panicked: "panic", the code of a 5xx, or "" for a success. It
+// does not allocate.
+func serverErrorType(status int, errPanic bool) string {
+	switch {
+	case errPanic:
+		return errPanicType
+	case status >= 500:
+		return serverErrorText(status)
+	}
+	return ""
 }
 
 // route returns the entry of a route pattern, adding it while under the
