@@ -133,8 +133,8 @@ func compileHTTP(trackers []*budget.Tracker) []*sloMatch {
 func durationBoundaries(slos []slo.SLO) []float64 {
 	b := slices.Clone(DurationBuckets)
 	for _, s := range slos {
-		if x, ok := s.SLI.(slo.HTTPLatency); ok {
-			b = append(b, x.Threshold.Seconds())
+		if th := s.LatencyThreshold(); th > 0 {
+			b = append(b, th.Seconds())
 		}
 	}
 	slices.Sort(b)

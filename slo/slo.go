@@ -352,6 +352,18 @@ func (s SLO) Policy() []BurnAlert {
 	}
 }
 
+// LatencyThreshold returns the threshold of a latency SLI, the slowest a
+// good event may be; 0 for any other SLI.
+func (s SLO) LatencyThreshold() time.Duration {
+	switch sli := s.SLI.(type) {
+	case HTTPLatency:
+		return sli.Threshold
+	case OperationLatency:
+		return sli.Threshold
+	}
+	return 0
+}
+
 // Threshold returns the error ratio at which a burn of factor starts:
 // factor x the budget, rounded to 12 significant digits so that the
 // in-process policy and the generated rules compare with the same number.

@@ -173,3 +173,20 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestLatencyThreshold(t *testing.T) {
+	for _, tt := range []struct {
+		sli  slo.SLI
+		want time.Duration
+	}{
+		{slo.HTTPLatency{Threshold: time.Second}, time.Second},
+		{slo.OperationLatency{Operation: "db", Threshold: 5 * time.Millisecond}, 5 * time.Millisecond},
+		{slo.HTTPAvailability{}, 0},
+		{slo.GoalConversion{Goal: "g"}, 0},
+		{nil, 0},
+	} {
+		if got := (slo.SLO{SLI: tt.sli}).LatencyThreshold(); got != tt.want {
+			t.Errorf("LatencyThreshold of %#v = %v, want %v", tt.sli, got, tt.want)
+		}
+	}
+}

@@ -53,13 +53,7 @@ type Tracker struct {
 // New returns the tracker of s, created at now. A latency SLI's threshold
 // is kept for [Tracker.Good].
 func New(s slo.SLO, now time.Time) *Tracker {
-	t := &Tracker{slo: s, windows: s.StatusWindows()}
-	switch sli := s.SLI.(type) {
-	case slo.HTTPLatency:
-		t.threshold = sli.Threshold
-	case slo.OperationLatency:
-		t.threshold = sli.Threshold
-	}
+	t := &Tracker{slo: s, windows: s.StatusWindows(), threshold: s.LatencyThreshold()}
 	m := minuteOf(now.UnixNano())
 	t.created, t.last, t.lastHour = m, m, floorDiv(m, 60)
 	t.minute.Store(m)
@@ -68,9 +62,6 @@ func New(s slo.SLO, now time.Time) *Tracker {
 
 // SLO returns the SLO the tracker counts.
 func (t *Tracker) SLO() slo.SLO { return t.slo }
-
-// Threshold returns the latency threshold of a latency SLI, else 0.
-func (t *Tracker) Threshold() time.Duration { return t.threshold }
 
 // Good reports whether an event that failed or not and took d is good for
 // the tracker's SLI.
