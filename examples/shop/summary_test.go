@@ -15,6 +15,8 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/kpikit/kpikit/operational"
 )
 
 // summaryFigures are the figures of a summary line that are not about the
@@ -127,27 +129,11 @@ func TestSummaryWindows(t *testing.T) {
 // of them failed payments, and checks the error budget the summary line
 // shows for each SLO that a recorder counts, with the alert that fires.
 func TestSummarySLOBudgets(t *testing.T) {
-	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(ctx)
-	s, err := newShop(mp, newSimClock(time.Now(), 24*time.Hour), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	mw, err := s.middleware(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw.Handler(s.routes())
+	ts := newServedShop(t)
+	s, mw := ts.shop, ts.mw
 	serve := func(method, target string, want int) {
 		t.Helper()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
-		if rec.Code != want {
-			t.Fatalf("%s %s: status %d, want %d", method, target, rec.Code, want)
-		}
+		ts.serve(t, "", method, target, want)
 	}
 	// 20 requests, 20 queries: 2 payments fail, 8 succeed, and 10
 	// catalog reads succeed. The health check is not recorded.
@@ -164,13 +150,7 @@ func TestSummarySLOBudgets(t *testing.T) {
 	}
 	serve("GET", "/healthz", http.StatusOK)
 
-	sum := &summary{reader: reader, shop: s, mw: mw, last: time.Now()}
-	st, err := sum.collect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	sum.print(&buf, st)
+	buf := ts.line(t)
 	got := parseBudgets(t, buf.String())
 	// availability: 2 bad of 20 over a 3% budget, a burn rate of 3.3:
 	// over 3x on 1d and 2h, a ticket. pay-availability: 2 of 10, 6.7x,
@@ -208,32 +188,9 @@ func TestSummarySLOBudgets(t *testing.T) {
 // of failures on the summary line: the impaired attempt, the conversions
 // it is estimated to have lost and their price at today's ARPPU.
 func TestSummaryCostOfFailures(t *testing.T) {
-	ctx := context.Background()
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(ctx)
-	s, err := newShop(mp, newSimClock(time.Now(), 24*time.Hour), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	mw, err := s.middleware(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw.Handler(s.routes())
-	serve := func(user, method, target string, want int) {
-		t.Helper()
-		req := httptest.NewRequest(method, target, nil)
-		req.Header.Set("X-User-ID", user)
-		req.Header.Set("X-Device", "desktop")
-		req.Header.Set("X-Channel", "organic")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Fatalf("%s %s %s: status %d, want %d", user, method, target, rec.Code, want)
-		}
-	}
+	ts := newServedShop(t)
+	s := ts.shop
+	serve := ts.serve
 	walk := []struct {
 		method, target string
 		status         int
@@ -245,25 +202,76 @@ func TestSummaryCostOfFailures(t *testing.T) {
 	// impairs its attempt at the visit it had reached.
 	for _, u := range []string{"u1", "u2"} {
 		for _, r := range walk {
-			serve(u, r.method, r.target, r.status)
+			serve(t, u, r.method, r.target, r.status)
 		}
 	}
-	serve("u3", "GET", "/", http.StatusOK)
-	serve("u4", "GET", "/", http.StatusOK)
+	serve(t, "u3", "GET", "/", http.StatusOK)
+	serve(t, "u4", "GET", "/", http.StatusOK)
 	s.errorRate = 1
-	serve("u4", "GET", "/search?q=grinder", http.StatusInternalServerError)
+	serve(t, "u4", "GET", "/search?q=grinder", http.StatusInternalServerError)
 
-	sum := &summary{reader: reader, shop: s, mw: mw, last: time.Now()}
-	st, err := sum.collect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	sum.print(&buf, st)
+	buf := ts.line(t)
 	got := parseSummary(t, buf.String())
 	// One impaired attempt of four; the three clean ones converted 2/3,
 	// the impaired one 0: 2/3 of a conversion lost, at an ARPPU of $89.
 	if got.Impaired != 1 || got.Lost != 0.7 || got.AtRisk != 59.33 {
 		t.Errorf("cost of failures: impaired %d, lost %v, at risk $%v; want 1, 0.7, $59.33:\n%s", got.Impaired, got.Lost, got.AtRisk, buf.String())
 	}
+}
+
+// servedShop is a shop behind its middleware, recording into a manual
+// reader that its summary reads.
+type servedShop struct {
+	shop   *shop
+	mw     *operational.Middleware
+	h      http.Handler
+	reader *sdkmetric.ManualReader
+}
+
+func newServedShop(t *testing.T) *servedShop {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	s, err := newShop(mp, newSimClock(time.Now(), 24*time.Hour), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	mw, err := s.middleware(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &servedShop{shop: s, mw: mw, h: mw.Handler(s.routes()), reader: reader}
+}
+
+// serve serves one request, for user when not empty (as the traffic
+// generator sends them, from a desktop found organically), and checks its
+// status.
+func (ts *servedShop) serve(t *testing.T, user, method, target string, want int) {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	if user != "" {
+		req.Header.Set("X-User-ID", user)
+		req.Header.Set("X-Device", "desktop")
+		req.Header.Set("X-Channel", "organic")
+	}
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		t.Fatalf("%s %s %s: status %d, want %d", user, method, target, rec.Code, want)
+	}
+}
+
+// line collects and returns the summary line.
+func (ts *servedShop) line(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	sum := &summary{reader: ts.reader, shop: ts.shop, mw: ts.mw, last: time.Now()}
+	st, err := sum.collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	sum.print(&buf, st)
+	return &buf
 }
