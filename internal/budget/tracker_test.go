@@ -24,7 +24,7 @@ type event struct {
 
 // reference counts the events in (now-w rounded down to the tracker's
 // resolution, now]: what the tracker promises.
-func reference(events []event, now time.Time, w time.Duration, created time.Time) (n, bad int64) {
+func reference(events []event, now time.Time, w time.Duration) (n, bad int64) {
 	res := time.Minute
 	if w > shortLimit {
 		res = time.Hour
@@ -80,7 +80,7 @@ func checkStatus(t *testing.T, tr *Tracker, events []event, now time.Time) {
 		t.Fatalf("at %v: total %d good %d, want %d %d", now, st.Total, st.Good, len(events), good)
 	}
 	for _, w := range st.Windows {
-		n, bad := reference(events, now, w.Window, t0)
+		n, bad := reference(events, now, w.Window)
 		if w.Events != n || w.Bad != bad {
 			t.Fatalf("at %v window %v: events %d bad %d, want %d %d", now.Sub(t0), w.Window, w.Events, w.Bad, n, bad)
 		}
