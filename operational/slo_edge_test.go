@@ -120,15 +120,7 @@ func TestLatencyThresholdBoundaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw.Handler(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-	var bounds []float64
-	for _, sm := range collectRM(t, r).ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == operational.MetricServerRequestDuration {
-				bounds = m.Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds
-			}
-		}
-	}
+	bounds := durationBounds(t, mw, r)
 	want := append([]float64{1e-9}, operational.DurationBuckets...)
 	want = append(want, 3600)
 	want = slices.Insert(want, slices.Index(want, 0.5), 0.3)

@@ -135,15 +135,7 @@ func TestMiddlewareLatencyThresholdIsABucketBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw.Handler(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-	var bounds []float64
-	for _, sm := range collectRM(t, r).ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == operational.MetricServerRequestDuration {
-				bounds = m.Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds
-			}
-		}
-	}
+	bounds := durationBounds(t, mw, r)
 	want := append(slices.Clone(operational.DurationBuckets), 0.3)
 	slices.Sort(want)
 	if diff := cmp.Diff(want, bounds); diff != "" {
@@ -253,3 +245,19 @@ func TestSLOsThatCannotWork(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// durationBounds serves one request through mw and returns the bucket
+// boundaries of its duration histogram, as collected by r.
+func durationBounds(t *testing.T, mw *operational.Middleware, r *sdkmetric.ManualReader) []float64 {
+	t.Helper()
+	mw.Handler(http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	for _, sm := range collectRM(t, r).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == operational.MetricServerRequestDuration {
+				return m.Data.(metricdata.Histogram[float64]).DataPoints[0].Bounds
+			}
+		}
+	}
+	t.Fatalf("no %s collected", operational.MetricServerRequestDuration)
+	return nil
+}
