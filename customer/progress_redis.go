@@ -133,7 +133,7 @@ type pevent struct {
 
 // remoteProgress is the Redis side of a funnel or goal.
 type remoteProgress struct {
-	client   *redis.Client
+	client   redis.UniversalClient
 	own      bool
 	base     string // prefix + "funnel:" or "goal:" + name + ":"
 	instance string

@@ -54,7 +54,7 @@ const activityStateVersion = 1
 // them), so neither has a key of its own.
 type remote struct {
 	store   *redisstore.Store
-	client  *redis.Client
+	client  redis.UniversalClient
 	base    string // "a:" + activity name + ":"
 	loc     *time.Location
 	cur     *currencies

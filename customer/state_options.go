@@ -48,14 +48,16 @@ func WithRedis(addr string) Option {
 	return redisBase(ro)
 }
 
-// WithRedisClient applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps the state in Redis, as
-// [WithRedis] does, through the caller's client, which the recorder never
-// closes. Give the client ContextTimeoutEnabled, so that the recorder's
+// WithRedisClient applies to [NewActivity], [NewFunnel] and [NewGoal]. It
+// keeps the state in Redis, as [WithRedis] does, through the caller's
+// client, which the recorder never closes: a *redis.Client, a
+// *redis.ClusterClient (Redis Cluster, see [WithRedisCluster]) or a
+// failover client of Sentinel. Give the client ContextTimeoutEnabled, so that the recorder's
 // deadlines bound its round trips; otherwise the client's own read and
 // write timeouts do. A nil client is an error: the state would stay in
 // memory, per replica.
-func WithRedisClient(client *redis.Client) Option {
-	if client == nil {
+func WithRedisClient(client redis.UniversalClient) Option {
+	if redisstore.IsNil(client) {
 		return optionFunc(func(c config) config {
 			c.given |= givenRedis
 			return c.fail(invalidf("WithRedisClient(nil): a nil client would keep the state in memory, per replica"))
@@ -71,6 +73,18 @@ func redisBase(ro []redisstore.Option) Option {
 		c.redisOn = true
 		return c
 	})
+}
+
+// WithRedisCluster applies to [NewActivity], [NewFunnel] and [NewGoal]
+// instead of [WithRedis]: it keeps the state in the Redis Cluster that has
+// nodes at addrs (host:port each; one reachable node is enough, the client
+// discovers the others). Every key carries a hash tag, so that each command
+// and script touches one slot; see the package documentation, "State", for
+// how a recorder's keys spread over the masters. [WithRedisAuth],
+// [WithRedisTLS], [WithRedisKeyPrefix] and [WithRedisBufferSize] refine
+// it; [WithRedisDB] is an error (a cluster has database 0 only).
+func WithRedisCluster(addrs ...string) Option {
+	return redisBase([]redisstore.Option{redisstore.WithClusterAddrs(addrs...)})
 }
 
 // WithRedisAuth applies with [WithRedis]: the ACL user name (empty for the

@@ -35,8 +35,9 @@ const (
 type Option interface{ apply(config) config }
 
 type config struct {
-	client        *redis.Client
+	client        redis.UniversalClient
 	addr          string
+	cluster       []string
 	username      string
 	password      string
 	db            int
@@ -77,6 +78,9 @@ func newConfig(opts []Option) (config, error) {
 	if c.addr == "" {
 		errs = append(errs, errors.New("redisstore: empty address"))
 	}
+	if len(c.cluster) > 0 && (c.addr != DefaultAddr || c.db != 0) {
+		errs = append(errs, fmt.Errorf("redisstore: cluster addresses %q given with a server address %q or database %d", c.cluster, c.addr, c.db))
+	}
 	if c.db < 0 {
 		errs = append(errs, fmt.Errorf("redisstore: database %d is negative", c.db))
 	}
@@ -102,9 +106,9 @@ func newConfig(opts []Option) (config, error) {
 // store never closes it. It cannot be combined with [WithAddr],
 // [WithUsername], [WithPassword], [WithDB] or [WithTLS]. A nil client is
 // an error.
-func WithClient(client *redis.Client) Option {
+func WithClient(client redis.UniversalClient) Option {
 	return optionFunc(func(c config) config {
-		if client == nil {
+		if IsNil(client) {
 			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClient(nil)"))
 			return c
 		}
@@ -116,6 +120,24 @@ func WithClient(client *redis.Client) Option {
 // WithAddr sets the server's host:port (default [DefaultAddr]).
 func WithAddr(addr string) Option {
 	return optionFunc(func(c config) config { c.addr, c.connSet = addr, true; return c })
+}
+
+// WithClusterAddrs connects to the Redis Cluster that has nodes at addrs
+// (host:port each; one is enough, the client discovers the others)
+// instead of one server. It excludes [WithAddr] and [WithDB].
+func WithClusterAddrs(addrs ...string) Option {
+	return optionFunc(func(c config) config {
+		c.cluster, c.connSet = append([]string(nil), addrs...), true
+		if len(addrs) == 0 {
+			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClusterAddrs without an address"))
+		}
+		for _, a := range addrs {
+			if a == "" {
+				c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClusterAddrs with an empty address"))
+			}
+		}
+		return c
+	})
 }
 
 // WithUsername sets the ACL user name.

@@ -62,7 +62,7 @@ type Stats struct {
 // Store buffers writes for Redis and writes them from one goroutine. See
 // the package documentation.
 type Store struct {
-	client    *redis.Client
+	client    redis.UniversalClient
 	ownClient bool
 	cfg       config
 	instance  string // random id of this store, for the INCRBY guard
@@ -147,7 +147,7 @@ func (s *Store) Key(name string) Key {
 }
 
 // Client returns the Redis client the store writes through.
-func (s *Store) Client() *redis.Client { return s.client }
+func (s *Store) Client() redis.UniversalClient { return s.client }
 
 // PFAdd buffers PFADD k member, where member is the 16 lower-case hex
 // digits of h, a user's [sketch.Hash]. It is dropped when the same k and h

@@ -24,7 +24,7 @@ const StartTimeout = 10 * time.Second
 // Option configures [Start].
 type Option interface{ apply(config) config }
 
-type config struct{ durable bool }
+type config struct{ durable, cluster bool }
 
 type optionFunc func(config) config
 
@@ -79,7 +79,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Cleanup(s.Kill)
 	var err error
 	for range 3 { // a free port may be taken by someone else before the server binds it
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = freePort(c.cluster); err != nil {
 			break
 		}
 		if err = s.start(); err == nil {
@@ -160,6 +160,10 @@ func (s *Server) start() error {
 		"--save", "", "--daemonize", "no", "--protected-mode", "no",
 		"--logfile", "", "--loglevel", "warning",
 	}
+	if s.cfg.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000")
+	}
 	if s.cfg.durable {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
@@ -216,11 +220,30 @@ func ping(addr string) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePort returns a free loopback port; for a cluster node also one whose
+// cluster bus port (port + 10000) is free.
+func freePort(cluster bool) (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !cluster {
+			_ = l.Close()
+			return port, nil
+		}
+		if port+10000 > 65535 {
+			_ = l.Close()
+			continue
+		}
+		bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = bus.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port pair for a cluster node")
 }

@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -49,5 +50,33 @@ func TestDurableKeepsDataAcrossKill(t *testing.T) {
 	srv.Restart()
 	if n, err := c.IncrBy(ctx, "n", 1).Result(); err != nil || n != 42 {
 		t.Errorf("INCRBY after kill and restart = %d, %v; want 42", n, err)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer client.Close()
+	ctx := context.Background()
+	// Keys in every node's slots: the client follows the slot map.
+	masters := map[string]bool{}
+	for i := range 100 {
+		k := fmt.Sprintf("k%d", i)
+		if err := client.Set(ctx, k, i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := client.MasterForKey(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[n.Options().Addr] = true
+	}
+	if len(masters) != 3 {
+		t.Errorf("100 keys landed on %d masters, want 3: %v", len(masters), masters)
+	}
+	for i := range 100 {
+		if v, err := client.Get(ctx, fmt.Sprintf("k%d", i)).Int(); err != nil || v != i {
+			t.Fatalf("k%d = %d, %v", i, v, err)
+		}
 	}
 }
