@@ -422,21 +422,37 @@
 //
 // For a funnel or goal they keep the progress of every user and the counts
 // in Redis, shared by the replicas that use the same key prefix, kind and
-// name:
+// name. The state is split by a hash of the user id into 16 shards, and
+// every key of a shard carries the shard's hash tag, so that it works on
+// one server and on a Redis Cluster ([WithRedisCluster]), where the shards
+// spread over the masters:
+//
+//	PREFIX{f:NAME:SHARD}:u:MEMBER  one user's attempt
+//	PREFIX{f:NAME:SHARD}:counts    the shard's counters
+//	PREFIX{f:NAME:SHARD}:seq:ID    the last batch of one recorder applied
+//
+// ("g:" for a goal; SHARD is 0 to 15, MEMBER a fixed-size hash of the user
+// id, never the id). A prefix or name holding "{" or "}" changes the hash
+// tag: every shard then lands on one slot, which stays correct on a
+// cluster but uses one master. Everything is global, on one server as on
+// a cluster: a user's attempt, the users per step and the event counts.
 //   - each user's attempt is one string (start, steps reached, strict
-//     break, segment row) under a fixed-size hash of the user id, never
-//     the id, expiring twice the window after the attempt started;
-//   - one Lua script (EVALSHA, loaded again when Redis lost it) applies a
-//     batch of events with the rules of the memory state: the order, the
-//     window from the attempt's start, an event before the start counted
-//     at the start, a new attempt after the window, repeats counted once,
-//     strict order breaking the attempt. A step newly reached, and for
-//     goals every counted event, increments a field of one counter hash
-//     per recorder (per step and segment row; summed per batch, so a
-//     batch's effect is one HINCRBY per field). Each
-//     recorder numbers its batches and the script skips a batch it already
-//     applied, so a retried batch counts once (for outages under seven
-//     days);
+//     break, segment row), expiring twice the window after the attempt
+//     started;
+//   - one Lua script per shard (EVALSHA, loaded again when Redis lost it),
+//     every call of a flush in one pipeline, applies a batch of events
+//     with the rules of the memory state: the order, the window from the
+//     attempt's start, an event before the start counted at the start, a
+//     new attempt after the window, repeats counted once, strict order
+//     breaking the attempt. The order's rules are a table the recorder
+//     computes from the memory state's rules and hands to the script, so
+//     that they are written once. A step newly reached, and for goals every
+//     counted event, increments a field of the shard's counts hash (per
+//     step and segment row; summed per call, so a call's effect is one
+//     HINCRBY per field); collection sums the 16 hashes, read in one
+//     pipeline. Each recorder numbers its batches and the script skips, per
+//     shard, a batch it already applied, so a retried batch counts once
+//     (for outages under seven days);
 //   - a user's events are applied in the order they reach Redis. Each
 //     replica sends its events in order; events of one user recorded on
 //     several replicas are applied in time order only when each replica

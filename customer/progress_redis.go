@@ -21,83 +21,90 @@ import (
 	"github.com/kpikit/kpikit/internal/sketch"
 )
 
-// This file keeps the progress of funnels and goals in Redis (WithRedis),
-// shared by replicas.
+// This file keeps the progress of funnels and goals in Redis (WithRedis,
+// WithRedisClient, WithRedisCluster), shared by replicas.
 //
 // Recording validates the event as the memory store does (user, step,
 // future, late against this replica's watermark), resolves the segment row
 // when the event may start an attempt, and appends a fixed-size record to
-// a bounded ring: no network, no allocation. One flusher goroutine sends
-// the ring in batches to progressScript, which applies the rules of place
-// and advance to a per-user string "start|mask|ended|row" and increments
-// the global counters, summed per batch, in one hash per recorder.
-// Collection reads that hash with one HGETALL.
+// a bounded ring: no network, no allocation. One flusher goroutine takes
+// up to progressBatch events at a time, splits them by the user's shard
+// and sends one progressScript call per shard, all in one pipeline (a
+// cluster client sends each node its part, the nodes in parallel).
+//
+// The state of a recorder is split into progressShards shards by the hash
+// of the user id. Every key of a shard carries the shard's hash tag, so
+// that one script call touches one slot, and names every key it touches
+// in KEYS:
+//
+//	prefix{f:NAME:SHARD}:u:MEMBER   a user's attempt "start|mask|ended|row"
+//	prefix{f:NAME:SHARD}:counts     counters "u<step>:<row>", "e<step>:<row>"
+//	prefix{f:NAME:SHARD}:seq:ID     last batch of recorder instance ID applied
+//
+// ("g:" for goals). Collection sums the counts hashes of every shard.
+//
+// The rules of an attempt live in Go: advance decides, for each class of
+// (steps reached, step, ended), whether an event is counted, reaches its
+// step or ends the attempt, and attemptRules hands that table to the
+// script, which only classifies. The script keeps the time rule of place
+// (an event before the start counts at the start; an attempt lasts
+// [start, start+window)), and whether an event may start an attempt is
+// decided here: the event carries a row only then.
 
-// progressScript applies a batch of events. ARGV: key base, instance,
-// batch sequence, window (µs), user-key TTL (ms), order, steps, count
-// events (1/0), then per event: user member, step, event time (µs), row id
-// ("" when the event cannot start an attempt). It returns {-1} for a batch
+// progressScript applies the events of one shard. KEYS: the batch guard,
+// the counts hash, then the users' keys. ARGV: batch sequence, window
+// (µs), user-key TTL (ms), steps, count events (1/0), the rules (see
+// attemptRules), the number of rows R, R row ids, then per event: index
+// of its user's key in KEYS, step, event time (µs), row index in 1..R, or
+// 0 when the event cannot start an attempt. It returns {-1} for a batch
 // already applied, otherwise (elapsed µs, row id) per completed attempt.
 //
 // Times are kept as the strings received: Lua numbers are doubles, exact
 // for µs up to 2^53, but printed with 14 digits. Counter increments are
-// summed per batch and written once per field.
+// summed per call and written once per field.
 var progressScript = redis.NewScript(`
-local base, inst = ARGV[1], ARGV[2]
-local seqKey = base .. 'seq:' .. inst
-local last = tonumber(redis.call('GET', seqKey) or '0')
-if tonumber(ARGV[3]) <= last then return {-1} end
-redis.call('SET', seqKey, ARGV[3], 'EX', 604800)
-local window, ttl = tonumber(ARGV[4]), ARGV[5]
-local order, n, events = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
-local counts = base .. 'counts'
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return {-1} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
+local window, ttl = tonumber(ARGV[2]), ARGV[3]
+local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
+local nrows = tonumber(ARGV[7])
 local full = 2 ^ n - 1
 local function has(mask, k) return math.floor(mask / 2 ^ k) % 2 == 1 end
-local function leading(mask)
-  local c = 0
-  while has(mask, c) do c = c + 1 end
-  return c
-end
 local call = redis.call
 local out, inc = {}, {}
 local function add(f) inc[f] = (inc[f] or 0) + 1 end
-for i = 9, #ARGV, 4 do
-  local ukey = base .. 'u:' .. ARGV[i]
-  local k, at, rid = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3]
+for i = 8 + nrows, #ARGV, 4 do
+  local ukey = KEYS[tonumber(ARGV[i])]
+  local k, at, ri = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local cur = call('GET', ukey)
   local start, mask, ended, arow
   if cur then
     local s, m, e, r = string.match(cur, '^(%d+)|(%d+)|(%d)|(.*)$')
     start, mask, ended, arow = tonumber(s), tonumber(m), e == '1', r
   end
-  -- place: an event before the start counts as at the start; it joins
-  -- the attempt within [start, start + window), else it may start one.
   local active, fresh = false, false
   if start then
     if at < start then at = start end
     active = at - start < window
   end
-  if not active and (k == 0 or order == 1) and rid ~= '' then
-    start, mask, ended, arow = at, 0, false, rid
+  if not active and ri > 0 then
+    start, mask, ended, arow = at, 0, false, ARGV[7 + ri]
     active, fresh = true, true
   end
   local reached, broke = false, false
-  if active and not ended then
-    local counted = false
-    if order == 1 then
-      counted = true
-      reached = not has(mask, k)
-    else
-      local nx = leading(mask)
-      if k == nx then
-        reached, counted = true, true
-      elseif order == 2 then
-        if k == nx - 1 then counted = true else broke = true end
-      elseif k < nx then
-        counted = true
-      end
-    end
-    if counted and events then add('e' .. k .. ':' .. arow) end
+  if active then
+    local nx = 0
+    while has(mask, nx) do nx = nx + 1 end
+    local class
+    if k < nx - 1 then class = 0
+    elseif k == nx - 1 then class = 1
+    elseif k == nx then class = 2
+    elseif has(mask, k) then class = 4
+    else class = 3 end
+    local act = string.byte(rules, 2 * class + (ended and 2 or 1)) - 48
+    if act % 2 == 1 and events then add('e' .. k .. ':' .. arow) end
+    reached, broke = act % 4 >= 2, act >= 4
     if reached then
       mask = mask + 2 ^ k
       add('u' .. k .. ':' .. arow)
@@ -106,21 +113,83 @@ for i = 9, #ARGV, 4 do
         out[#out + 1] = arow
       end
     end
+    if broke then ended = true end
   end
   if fresh then
-    call('SET', ukey, ARGV[i + 2] .. '|' .. mask .. '|' .. (broke and '1' or '0') .. '|' .. rid, 'PX', ttl)
+    call('SET', ukey, ARGV[i + 2] .. '|' .. mask .. '|' .. (ended and '1' or '0') .. '|' .. arow, 'PX', ttl)
   elseif reached or broke then
-    call('SET', ukey, string.match(cur, '^%d+|') .. mask .. '|' .. (broke and '1' or '0') .. '|' .. arow, 'KEEPTTL')
+    call('SET', ukey, string.match(cur, '^%d+|') .. mask .. '|' .. (ended and '1' or '0') .. '|' .. arow, 'KEEPTTL')
   end
 end
-for f, v in pairs(inc) do call('HINCRBY', counts, f, v) end
+for f, v in pairs(inc) do call('HINCRBY', KEYS[2], f, v) end
 return out
 `)
 
+// ruleClasses are the classes of an event of step k for an attempt whose
+// first next steps are reached, in the script's order: k below next-1,
+// k = next-1, k = next, k above next and not reached, k above next and
+// reached. Each class is taken with the attempt going on and ended.
+const ruleClasses = 5
+
+// attemptRules is the rule table of order for progressScript: per class
+// (see ruleClasses) and per ended (false, true), a digit whose bit 0 says
+// the event is counted, bit 1 that it reaches its step, bit 2 that it
+// ends the attempt. It is advance applied to one attempt of each class,
+// so that the rules are written once.
+func attemptRules(order Order) string {
+	examples := [ruleClasses]struct {
+		mask uint32
+		k    int
+	}{
+		{0b11, 0}, // below next-1: next is 2
+		{0b1, 0},  // next-1
+		{0, 0},    // next
+		{0, 1},    // above, not reached
+		{0b10, 1}, // above, reached (order Any)
+	}
+	b := make([]byte, 0, 2*ruleClasses)
+	for _, ex := range examples {
+		for _, ended := range []bool{false, true} {
+			a := attempt{mask: ex.mask, ended: ended}
+			o := advance(&a, ex.k, MaxSteps, order)
+			d := byte('0')
+			if o.counted {
+				d |= 1
+			}
+			if o.reached >= 0 {
+				d |= 2
+			}
+			if a.ended && !ended {
+				d |= 4
+			}
+			b = append(b, d)
+		}
+	}
+	return string(b)
+}
+
+// ruleClass is the class of step k for mask, as the script computes it.
+func ruleClass(mask uint32, k int) int {
+	next := reachedCount(mask)
+	switch {
+	case k < next-1:
+		return 0
+	case k == next-1:
+		return 1
+	case k == next:
+		return 2
+	case mask&(1<<k) != 0:
+		return 4
+	}
+	return 3
+}
+
 const (
-	progressBatch    = 512
-	progressInterval = 100 * time.Millisecond
-	progressBackoff  = 5 * time.Second
+	progressShards    = 16   // shards of a recorder's state in Redis
+	progressBatch     = 4096 // events per flush at most
+	progressInterval  = 100 * time.Millisecond
+	progressBackoff   = 5 * time.Second
+	progressRoundTrip = time.Second // bound of one flush's round trip
 )
 
 // pevent is one buffered event.
@@ -131,44 +200,64 @@ type pevent struct {
 	k   int32
 }
 
+// shardOf is the shard of a user hash: other bits than the in-memory
+// shards use.
+func shardOf(h uint64) int { return int((h >> 32) % progressShards) }
+
+// remoteShard is the part of a batch for one shard.
+type remoteShard struct {
+	events []pevent
+	done   bool // Redis applied it (or refused it for good)
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+}
+
 // remoteProgress is the Redis side of a funnel or goal.
 type remoteProgress struct {
 	client   redis.UniversalClient
 	own      bool
-	base     string // prefix + "funnel:" or "goal:" + name + ":"
+	name     string                 // "funnel NAME" or "goal NAME", for errors
+	bases    [progressShards]string // prefix + "{f:NAME:SHARD}:"
 	instance string
 	windowUS int64
 	ttlMS    int64
-	order    Order
+	rules    string
 	steps    int
 	events   bool
 	rows     *rowTable
 	ttc      metric.Float64Histogram
 	lost     selfobs.Reason // events Redis did not take
-	closed   selfobs.Reason // events that came after the flusher stopped
+	closed   selfobs.Reason // events that came after close
 
 	mu      sync.Mutex
 	ring    []pevent
 	mask    int
 	head, n int
 	dropped int64 // dropped and not yet counted; guarded by mu
-	halted  bool  // the flusher has stopped; guarded by mu
+	halted  bool  // closing: no more events; guarded by mu
 
-	clientClosed bool // by close; Shutdown only
+	clientMu     sync.Mutex
+	clientClosed bool // by close
 
 	kick     chan struct{}
 	flushes  chan chan error
 	stop     chan struct{}
-	stopCtx  context.Context // set before stop is closed
 	stopOnce sync.Once
 	done     chan struct{}
+	runCtx   context.Context // ends when a stop's deadline passes
+	cancel   context.CancelFunc
 
-	idMu  sync.Mutex
-	ids   map[*row]string
-	byID  map[string]*row
-	seq   uint64 // last batch applied; flusher only
-	batch []pevent
-	args  []any
+	idMu sync.Mutex
+	ids  map[*row]string
+	byID map[string]*row
+
+	// Flusher only.
+	seq    uint64 // last batch sequence used
+	batch  []pevent
+	parts  [progressShards]remoteShard
+	keyIdx map[uint64]int
+	rowIdx map[*row]int
 }
 
 func newRemoteProgress(c config, kind, name string, steps int, events bool, rows *rowTable, ttc metric.Float64Histogram, d drops) (*remoteProgress, error) {
@@ -181,11 +270,11 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 	r := &remoteProgress{
 		client:   client,
 		own:      own,
-		base:     prefix + kind + ":" + name + ":",
+		name:     kind + " " + name,
 		instance: hex.EncodeToString(id[:]),
 		windowUS: max(int64(c.window)/1e3, 1),
 		ttlMS:    max(2*int64(c.window)/1e6, 1000),
-		order:    c.order,
+		rules:    attemptRules(c.order),
 		steps:    steps,
 		events:   events,
 		rows:     rows,
@@ -201,14 +290,19 @@ func newRemoteProgress(c config, kind, name string, steps int, events bool, rows
 		ids:      make(map[*row]string),
 		byID:     make(map[string]*row),
 		batch:    make([]pevent, 0, progressBatch),
+		keyIdx:   make(map[uint64]int),
+		rowIdx:   make(map[*row]int),
 	}
+	for i := range r.bases {
+		r.bases[i] = prefix + "{" + kind[:1] + ":" + name + ":" + strconv.Itoa(i) + "}:"
+	}
+	r.runCtx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r, nil
 }
 
 // push buffers one event; when the ring is full the oldest is dropped.
-// An event pushed after the flusher stopped is dropped: push reports
-// false.
+// An event pushed once closing began is dropped: push reports false.
 func (r *remoteProgress) push(e pevent) bool {
 	r.mu.Lock()
 	if r.halted {
@@ -223,7 +317,7 @@ func (r *remoteProgress) push(e pevent) bool {
 	}
 	r.ring[(r.head+r.n)&r.mask] = e
 	r.n++
-	full := r.n == progressBatch
+	full := r.n == min(progressBatch, len(r.ring))
 	r.mu.Unlock()
 	if full {
 		select {
@@ -254,6 +348,19 @@ func (r *remoteProgress) take() []pevent {
 	return b
 }
 
+// discard empties the ring and counts what it held, and the drops not yet
+// counted, as lost.
+func (r *remoteProgress) discard() {
+	r.mu.Lock()
+	n := int64(r.n) + r.dropped
+	r.head, r.n, r.dropped = 0, 0, 0
+	clear(r.ring)
+	r.mu.Unlock()
+	if n > 0 {
+		r.lost.Add(context.Background(), n)
+	}
+}
+
 func (r *remoteProgress) run() {
 	defer close(r.done)
 	tick := time.NewTicker(progressInterval)
@@ -279,88 +386,168 @@ func (r *remoteProgress) run() {
 }
 
 // drain sends batches until the ring is empty. While Redis fails it
-// retries the same batch with backoff; once stopping, only until the stop
-// context ends, and what is left is counted as dropped. It reports whether
-// it saw the stop.
+// retries what Redis did not apply, with backoff; once stopping, only
+// until the stop's deadline, and what is left is counted as dropped. It
+// reports whether it saw the stop.
 func (r *remoteProgress) drain(stopping bool) bool {
-	ctx := context.Background()
-	if stopping {
-		ctx = r.stopCtx
-	}
 	for {
 		b := r.take()
 		if len(b) == 0 {
 			return stopping
 		}
-		seq := r.seq + 1
+		r.seq++
+		r.split(b)
 		backoff := redisstore.MinBackoff
 		for attempt := 1; ; attempt++ {
-			err := r.send(ctx, seq, b)
+			err := r.send(r.runCtx)
 			if err == nil {
-				r.seq = seq
 				break
 			}
-			if redisstore.Permanent(err) {
-				r.seq = seq
-				otel.Handle(fmt.Errorf("customer: %s: Redis refused %d events: %w", r.what(), len(b), err))
-				r.lost.Add(context.Background(), int64(len(b)))
-				break
-			}
-			if stopping && ctx.Err() != nil {
-				r.mu.Lock()
-				n := int64(r.n)
-				r.head, r.n = 0, 0
-				clear(r.ring)
-				r.mu.Unlock()
-				r.lost.Add(context.Background(), n+int64(len(b)))
+			if r.runCtx.Err() != nil { // the stop's deadline passed
+				r.lost.Add(context.Background(), int64(r.pending()))
+				r.discard()
 				return true
 			}
 			if attempt&(attempt-1) == 0 {
-				otel.Handle(fmt.Errorf("customer: %s: writing %d buffered events to Redis failed (attempt %d): %w", r.what(), len(b), attempt, err))
+				otel.Handle(fmt.Errorf("customer: %s: writing %d buffered events to Redis failed (attempt %d): %w", r.name, r.pending(), attempt, err))
 			}
 			wait := backoff/2 + rand.N(backoff/2+1)
 			backoff = min(2*backoff, progressBackoff)
 			if stopping {
-				wait = min(wait, 10*time.Millisecond)
+				wait = min(wait, 100*time.Millisecond)
+			}
+			stop := r.stop
+			if stopping {
+				stop = nil
 			}
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
-			case <-r.stop:
+			case <-r.runCtx.Done():
 				t.Stop()
-				if !stopping {
-					stopping, ctx = true, r.stopCtx
-				}
+			case <-stop:
+				t.Stop()
+				stopping = true
 			}
 		}
 	}
 }
 
-func (r *remoteProgress) what() string {
-	return strings.TrimSuffix(r.base, ":")
+// split sorts batch b into its shards' parts.
+func (r *remoteProgress) split(b []pevent) {
+	for i := range r.parts {
+		p := &r.parts[i]
+		p.events, p.done = p.events[:0], false
+	}
+	for _, e := range b {
+		p := &r.parts[shardOf(e.h)]
+		p.events = append(p.events, e)
+	}
+	for i := range r.parts {
+		p := &r.parts[i]
+		p.done = len(p.events) == 0
+		if !p.done {
+			r.build(i, p)
+		}
+	}
 }
 
-// send applies one batch with the script and records the time to convert
-// of the attempts it completed.
-func (r *remoteProgress) send(ctx context.Context, seq uint64, b []pevent) error {
-	ctx, cancel := redisstore.Bound(ctx)
-	defer cancel()
-	args := append(r.args[:0], r.base, r.instance, strconv.FormatUint(seq, 10),
-		r.windowUS, r.ttlMS, int(r.order), r.steps, boolArg(r.events))
-	for _, e := range b {
-		rid := ""
-		if e.row != nil {
-			rid = r.rowID(e.row)
+// build makes the keys and arguments of part p of shard i.
+func (r *remoteProgress) build(i int, p *remoteShard) {
+	base := r.bases[i]
+	keys := append(p.keys[:0], base+"seq:"+r.instance, base+"counts")
+	clear(r.keyIdx)
+	clear(r.rowIdx)
+	args := append(p.args[:0], r.seq, r.windowUS, r.ttlMS, r.steps, boolArg(r.events), r.rules, 0)
+	for _, e := range p.events {
+		if e.row != nil && r.rowIdx[e.row] == 0 {
+			args = append(args, r.rowID(e.row))
+			r.rowIdx[e.row] = len(r.rowIdx) + 1
 		}
-		args = append(args, redisstore.Member(e.h), int(e.k), e.at/1e3, rid)
 	}
-	r.args = args
-	res, err := progressScript.Run(ctx, r.client, nil, args...).Slice()
-	if err != nil {
-		return err
+	args[6] = len(r.rowIdx)
+	for _, e := range p.events {
+		ki, ok := r.keyIdx[e.h]
+		if !ok {
+			keys = append(keys, base+"u:"+redisstore.Member(e.h))
+			ki = len(keys)
+			r.keyIdx[e.h] = ki
+		}
+		ri := 0
+		if e.row != nil {
+			ri = r.rowIdx[e.row]
+		}
+		args = append(args, ki, int(e.k), e.at/1e3, ri)
 	}
+	p.keys, p.args = keys, args
+}
+
+// pending is the number of events of the batch Redis has not applied.
+func (r *remoteProgress) pending() int {
+	n := 0
+	for i := range r.parts {
+		if !r.parts[i].done {
+			n += len(r.parts[i].events)
+		}
+	}
+	return n
+}
+
+// send applies the parts of the batch not yet applied, in one pipeline,
+// and records the time to convert of the attempts they completed. A part
+// Redis refuses for good is reported and counted as lost. It returns the
+// first error of a part that may be retried.
+func (r *remoteProgress) send(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, progressRoundTrip)
+	defer cancel()
+	for loaded := false; ; loaded = true {
+		pipe := r.client.Pipeline()
+		for i := range r.parts {
+			if p := &r.parts[i]; !p.done {
+				p.cmd = progressScript.EvalSha(ctx, pipe, p.keys, p.args...)
+			}
+		}
+		_, _ = pipe.Exec(ctx)
+		var retry error
+		noScript := false
+		for i := range r.parts {
+			p := &r.parts[i]
+			if p.done {
+				continue
+			}
+			res, err := p.cmd.Slice()
+			p.cmd = nil
+			switch {
+			case err == nil:
+				p.done = true
+				r.completed(res)
+			case redis.HasErrorPrefix(err, "NOSCRIPT"):
+				noScript = true
+			case redisstore.Permanent(err):
+				p.done = true
+				otel.Handle(fmt.Errorf("customer: %s: Redis refused %d events: %w", r.name, len(p.events), err))
+				r.lost.Add(context.Background(), int64(len(p.events)))
+			case retry == nil:
+				retry = err
+			}
+		}
+		if !noScript || loaded {
+			if noScript && retry == nil {
+				retry = errors.New("script not loaded")
+			}
+			return retry
+		}
+		if err := progressScript.Load(ctx, r.client).Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// completed records the time to convert of the attempts a script call
+// completed.
+func (r *remoteProgress) completed(res []any) {
 	if r.ttc == nil {
-		return nil
+		return
 	}
 	for i := 0; i+1 < len(res); i += 2 {
 		us, _ := res[i].(int64)
@@ -369,7 +556,6 @@ func (r *remoteProgress) send(ctx context.Context, seq uint64, b []pevent) error
 			r.ttc.Record(context.Background(), time.Duration(us*1e3).Seconds(), row.opts.record...)
 		}
 	}
-	return nil
 }
 
 func boolArg(b bool) string {
@@ -440,36 +626,43 @@ type remoteCounts struct {
 	users, events [MaxSteps]int64
 }
 
-// read returns the global counts per row, in the row table's order.
+// read returns the global counts per row, in the row table's order: the
+// sum of every shard's counts hash, read in one pipeline.
 func (r *remoteProgress) read(ctx context.Context) ([]*row, map[*row]*remoteCounts, error) {
 	ctx, cancel := redisstore.Bound(ctx)
 	defer cancel()
-	m, err := r.client.HGetAll(ctx, r.base+"counts").Result()
-	if err != nil {
-		return nil, nil, fmt.Errorf("customer: %s: reading Redis: %w", r.what(), err)
+	pipe := r.client.Pipeline()
+	var cmds [progressShards]*redis.MapStringStringCmd
+	for i, base := range r.bases {
+		cmds[i] = pipe.HGetAll(ctx, base+"counts")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("customer: %s: reading Redis: %w", r.name, err)
 	}
 	counts := make(map[*row]*remoteCounts)
-	for f, v := range m {
-		kind, rest := f[:min(1, len(f))], f[min(1, len(f)):]
-		ks, id, ok := strings.Cut(rest, ":")
-		k, err := strconv.Atoi(ks)
-		n, err2 := strconv.ParseInt(v, 10, 64)
-		if !ok || err != nil || err2 != nil || k < 0 || k >= r.steps || (kind != "u" && kind != "e") {
-			continue
-		}
-		row := r.rowOf(id)
-		if row == nil {
-			continue
-		}
-		c := counts[row]
-		if c == nil {
-			c = new(remoteCounts)
-			counts[row] = c
-		}
-		if kind == "u" {
-			c.users[k] += n
-		} else {
-			c.events[k] += n
+	for _, cmd := range cmds {
+		for f, v := range cmd.Val() {
+			kind, rest := f[:min(1, len(f))], f[min(1, len(f)):]
+			ks, id, ok := strings.Cut(rest, ":")
+			k, err := strconv.Atoi(ks)
+			n, err2 := strconv.ParseInt(v, 10, 64)
+			if !ok || err != nil || err2 != nil || k < 0 || k >= r.steps || (kind != "u" && kind != "e") {
+				continue
+			}
+			row := r.rowOf(id)
+			if row == nil {
+				continue
+			}
+			c := counts[row]
+			if c == nil {
+				c = new(remoteCounts)
+				counts[row] = c
+			}
+			if kind == "u" {
+				c.users[k] += n
+			} else {
+				c.events[k] += n
+			}
 		}
 	}
 	var rows []*row
@@ -502,6 +695,8 @@ func (r *remoteProgress) flush(ctx context.Context) error {
 
 // close closes the client when the recorder made it; call it after halt.
 func (r *remoteProgress) close() error {
+	r.clientMu.Lock()
+	defer r.clientMu.Unlock()
 	if r.own && !r.clientClosed {
 		r.clientClosed = true
 		return r.client.Close()
@@ -509,40 +704,31 @@ func (r *remoteProgress) close() error {
 	return nil
 }
 
-// halt stops the flusher (see stopFlusher) and the buffer: events pushed
-// after the flusher's last batch, and from then on, are dropped with
-// reason closed; those it could not write were counted as
-// store_unavailable.
+// halt stops the buffer and the flusher (see stopFlusher): events pushed
+// from then on are dropped with reason closed; those buffered before that
+// the flusher could not write are counted as store_unavailable.
 func (r *remoteProgress) halt(ctx context.Context) {
-	r.stopFlusher(ctx)
 	r.mu.Lock()
-	n, d := int64(r.n), r.dropped
-	r.halted, r.n, r.dropped = true, 0, 0
-	clear(r.ring)
+	r.halted = true
 	r.mu.Unlock()
-	if n > 0 {
-		r.closed.Add(context.Background(), n)
-	}
-	if d > 0 {
-		r.lost.Add(context.Background(), d)
-	}
+	r.stopFlusher(ctx)
+	r.discard()
 }
 
 // stopFlusher stops the flusher after it wrote what it could until ctx
-// ended. When ctx ends first, the recorder's own client is closed, which
-// ends a round trip in flight; one on a client of WithRedisClient ends by
-// redisstore.Timeout.
+// ended. When ctx ends first, the flusher's round trip in flight is
+// cancelled (a client of WithRedisClient without ContextTimeoutEnabled
+// ends it by its own read timeout) and the recorder's own client closed.
 func (r *remoteProgress) stopFlusher(ctx context.Context) {
-	r.stopOnce.Do(func() {
-		r.stopCtx = ctx
-		close(r.stop)
-	})
+	r.stopOnce.Do(func() { close(r.stop) })
 	select {
 	case <-r.done:
 	case <-ctx.Done():
+		r.cancel()
 		_ = r.close()
 		<-r.done
 	}
+	r.cancel()
 }
 
 // pushRemote buffers a validated event for Redis. now and at are Unix ns.
