@@ -189,7 +189,7 @@ const (
 	progressBatch     = 4096 // events per flush at most
 	progressInterval  = 100 * time.Millisecond
 	progressBackoff   = 5 * time.Second
-	progressRoundTrip = time.Second // bound of one flush's round trip
+	progressRoundTrip = 500 * time.Millisecond // bound of one flush's round trip
 )
 
 // pevent is one buffered event.

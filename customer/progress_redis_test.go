@@ -225,25 +225,28 @@ func TestFunnelRedisOutage(t *testing.T) {
 			t.Errorf("dropped %v events, want 0", d)
 		}
 	})
-	t.Run("buffer overflows", func(t *testing.T) {
-		captureErrors(t)
-		h := newHarness(t)
-		const buffer, n = 64, 1000
-		f := closingFunnel(t, "overflow", redisSteps, opts(h, customer.WithRedis(srv.Addr()),
-			customer.WithRedisKeyPrefix("test:overflow:"), customer.WithRedisBufferSize(buffer))...)
-		srv.Kill()
-		for i := range n {
-			f.StepAt(ctx, t0, fmt.Sprint("user-", i), "view", "de")
-		}
-		srv.Restart()
-		flushAll(t, f)
-		p := h.points(t)
-		dropped := p[storeUnavailable]
-		reached := p[customer.MetricFunnelUsers+"{country=de,funnel.step.index=1,funnel.step=view,funnel=overflow}"]
-		if dropped < n-2*buffer || dropped > n-buffer || dropped+reached != n {
-			t.Errorf("dropped %v and reached %v of %d events with a buffer of %d", dropped, reached, n, buffer)
-		}
-	})
+	for _, buffer := range []int{16, 64} {
+		t.Run(fmt.Sprint("buffer of ", buffer, " overflows"), func(t *testing.T) {
+			captureErrors(t)
+			h := newHarness(t)
+			const n = 1000
+			name := fmt.Sprint("overflow", buffer)
+			f := closingFunnel(t, name, redisSteps, opts(h, customer.WithRedis(srv.Addr()),
+				customer.WithRedisKeyPrefix("test:overflow:"), customer.WithRedisBufferSize(buffer))...)
+			srv.Kill()
+			for i := range n {
+				f.StepAt(ctx, t0, fmt.Sprint("user-", i), "view", "de")
+			}
+			srv.Restart()
+			flushAll(t, f)
+			p := h.points(t)
+			dropped := p[storeUnavailable]
+			reached := p[customer.MetricFunnelUsers+"{country=de,funnel.step.index=1,funnel.step=view,funnel="+name+"}"]
+			if dropped < float64(n-2*buffer) || dropped > float64(n-buffer) || dropped+reached != n {
+				t.Errorf("dropped %v and reached %v of %d events with a buffer of %d", dropped, reached, n, buffer)
+			}
+		})
+	}
 }
 
 // TestFunnelRedisOptions: the Redis options apply to funnels and goals and
