@@ -315,33 +315,3 @@ func closingGoal(t testing.TB, name string, opts ...customer.Option) *customer.G
 	t.Cleanup(func() { _ = g.Close() })
 	return g
 }
-
-// BenchmarkFunnelRedisIngest measures sustained ingest through one Redis:
-// every event reaches Redis (the funnel is flushed every 16,384 events, so
-// that the buffer never overflows).
-func BenchmarkFunnelRedisIngest(b *testing.B) {
-	srv := redistest.Start(b)
-	at := t0.Add(time.Minute)
-	f := closingFunnel(b, "ingest", redisSteps, customer.WithClock(func() time.Time { return at }),
-		customer.WithSegments("country"), customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("ingest:"))
-	users := make([]string, 1<<16)
-	for i := range users {
-		users[i] = fmt.Sprint("user-", i)
-	}
-	ctx := context.Background()
-	start := time.Now()
-	i := 0
-	for b.Loop() {
-		f.StepAt(ctx, at, users[i&(1<<16-1)], redisSteps[(i>>16)&3], "de")
-		i++
-		if i&(1<<14-1) == 0 {
-			if err := f.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := f.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "events/s")
-}
