@@ -71,29 +71,38 @@ local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
 local nrows = tonumber(ARGV[7])
 local full = 2 ^ n - 1
 local function has(mask, k) return math.floor(mask / 2 ^ k) % 2 == 1 end
-local call = redis.call
+local cur = redis.call('MGET', unpack(KEYS, 3))
+local users = {}
 local out, inc = {}, {}
-local function add(f) inc[f] = (inc[f] or 0) + 1 end
+local function add(arow, f)
+  local c = inc[arow]
+  if not c then c = {} inc[arow] = c end
+  c[f] = (c[f] or 0) + 1
+end
 for i = 8 + nrows, #ARGV, 4 do
-  local ukey = KEYS[tonumber(ARGV[i])]
+  local ki = tonumber(ARGV[i])
   local k, at, ri = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local cur = call('GET', ukey)
-  local start, mask, ended, arow
-  if cur then
-    local s, m, e, r = string.match(cur, '^(%d+)|(%d+)|(%d)|(.*)$')
-    start, mask, ended, arow = tonumber(s), tonumber(m), e == '1', r
+  local u = users[ki]
+  if not u then
+    u = {}
+    local v = cur[ki - 2]
+    if v then
+      local s, m, e, r = string.match(v, '^(%d+)|(%d+)|(%d)|(.*)$')
+      u.s, u.start, u.mask, u.ended, u.row = s, tonumber(s), tonumber(m), e == '1', r
+    end
+    users[ki] = u
   end
-  local active, fresh = false, false
-  if start then
-    if at < start then at = start end
-    active = at - start < window
+  local active = false
+  if u.start then
+    if at < u.start then at = u.start end
+    active = at - u.start < window
   end
   if not active and ri > 0 then
-    start, mask, ended, arow = at, 0, false, ARGV[7 + ri]
-    active, fresh = true, true
+    u.s, u.start, u.mask, u.ended, u.row = ARGV[i + 2], at, 0, false, ARGV[7 + ri]
+    u.fresh, u.dirty, active = true, true, true
   end
-  local reached, broke = false, false
   if active then
+    local mask = u.mask
     local nx = 0
     while has(mask, nx) do nx = nx + 1 end
     local class
@@ -102,26 +111,36 @@ for i = 8 + nrows, #ARGV, 4 do
     elseif k == nx then class = 2
     elseif has(mask, k) then class = 4
     else class = 3 end
-    local act = string.byte(rules, 2 * class + (ended and 2 or 1)) - 48
-    if act % 2 == 1 and events then add('e' .. k .. ':' .. arow) end
-    reached, broke = act % 4 >= 2, act >= 4
-    if reached then
+    local act = string.byte(rules, 2 * class + (u.ended and 2 or 1)) - 48
+    if act % 2 == 1 and events then add(u.row, 2 * k + 1) end
+    if act % 4 >= 2 then
       mask = mask + 2 ^ k
-      add('u' .. k .. ':' .. arow)
+      u.mask, u.dirty = mask, true
+      add(u.row, 2 * k)
       if mask == full then
-        out[#out + 1] = at - start
-        out[#out + 1] = arow
+        out[#out + 1] = at - u.start
+        out[#out + 1] = u.row
       end
     end
-    if broke then ended = true end
-  end
-  if fresh then
-    call('SET', ukey, ARGV[i + 2] .. '|' .. mask .. '|' .. (ended and '1' or '0') .. '|' .. arow, 'PX', ttl)
-  elseif reached or broke then
-    call('SET', ukey, string.match(cur, '^%d+|') .. mask .. '|' .. (ended and '1' or '0') .. '|' .. arow, 'KEEPTTL')
+    if act >= 4 then u.ended, u.dirty = true, true end
   end
 end
-for f, v in pairs(inc) do call('HINCRBY', KEYS[2], f, v) end
+for ki, u in pairs(users) do
+  if u.dirty then
+    local v = u.s .. '|' .. u.mask .. '|' .. (u.ended and '1' or '0') .. '|' .. u.row
+    if u.fresh then
+      redis.call('SET', KEYS[ki], v, 'PX', ttl)
+    else
+      redis.call('SET', KEYS[ki], v, 'KEEPTTL')
+    end
+  end
+end
+for arow, c in pairs(inc) do
+  for f, v in pairs(c) do
+    local kind = f % 2 == 0 and 'u' or 'e'
+    redis.call('HINCRBY', KEYS[2], kind .. math.floor(f / 2) .. ':' .. arow, v)
+  end
+end
 return out
 `)
 
