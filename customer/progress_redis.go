@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ import (
 // that one script call touches one slot, and names every key it touches
 // in KEYS:
 //
-//	prefix{f:NAME:SHARD}:u:MEMBER   a user's attempt "start|mask|ended|row"
+//	prefix{f:NAME:SHARD}:u:MEMBER   a user's attempt (start, mask, ended, row)
 //	prefix{f:NAME:SHARD}:counts     counters "u<step>:<row>", "e<step>:<row>"
 //	prefix{f:NAME:SHARD}:seq:ID     last batch of recorder instance ID applied
 //
@@ -54,55 +55,62 @@ import (
 // progressScript applies the events of one shard. KEYS: the batch guard,
 // the counts hash, then the users' keys. ARGV: batch sequence, window
 // (µs), user-key TTL (ms), steps, count events (1/0), the rules (see
-// attemptRules), the number of rows R, R row ids, then per event: index
-// of its user's key in KEYS, step, event time (µs), row index in 1..R, or
-// 0 when the event cannot start an attempt. It returns {-1} for a batch
-// already applied, otherwise (elapsed µs, row id) per completed attempt.
+// attemptRules), the events, then the row ids. The events are 13-byte
+// little-endian records (see progressRecord): index of the user's key in
+// KEYS (uint16), step (uint8), event time in µs (int64), row index from 1,
+// or 0 when the event cannot start an attempt (uint16). A user's attempt
+// is the record (start µs int64, mask uint32, ended uint8) followed by its
+// row id. It returns {-1} for a batch already applied, otherwise (elapsed
+// µs, row id) per completed attempt.
 //
-// Times are kept as the strings received: Lua numbers are doubles, exact
-// for µs up to 2^53, but printed with 14 digits. Counter increments are
-// summed per call and written once per field.
+// Lua numbers are doubles, exact for µs up to 2^53. Counter increments
+// are summed per call and written once per field.
 var progressScript = redis.NewScript(`
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) <= last then return {-1} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
 local window, ttl = tonumber(ARGV[2]), ARGV[3]
 local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
-local nrows = tonumber(ARGV[7])
+local blob = ARGV[7]
 local full = 2 ^ n - 1
-local function has(mask, k) return math.floor(mask / 2 ^ k) % 2 == 1 end
+local pow = {}
+for k = 0, 32 do pow[k] = 2 ^ k end
+local function has(mask, k) return math.floor(mask / pow[k]) % 2 == 1 end
+local unpack4, pack3 = struct.unpack, struct.pack
 local cur = redis.call('MGET', unpack(KEYS, 3))
-local users = {}
+local S, M, E, R, fresh, dirty = {}, {}, {}, {}, {}, {}
 local out, inc = {}, {}
 local function add(arow, f)
   local c = inc[arow]
   if not c then c = {} inc[arow] = c end
   c[f] = (c[f] or 0) + 1
 end
-for i = 8 + nrows, #ARGV, 4 do
-  local ki = tonumber(ARGV[i])
-  local k, at, ri = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local u = users[ki]
-  if not u then
-    u = {}
+local pos = 1
+while pos < #blob do
+  local ki, k, at, ri
+  ki, k, at, ri, pos = unpack4('<HBi8H', blob, pos)
+  if S[ki] == nil then
     local v = cur[ki - 2]
     if v then
-      local s, m, e, r = string.match(v, '^(%d+)|(%d+)|(%d)|(.*)$')
-      u.s, u.start, u.mask, u.ended, u.row = s, tonumber(s), tonumber(m), e == '1', r
+      S[ki], M[ki], E[ki] = unpack4('<i8I4B', v)
+      R[ki] = string.sub(v, 14)
+    else
+      S[ki] = false
     end
-    users[ki] = u
   end
+  local start = S[ki]
   local active = false
-  if u.start then
-    if at < u.start then at = u.start end
-    active = at - u.start < window
+  if start then
+    if at < start then at = start end
+    active = at - start < window
   end
   if not active and ri > 0 then
-    u.s, u.start, u.mask, u.ended, u.row = ARGV[i + 2], at, 0, false, ARGV[7 + ri]
-    u.fresh, u.dirty, active = true, true, true
+    start = at
+    S[ki], M[ki], E[ki], R[ki] = at, 0, 0, ARGV[7 + ri]
+    fresh[ki], dirty[ki], active = true, true, true
   end
   if active then
-    local mask = u.mask
+    local mask = M[ki]
     local nx = 0
     while has(mask, nx) do nx = nx + 1 end
     local class
@@ -111,28 +119,27 @@ for i = 8 + nrows, #ARGV, 4 do
     elseif k == nx then class = 2
     elseif has(mask, k) then class = 4
     else class = 3 end
-    local act = string.byte(rules, 2 * class + (u.ended and 2 or 1)) - 48
-    if act % 2 == 1 and events then add(u.row, 2 * k + 1) end
+    local act = string.byte(rules, 2 * class + E[ki] + 1) - 48
+    local arow = R[ki]
+    if act % 2 == 1 and events then add(arow, 2 * k + 1) end
     if act % 4 >= 2 then
-      mask = mask + 2 ^ k
-      u.mask, u.dirty = mask, true
-      add(u.row, 2 * k)
+      mask = mask + pow[k]
+      M[ki], dirty[ki] = mask, true
+      add(arow, 2 * k)
       if mask == full then
-        out[#out + 1] = at - u.start
-        out[#out + 1] = u.row
+        out[#out + 1] = at - start
+        out[#out + 1] = arow
       end
     end
-    if act >= 4 then u.ended, u.dirty = true, true end
+    if act >= 4 then E[ki], dirty[ki] = 1, true end
   end
 end
-for ki, u in pairs(users) do
-  if u.dirty then
-    local v = u.s .. '|' .. u.mask .. '|' .. (u.ended and '1' or '0') .. '|' .. u.row
-    if u.fresh then
-      redis.call('SET', KEYS[ki], v, 'PX', ttl)
-    else
-      redis.call('SET', KEYS[ki], v, 'KEEPTTL')
-    end
+for ki in pairs(dirty) do
+  local v = pack3('<i8I4B', S[ki], M[ki], E[ki]) .. R[ki]
+  if fresh[ki] then
+    redis.call('SET', KEYS[ki], v, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[ki], v, 'KEEPTTL')
   end
 end
 for arow, c in pairs(inc) do
@@ -143,6 +150,9 @@ for arow, c in pairs(inc) do
 end
 return out
 `)
+
+// progressRecord is the size of an event record of progressScript.
+const progressRecord = 13
 
 // ruleClasses are the classes of an event of step k for an attempt whose
 // first next steps are reached, in the script's order: k below next-1,
@@ -477,14 +487,8 @@ func (r *remoteProgress) build(i int, p *remoteShard) {
 	keys := append(p.keys[:0], base+"seq:"+r.instance, base+"counts")
 	clear(r.keyIdx)
 	clear(r.rowIdx)
-	args := append(p.args[:0], r.seq, r.windowUS, r.ttlMS, r.steps, boolArg(r.events), r.rules, 0)
-	for _, e := range p.events {
-		if e.row != nil && r.rowIdx[e.row] == 0 {
-			args = append(args, r.rowID(e.row))
-			r.rowIdx[e.row] = len(r.rowIdx) + 1
-		}
-	}
-	args[6] = len(r.rowIdx)
+	blob := make([]byte, 0, progressRecord*len(p.events))
+	args := append(p.args[:0], r.seq, r.windowUS, r.ttlMS, r.steps, boolArg(r.events), r.rules, nil)
 	for _, e := range p.events {
 		ki, ok := r.keyIdx[e.h]
 		if !ok {
@@ -494,10 +498,18 @@ func (r *remoteProgress) build(i int, p *remoteShard) {
 		}
 		ri := 0
 		if e.row != nil {
-			ri = r.rowIdx[e.row]
+			if ri = r.rowIdx[e.row]; ri == 0 {
+				args = append(args, r.rowID(e.row))
+				ri = len(r.rowIdx) + 1
+				r.rowIdx[e.row] = ri
+			}
 		}
-		args = append(args, ki, int(e.k), e.at/1e3, ri)
+		blob = binary.LittleEndian.AppendUint16(blob, uint16(ki))
+		blob = append(blob, byte(e.k))
+		blob = binary.LittleEndian.AppendUint64(blob, uint64(e.at/1e3))
+		blob = binary.LittleEndian.AppendUint16(blob, uint16(ri))
 	}
+	args[6] = blob
 	p.keys, p.args = keys, args
 }
 
