@@ -71,7 +71,7 @@ type remote struct {
 	// resolved by resolveDeferred.
 	qmu      sync.Mutex
 	queue    []pendingEvent // guarded by qmu
-	resolveM sync.Mutex     // serializes resolveDeferred
+	resolveM ctxMutex       // serializes resolveDeferred
 	work     []pendingEvent // guarded by resolveM: taken, not yet resolved
 	spare    []pendingEvent // guarded by resolveM
 	failures int            // consecutive failed resolutions; guarded by resolveM
@@ -79,11 +79,35 @@ type remote struct {
 	stop, done chan struct{}   // of the goroutine that moves pending money
 	runCtx     context.Context // of the goroutine's round trips; cancelled at shutdown
 	cancelRun  context.CancelFunc
-	moneyMu    sync.Mutex  // serialises money hand-overs
+	moneyMu    ctxMutex    // serialises money hand-overs
 	money      moneyWriter // guarded by moneyMu
 
 	current currentMoney // of the current period, as the latest collection read it
 }
+
+// ctxMutex is a mutex whose lock gives up when a context ends: a Flush or
+// Shutdown never waits past its deadline for the goroutine's round trip.
+// The zero value is not usable: make it with newCtxMutex.
+type ctxMutex chan struct{}
+
+func newCtxMutex() ctxMutex { return make(ctxMutex, 1) }
+
+// lock reports whether it took the lock before ctx ended.
+func (m ctxMutex) lock(ctx context.Context) bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case m <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m ctxMutex) unlock() { <-m }
 
 // pendingEvent is a validated event whose user's cohort Redis decides.
 type pendingEvent struct {
@@ -228,6 +252,7 @@ func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, c
 	rs := &remote{store: store, client: store.Client(), base: "{a:" + name + "}:", loc: loc, cur: cur,
 		sent: new(sentCache), ttl: stateTTL(unit, horizon), stop: make(chan struct{}), done: make(chan struct{})}
 	rs.runCtx, rs.cancelRun = context.WithCancel(context.Background())
+	rs.resolveM, rs.moneyMu = newCtxMutex(), newCtxMutex()
 	rs.money = newMoneyWriter(rs)
 	if !cur.declared {
 		for _, code := range currency.GetCurrencyCodes() {
@@ -413,7 +438,7 @@ func (a *Activity) runRemote(interval time.Duration) {
 		case <-t.C:
 		}
 		_ = a.resolveDeferred(rs.runCtx, false)
-		rs.moneyMu.Lock()
+		rs.moneyMu.lock(context.Background())
 		if w := &rs.money; !time.Now().Before(w.next) {
 			if err := a.writeMoney(rs.runCtx, w); err != nil {
 				w.failed(err)
@@ -421,7 +446,7 @@ func (a *Activity) runRemote(interval time.Duration) {
 				w.succeeded()
 			}
 		}
-		rs.moneyMu.Unlock()
+		rs.moneyMu.unlock()
 	}
 }
 
@@ -453,8 +478,10 @@ func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) bool {
 // refused for good (a key of another type) takes its own period as cohort.
 func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 	rs := a.rs
-	rs.resolveM.Lock()
-	defer rs.resolveM.Unlock()
+	if !rs.resolveM.lock(ctx) {
+		return ctx.Err()
+	}
+	defer rs.resolveM.unlock()
 	// queue, work and spare never share an array: the recording path
 	// appends to queue while work is resolved.
 	rs.qmu.Lock()
@@ -547,12 +574,12 @@ func (rs *remote) resolveFailed(a *Activity, err error, final bool) error {
 // dropDeferred counts the events still waiting for their cohort as
 // dropped; after the goroutine stopped.
 func (rs *remote) dropDeferred(a *Activity) {
-	rs.resolveM.Lock()
+	rs.resolveM.lock(context.Background())
 	rs.qmu.Lock()
 	n := len(rs.queue) + len(rs.work)
 	rs.queue, rs.work = nil, nil
 	rs.qmu.Unlock()
-	rs.resolveM.Unlock()
+	rs.resolveM.unlock()
 	if n > 0 {
 		a.drops.unavailable.Add(context.Background(), int64(n))
 	}

@@ -336,8 +336,10 @@ func (a *Activity) takePending() int64 {
 // write at once.
 func (a *Activity) flushMoney(ctx context.Context) error {
 	rs := a.rs
-	rs.moneyMu.Lock()
-	defer rs.moneyMu.Unlock()
+	if !rs.moneyMu.lock(ctx) {
+		return ctx.Err()
+	}
+	defer rs.moneyMu.unlock()
 	w := &rs.money
 	for {
 		err := a.writeMoney(ctx, w)
@@ -370,11 +372,11 @@ func (a *Activity) finishMoney(ctx context.Context) error {
 		err = a.flushMoney(ctx)
 	}
 	rs := a.rs
-	rs.moneyMu.Lock()
+	rs.moneyMu.lock(context.Background()) // the goroutine ended
 	clear(rs.money.batch.groups)
 	rs.money.batch.groups = rs.money.batch.groups[:0]
 	n := a.takePending()
-	rs.moneyMu.Unlock()
+	rs.moneyMu.unlock()
 	if n > 0 {
 		a.drops.unavailable.Add(context.Background(), n)
 		return fmt.Errorf("customer: activity %q: %d purchases and refunds not written to Redis: %w", a.name, n, errors.Join(err, ctx.Err()))
