@@ -646,12 +646,12 @@
 // buffers only pairs not handed over yet; money goes to local atomic
 // counters. Measured on a shared 2-core AMD EPYC with redis-server on the
 // same two cores (go test -bench ActivityState ./customer/, 16,384 users
-// already seen, no allocation in either): an activity event 55 ns in
-// memory and 71 ns with Redis (1.27x), a purchase 77 ns and 100 ns
-// (1.29x), activity from two goroutines 28 ns and 35 ns (1.26x). Sustained
-// ingest of activity events of a million distinct users through one local
-// Redis from one process, every write reaching Redis
-// (BenchmarkActivityRedisIngest): about 1.2 million events/s.
+// already seen, no allocation in either): an activity event 34 ns in
+// memory and 57 ns with Redis (1.7x), a purchase 59 ns and 84 ns (1.4x),
+// activity from two goroutines 32 ns and 63 ns (2x; noisy on two shared
+// cores). Sustained ingest of activity events of a million distinct users
+// through one local Redis from one process, every write reaching Redis
+// (BenchmarkActivityRedisIngest): about 0.7 to 0.8 million events/s.
 //
 // With [WithRedis] a funnel or goal event is validated as in memory, hashed
 // (and its segment row resolved when it may start an attempt) and copied
