@@ -698,25 +698,31 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 		if a.saver != nil {
 			errs = append(errs, a.saver.Shutdown(ctx))
 		}
-		if a.rs != nil {
-			close(a.rs.stop)
+		rs := a.rs
+		if rs != nil {
+			close(rs.stop)
 			select {
-			case <-a.rs.done:
+			case <-rs.done:
 				errs = append(errs, a.resolveDeferred(ctx, true))
-				a.movePending()
+				errs = append(errs, a.finishMoney(ctx))
 				// The final reading below reads Redis: write everything first.
-				errs = append(errs, a.rs.store.Flush(ctx))
+				errs = append(errs, rs.store.Flush(ctx))
 			case <-ctx.Done():
 				// The goroutine is in a round trip, which closing the
 				// store's client below ends.
+				rs.cancelRun()
 				errs = append(errs, ctx.Err())
 			}
 		}
 		errs = append(errs, a.col.freeze(ctx))
-		if a.rs != nil {
-			errs = append(errs, a.rs.store.Shutdown(ctx))
-			<-a.rs.done
-			a.rs.dropDeferred(a)
+		if rs != nil {
+			errs = append(errs, rs.store.Shutdown(ctx))
+			rs.cancelRun()
+			<-rs.done
+			if ctx.Err() != nil {
+				errs = append(errs, a.finishMoney(ctx)) // counts what is left
+			}
+			rs.dropDeferred(a)
 		}
 	})
 	return errors.Join(errs...)
@@ -738,8 +744,7 @@ func (a *Activity) Flush(ctx context.Context) error {
 		a.rs.sent.forget()
 		var err error
 		if !a.closed.Load() {
-			err = a.resolveDeferred(ctx, false)
-			a.movePending()
+			err = errors.Join(a.resolveDeferred(ctx, false), a.flushMoney(ctx))
 		}
 		return errors.Join(err, a.rs.store.Flush(ctx))
 	}

@@ -390,15 +390,36 @@
 // bad file never fails or crashes the start. The recording path is the
 // memory one.
 //
-// [WithRedis] or [WithRedisClient] keep an activity's distinct-user sets, first-seen cohorts
-// and money totals in one Redis server shared by the replicas that use the
-// same key prefix and activity name:
+// [WithRedis], [WithRedisClient] or [WithRedisCluster] keep an
+// activity's distinct-user sets, first-seen cohorts and money totals in
+// Redis, shared by the replicas that use the same key prefix and activity
+// name:
+//   - every key of an activity is PREFIX + "{a:" + NAME + "}:" + what it
+//     holds (day:<date>, cohort:<period>:<offset>:users,
+//     paying:<period>:<currency>, revenue|purchases|refunds:<period>:<currency>,
+//     cohort:<period>:<offset>:revenue|purchases:<currency>,
+//     first:<user hash>, currency:<code>, applied:<instance>). The braces
+//     are a Redis Cluster hash tag: all the keys of one activity live in
+//     one slot, so every multi-key command (PFCOUNT unions, MGET, the money
+//     script) runs on one node, and an activity's load is on that node.
+//     On a cluster every figure is as global as on one server. A key
+//     prefix with a brace is an error at construction;
 //   - distinct users are Redis HyperLogLogs (PFADD of a fixed-size hash of
 //     the user id, never the id): one per day, per cohort and offset, and
 //     per period and currency for paying users; a period's active users are
 //     the union of its days and a cohort's members the union of its cells;
-//   - money, purchases and refunds are INCRBY counters per period and
-//     currency and per cohort, offset and currency; amounts stay exact.
+//   - money, purchases and refunds are counters per period and currency
+//     and per cohort, offset and currency; amounts stay exact. Money is
+//     never dropped for want of Redis: it is summed locally (constant
+//     memory per period, cell and currency) and leaves the local sums only
+//     when Redis acknowledged it. The activity's goroutine writes it every
+//     200 ms with one Lua script that applies each hand-over exactly once
+//     (a guard key per recorder instance keeps the last sequence applied,
+//     so a hand-over whose reply was lost and that is sent again counts
+//     once, for outages under seven days), and retries with backoff while
+//     Redis is down. The script refuses an increment that would overflow a
+//     counter (nothing wraps): the events of that hand-over's period (or
+//     cell) and currency are counted as amount_overflow and not retried.
 //     Without [WithCurrencies] one more key per currency taken tells every
 //     replica which currencies to report, read with one MGET per
 //     collection;
@@ -477,14 +498,27 @@
 // batches every 200 ms; a per-recorder cache of the (set, user) pairs
 // already handed over (2 MiB, about 260,000 pairs) skips repeats until the
 // next collection or [Activity.Flush], and the buffer de-duplicates what
-// is left. Money is
-// summed locally and handed over as one INCRBY per counter every 200 ms.
-// While Redis is unreachable the buffer holds the writes and the flusher
-// retries with backoff (errors go to the OTel error handler); when the
-// buffer is full the oldest write is dropped and counted on kpikit.dropped
-// with reason store_unavailable (a user whose write was dropped is written
-// again at their next event after the next collection). When Redis
-// returns, nothing that fit in the buffer is lost. Collection reads Redis
+// is left. The writes of one recording call (up to three: the day, the
+// cohort cell and, for a purchase, the paying set) are one buffer entry.
+// While Redis is unreachable the buffer holds the entries and the flusher
+// retries with backoff (errors go to the OTel error handler, the first
+// within about 1.5 s of a server that stops answering); when the buffer
+// is full the oldest entry is dropped whole. When Redis returns, nothing
+// that fit in the buffer is lost.
+//
+// kpikit.dropped with reason store_unavailable counts recording calls
+// (events), exactly: an event whose buffer entry was dropped (full buffer,
+// or still buffered when a Shutdown's deadline passed), an event still
+// waiting for its first-seen cohort at that deadline or beyond the queue,
+// and each purchase or refund whose money Redis had not acknowledged when
+// a Shutdown's deadline passed (a hand-over in flight then counts as not
+// written, though Redis may have applied it). An event that needed no new
+// write is not lost: its user was already handed over for those sets
+// (sent cache) or the same write was already waiting in the buffer; if
+// that waiting write is dropped, the event that buffered it is the one
+// counted. An event whose money reached Redis but whose distinct-user
+// entry was dropped counts once, for the entry. A user whose write was
+// dropped is written again at their next event after the next collection. Collection reads Redis
 // (PFCOUNT, unions and MGET in two pipelined round trips, O(horizon²)
 // commands) and so reports the same values on every replica, up to the
 // writes not yet flushed ([Activity.Flush] writes them now). A failed read
@@ -494,11 +528,14 @@
 // seconds or the caller's earlier deadline, also when the server accepts
 // connections and never answers, and Flush, Close and Shutdown return by
 // their deadline. Redis
-// itself must persist (AOF or RDB) for the state to survive a Redis
-// restart. An amount that would overflow the money a replica has not
-// handed to Redis yet is dropped as amount_overflow, as in memory; Redis
-// refuses an INCRBY that would overflow its total, which is reported
-// through the error handler. Funnels and goals buffer their events likewise (one
+// itself must persist (AOF or RDB) for the distinct-user sets to survive
+// a Redis restart; money recorded before a restart that Redis had
+// acknowledged is lost with an empty restart, money not yet acknowledged
+// is written after it. An amount that would overflow the money a replica
+// has not handed to Redis yet is dropped as amount_overflow, as in
+// memory; one that would overflow the total in Redis is refused by the
+// script and counted likewise (see above), and reported through the error
+// handler. Funnels and goals buffer their events likewise (one
 // fixed-size record per event, [WithRedisBufferSize] records, oldest
 // dropped and counted as store_unavailable when full), send batches of up
 // to 512 events every 100 ms, retry with backoff, and read the counter
@@ -625,12 +662,12 @@
 // buffers only pairs not handed over yet; money goes to local atomic
 // counters. Measured on a shared 2-core AMD EPYC with redis-server on the
 // same two cores (go test -bench ActivityState ./customer/, 16,384 users
-// already seen, no allocation in either): an activity event 55 ns in
-// memory and 71 ns with Redis (1.27x), a purchase 77 ns and 100 ns
-// (1.29x), activity from two goroutines 28 ns and 35 ns (1.26x). Sustained
-// ingest of activity events of a million distinct users through one local
-// Redis from one process, every write reaching Redis
-// (BenchmarkActivityRedisIngest): about 1.2 million events/s.
+// already seen, no allocation in either): an activity event 34 ns in
+// memory and 57 ns with Redis (1.7x), a purchase 59 ns and 84 ns (1.4x),
+// activity from two goroutines 32 ns and 63 ns (2x; noisy on two shared
+// cores). Sustained ingest of activity events of a million distinct users
+// through one local Redis from one process, every write reaching Redis
+// (BenchmarkActivityRedisIngest): about 0.7 to 0.8 million events/s.
 //
 // With [WithRedis] a funnel or goal event is validated as in memory, hashed
 // (and its segment row resolved when it may start an attempt) and copied

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,9 @@ import (
 //     by appendState and read back by restoreState;
 //   - Redis (a.rs != nil): the rings hold the Redis keys of each period,
 //     cell and day and the money not yet handed over; recording buffers
-//     PFADD, and runRemote the summed INCRBYs, in a redisstore.Store;
-//     runRemote also resolves the first-seen cohorts of deferred events
+//     PFADD in a redisstore.Store (one entry per event), runRemote writes
+//     the money itself with moneyScript (state_redis_money.go) and
+//     resolves the first-seen cohorts of deferred events
 //     (resolveDeferred), and collection reads PFCOUNT and MGET.
 
 // CloseTimeout bounds how long [Activity.Close] waits for the last
@@ -55,7 +57,7 @@ const activityStateVersion = 1
 type remote struct {
 	store   *redisstore.Store
 	client  redis.UniversalClient
-	base    string // "a:" + activity name + ":"
+	base    string // "{a:" + activity name + "}:", the hash tag of every key of the activity
 	loc     *time.Location
 	cur     *currencies
 	keysMu  sync.Mutex        // serialises building money keys
@@ -69,15 +71,43 @@ type remote struct {
 	// resolved by resolveDeferred.
 	qmu      sync.Mutex
 	queue    []pendingEvent // guarded by qmu
-	resolveM sync.Mutex     // serializes resolveDeferred
+	resolveM ctxMutex       // serializes resolveDeferred
 	work     []pendingEvent // guarded by resolveM: taken, not yet resolved
 	spare    []pendingEvent // guarded by resolveM
 	failures int            // consecutive failed resolutions; guarded by resolveM
 
-	stop, done chan struct{} // of the goroutine that moves pending money
+	stop, done chan struct{}   // of the goroutine that moves pending money
+	runCtx     context.Context // of the goroutine's round trips; cancelled at shutdown
+	cancelRun  context.CancelFunc
+	moneyMu    ctxMutex    // serialises money hand-overs
+	money      moneyWriter // guarded by moneyMu
 
 	current currentMoney // of the current period, as the latest collection read it
 }
+
+// ctxMutex is a mutex whose lock gives up when a context ends: a Flush or
+// Shutdown never waits past its deadline for the goroutine's round trip.
+// The zero value is not usable: make it with newCtxMutex.
+type ctxMutex chan struct{}
+
+func newCtxMutex() ctxMutex { return make(ctxMutex, 1) }
+
+// lock reports whether it took the lock before ctx ended.
+func (m ctxMutex) lock(ctx context.Context) bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case m <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m ctxMutex) unlock() { <-m }
 
 // pendingEvent is a validated event whose user's cohort Redis decides.
 type pendingEvent struct {
@@ -208,12 +238,22 @@ func stateTTL(unit period.Unit, horizon int) time.Duration {
 
 func newRemote(name string, unit period.Unit, loc *time.Location, horizon int, cur *currencies, opts []redisstore.Option, drop redisstore.Option) (*remote, error) {
 	ro := append([]redisstore.Option{redisstore.WithTTL(stateTTL(unit, horizon)), drop}, opts...)
+	if err := redisstore.Check(ro...); err != nil {
+		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
+	}
 	store, err := redisstore.New(ro...)
 	if err != nil {
 		return nil, fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
 	}
-	rs := &remote{store: store, client: store.Client(), base: "a:" + name + ":", loc: loc, cur: cur,
+	if p := store.Prefix(); strings.ContainsAny(p, "{}") {
+		_ = store.Shutdown(context.Background())
+		return nil, fmt.Errorf("customer: Redis key prefix %q has a brace: the activity's keys carry the hash tag {a:<name>}: %w", p, ErrInvalidConfig)
+	}
+	rs := &remote{store: store, client: store.Client(), base: "{a:" + name + "}:", loc: loc, cur: cur,
 		sent: new(sentCache), ttl: stateTTL(unit, horizon), stop: make(chan struct{}), done: make(chan struct{})}
+	rs.runCtx, rs.cancelRun = context.WithCancel(context.Background())
+	rs.resolveM, rs.moneyMu = newCtxMutex(), newCtxMutex()
+	rs.money = newMoneyWriter(rs)
 	if !cur.declared {
 		for _, code := range currency.GetCurrencyCodes() {
 			rs.curKeys = append(rs.curKeys, rs.currencyKey(code).String())
@@ -383,19 +423,30 @@ func markDirty(k *periodKeys) {
 	}
 }
 
-// runRemote moves pending money to the store every interval until stop.
+// runRemote resolves deferred first-seen cohorts and hands the pending
+// money to Redis every interval until stop; a failed hand-over is retried
+// with backoff (see moneyWriter).
 func (a *Activity) runRemote(interval time.Duration) {
-	defer close(a.rs.done)
+	rs := a.rs
+	defer close(rs.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-a.rs.stop:
+		case <-rs.stop:
 			return
 		case <-t.C:
-			_ = a.resolveDeferred(context.Background(), false)
-			a.movePending()
 		}
+		_ = a.resolveDeferred(rs.runCtx, false)
+		rs.moneyMu.lock(context.Background())
+		if w := &rs.money; !time.Now().Before(w.next) {
+			if err := a.writeMoney(rs.runCtx, w); err != nil {
+				w.failed(err)
+			} else {
+				w.succeeded()
+			}
+		}
+		rs.moneyMu.unlock()
 	}
 }
 
@@ -427,8 +478,10 @@ func (rs *remote) deferEvent(e pendingEvent, drop selfobs.Reason) bool {
 // refused for good (a key of another type) takes its own period as cohort.
 func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 	rs := a.rs
-	rs.resolveM.Lock()
-	defer rs.resolveM.Unlock()
+	if !rs.resolveM.lock(ctx) {
+		return ctx.Err()
+	}
+	defer rs.resolveM.unlock()
 	// queue, work and spare never share an array: the recording path
 	// appends to queue while work is resolved.
 	rs.qmu.Lock()
@@ -449,7 +502,7 @@ func (a *Activity) resolveDeferred(ctx context.Context, final bool) error {
 	if len(work) == 0 {
 		return nil
 	}
-	ctx, cancel := redisstore.Bound(ctx)
+	ctx, cancel := redisstore.BoundWrite(ctx)
 	defer cancel()
 	pipe := rs.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(work))
@@ -521,12 +574,12 @@ func (rs *remote) resolveFailed(a *Activity, err error, final bool) error {
 // dropDeferred counts the events still waiting for their cohort as
 // dropped; after the goroutine stopped.
 func (rs *remote) dropDeferred(a *Activity) {
-	rs.resolveM.Lock()
+	rs.resolveM.lock(context.Background())
 	rs.qmu.Lock()
 	n := len(rs.queue) + len(rs.work)
 	rs.queue, rs.work = nil, nil
 	rs.qmu.Unlock()
-	rs.resolveM.Unlock()
+	rs.resolveM.unlock()
 	if n > 0 {
 		a.drops.unavailable.Add(context.Background(), int64(n))
 	}
@@ -546,55 +599,6 @@ func (f *firstSeen) resolve(h uint64, c int64) {
 		f.n.Add(-1)
 	}
 	sh.mu.Unlock()
-}
-
-// movePending hands the money recorded since the last call to the store,
-// one INCRBY per key. A period's cohort cells are visited only when the
-// period is marked dirty.
-func (a *Activity) movePending() {
-	rs := a.rs
-	s := rs.store
-	n := rs.cur.len()
-	var moved [MaxCurrencies]bool
-	rs.periods.each(rs.periods.top.Load(), func(e *entry[periodKeys]) {
-		k := &e.v
-		if !k.dirty.Load() {
-			return
-		}
-		k.dirty.Store(false)
-		for i := range n {
-			if m := &k.money[i]; m.ready.Load() {
-				s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
-				s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
-				s.IncrBy(m.refunds, m.pending.refunds.Swap(0))
-				moved[i] = true
-			}
-		}
-		for j := range k.cells {
-			cl := k.cells[j].Load()
-			if cl == nil {
-				continue
-			}
-			for i := range n {
-				if m := &cl.money[i]; m.ready.Load() {
-					s.IncrBy(m.revenue, m.pending.revenue.Swap(0))
-					s.IncrBy(m.purchases, m.pending.purchases.Swap(0))
-				}
-			}
-		}
-	})
-	if rs.cur.declared {
-		return
-	}
-	// Tell the other replicas which currencies hold money, for as long as
-	// the money keys live.
-	for i := range n {
-		if moved[i] {
-			k := rs.currencyKey(rs.cur.unit(i).Currency())
-			s.SetNX(k, 1, rs.ttl)
-			s.Expire(k, rs.ttl)
-		}
-	}
 }
 
 // discoverCurrencies gives a slot to every currency that another replica

@@ -173,6 +173,22 @@ func within(key string, got, want float64) bool {
 // within the HyperLogLog error.
 func TestActivityRedisReplicas(t *testing.T) {
 	srv := redistest.Start(t)
+	checkReplicas(t, customer.WithRedis(srv.Addr()))
+}
+
+// TestActivityRedisClusterReplicas is TestActivityRedisReplicas on a real
+// Redis Cluster of three masters: every key of the activity carries its
+// hash tag, so the multi-key reads (PFCOUNT unions, MGET) and the money
+// script run in one slot, and the replicas report what memory does.
+func TestActivityRedisClusterReplicas(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	checkReplicas(t, customer.WithRedisCluster(cl.Addrs()...))
+}
+
+// checkReplicas feeds a third of a random event stream to each of three
+// replicas on the Redis of redisOpt and every event to one in-memory
+// activity, and compares what they report.
+func checkReplicas(t *testing.T, redisOpt customer.Option) {
 	ctx := context.Background()
 	events := stateEvents(9000, 1500)
 
@@ -182,7 +198,7 @@ func TestActivityRedisReplicas(t *testing.T) {
 	var harnesses [3]*harness
 	for i := range replicas {
 		harnesses[i] = newHarness(t)
-		replicas[i] = newStateActivity(t, "shop", harnesses[i], customer.WithRedis(srv.Addr()),
+		replicas[i] = newStateActivity(t, "shop", harnesses[i], redisOpt,
 			customer.WithRedisKeyPrefix("test:replicas:"))
 	}
 	var wg sync.WaitGroup
@@ -210,7 +226,7 @@ func TestActivityRedisReplicas(t *testing.T) {
 	// A replica that started after the others and recorded nothing reports
 	// the same values.
 	late := newHarness(t)
-	newStateActivity(t, "shop", late, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:replicas:"))
+	newStateActivity(t, "shop", late, redisOpt, customer.WithRedisKeyPrefix("test:replicas:"))
 
 	wantRM := mem.collect(t)
 	wantPoints := customerPoints(wantRM)

@@ -99,7 +99,7 @@ func (s *Store) writeWithRetry() bool {
 	for attempt := 1; ; attempt++ {
 		rejected, err := s.write(&seq)
 		if err == nil {
-			s.settle(uint64(len(s.batch)), 0, uint64(rejected))
+			s.settle(uint64(len(s.batch)), 0, 0, uint64(rejected))
 			s.reportDrops()
 			return true
 		}
@@ -129,23 +129,33 @@ func (s *Store) writeWithRetry() bool {
 
 // abandon counts the current batch and everything buffered as dropped.
 func (s *Store) abandon() {
-	n := uint64(len(s.batch))
-	s.batch = s.batch[:0]
-	for {
-		s.take()
-		if len(s.batch) == 0 {
-			break
-		}
+	var n, events uint64
+	for len(s.batch) > 0 {
 		n += uint64(len(s.batch))
+		events += batchEvents(s.batch)
+		s.take()
 	}
-	s.settle(0, n, 0)
+	s.settle(0, n, events, 0)
 	s.reportDrops()
 }
 
+// batchEvents returns the number of events in b.
+func batchEvents(b []record) uint64 {
+	var n uint64
+	for i := range b {
+		if b[i].ev > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// reportDrops adds the events lost since the last call to the drop
+// counter.
 func (s *Store) reportDrops() {
 	s.mu.Lock()
-	d := s.st.Dropped - s.reported
-	s.reported = s.st.Dropped
+	d := s.st.Lost - s.reported
+	s.reported = s.st.Lost
 	s.mu.Unlock()
 	if d > 0 {
 		s.cfg.drop.Add(context.Background(), int64(d))
@@ -155,7 +165,7 @@ func (s *Store) reportDrops() {
 // write sends s.batch in one pipeline. It returns the number of commands
 // Redis refused and a non-nil error when the batch must be retried.
 func (s *Store) write(seq *uint64) (int, error) {
-	ctx, cancel := Bound(s.runCtx)
+	ctx, cancel := BoundWrite(s.runCtx)
 	defer cancel()
 	sc := &s.scratch
 	sc.reset()

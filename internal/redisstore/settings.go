@@ -78,6 +78,17 @@ func IsNil(client redis.UniversalClient) bool {
 	return false
 }
 
+// WriteTimeout bounds one background write (a flushed batch, a hand-over
+// of money, a resolution of first-seen cohorts): shorter than [Timeout],
+// so that a server that stops answering is reported within a few flush
+// intervals.
+const WriteTimeout = 1500 * time.Millisecond
+
+// BoundWrite returns ctx bounded by [WriteTimeout].
+func BoundWrite(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, WriteTimeout)
+}
+
 // Bound returns ctx bounded by [Timeout].
 func Bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, Timeout)

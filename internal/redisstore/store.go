@@ -39,24 +39,29 @@ const (
 	opExpire
 )
 
-// record is one buffered event: a fixed-size value that holds the key's
-// string header (no copy) and no other pointer.
+// record is one buffered command: a fixed-size value that holds the key's
+// string header (no copy) and no other pointer. The commands of one event
+// are contiguous in the buffer, the first carrying their number in ev, and
+// are taken and dropped together.
 type record struct {
 	key string
 	v   int64  // PFADD: member hash; SET: value; INCRBY: increment
 	aux uint64 // PFADD: de-duplication hash; SET, EXPIRE: ttl in ns
 	op  op
-	tab bool // PFADD: aux is in the de-duplication table
+	tab bool  // PFADD: aux is in the de-duplication table
+	ev  uint8 // first command of its event: the event's number of commands; else 0
 }
 
-// Stats are the store's event counts since [New].
+// Stats are the store's counts since [New]. Commands are counted one by
+// one; Lost counts events, each the commands buffered by one call.
 type Stats struct {
-	Enqueued     uint64 // events accepted into the buffer
+	Enqueued     uint64 // commands accepted into the buffer
 	Deduplicated uint64 // PFADDs not buffered: the same key and member were waiting
-	Written      uint64 // events written to Redis
-	Dropped      uint64 // events lost because Redis could not take them
+	Written      uint64 // commands written to Redis
+	Dropped      uint64 // commands lost because Redis could not take them
+	Lost         uint64 // events whose commands were dropped: what the drop counter counts
 	Rejected     uint64 // commands Redis answered with an error (reported, not retried)
-	Pending      int    // events waiting in the buffer now
+	Pending      int    // commands waiting in the buffer now
 }
 
 // Store buffers writes for Redis and writes them from one goroutine. See
@@ -146,6 +151,9 @@ func (s *Store) Key(name string) Key {
 	return Key{name: full, h: xxhash.Sum64String(full)}
 }
 
+// Prefix returns the key prefix of [WithKeyPrefix].
+func (s *Store) Prefix() string { return s.cfg.prefix }
+
 // Client returns the Redis client the store writes through.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
@@ -162,25 +170,30 @@ func (s *Store) PFAdd(k Key, h uint64) {
 	s.push(record{key: k.name, v: int64(h), aux: d, op: opPFAdd})
 }
 
-// PFAddEach buffers PFADD k member for each of keys under one lock, the
-// cheaper form for an event that touches several sets (day, week, month).
+// maxEventKeys is the most keys one event of [Store.PFAddEach] takes.
+const maxEventKeys = 8
+
+// PFAddEach buffers PFADD k member for each of keys (at most 8) as one
+// event: its commands are kept, written and dropped together, and
+// dropping them counts one event on the drop counter. A command whose key
+// and member are already waiting is not buffered again; an event left
+// without a command makes no entry (what it needed is waiting, and is
+// counted with the event that buffered it if dropped).
 func (s *Store) PFAddEach(h uint64, keys ...Key) {
-	if s == nil {
+	if s == nil || len(keys) == 0 {
 		return
 	}
-	s.mu.Lock()
-	for _, k := range keys {
+	var rs [maxEventKeys]record
+	n := 0
+	for _, k := range keys[:min(len(keys), maxEventKeys)] {
 		d := k.h*0x9e3779b97f4a7c15 ^ h
 		if d == 0 {
 			d = 1
 		}
-		s.pushLocked(record{key: k.name, v: int64(h), aux: d, op: opPFAdd})
+		rs[n] = record{key: k.name, v: int64(h), aux: d, op: opPFAdd}
+		n++
 	}
-	drop := s.closed
-	s.mu.Unlock()
-	if drop {
-		s.cfg.drop.Add(context.Background(), int64(len(keys)))
-	}
+	s.pushEvent(rs[:n])
 }
 
 // SetNX buffers SET k value NX with an expiry of ttl; zero ttl uses the
@@ -207,42 +220,78 @@ func (s *Store) push(r record) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	s.pushLocked(r)
-	drop := s.closed
-	s.mu.Unlock()
-	if drop {
-		s.cfg.drop.Add(context.Background(), 1)
-	}
+	s.pushEvent([]record{r})
 }
 
-func (s *Store) pushLocked(r record) {
+// pushEvent buffers the commands of one event, less those de-duplicated,
+// dropping the oldest events to make room; after Shutdown, or when the
+// event is larger than the buffer, it drops the event.
+func (s *Store) pushEvent(rs []record) {
+	s.mu.Lock()
 	if s.closed {
-		s.st.Dropped++
+		s.st.Dropped += uint64(len(rs))
+		s.st.Lost++
+		s.reported++ // counted here, not by reportDrops
+		s.mu.Unlock()
+		s.cfg.drop.Add(context.Background(), 1)
 		return
 	}
-	if r.op == opPFAdd && s.tabN < s.tabMax {
-		if !s.tabInsert(r.aux) {
-			s.st.Deduplicated++
-			return
+	k := 0
+	for _, r := range rs {
+		if r.op == opPFAdd && s.tabN < s.tabMax {
+			if !s.tabInsert(r.aux) {
+				s.st.Deduplicated++
+				continue
+			}
+			r.tab = true
 		}
-		r.tab = true
+		rs[k] = r
+		k++
 	}
-	if s.n == len(s.ring) {
-		// Full: drop the oldest event.
+	if k > len(s.ring) {
+		for _, r := range rs[:k] {
+			if r.tab {
+				s.tabDelete(r.aux)
+			}
+		}
+		s.st.Dropped += uint64(k)
+		s.st.Lost++
+		s.mu.Unlock()
+		return // counted by the flusher's next reportDrops
+	}
+	for s.n+k > len(s.ring) {
+		s.dropOldest()
+	}
+	for i, r := range rs[:k] {
+		if i == 0 {
+			r.ev = uint8(k)
+		}
+		s.ring[(s.head+s.n)&s.mask] = r
+		s.n++
+	}
+	s.st.Enqueued += uint64(k)
+	s.kickLocked()
+	s.mu.Unlock()
+}
+
+// dropOldest drops the oldest buffered event, all its commands.
+func (s *Store) dropOldest() {
+	g := max(int(s.ring[s.head].ev), 1)
+	for range g {
 		old := &s.ring[s.head]
 		if old.tab {
 			s.tabDelete(old.aux)
 		}
 		*old = record{}
 		s.head = (s.head + 1) & s.mask
-		s.n--
-		s.st.Dropped++
-		s.settled++
 	}
-	s.ring[(s.head+s.n)&s.mask] = r
-	s.n++
-	s.st.Enqueued++
+	s.n -= g
+	s.st.Dropped += uint64(g)
+	s.st.Lost++
+	s.settled += uint64(g)
+}
+
+func (s *Store) kickLocked() {
 	if s.n >= s.cfg.batchSize && !s.kicked {
 		s.kicked = true
 		select {
@@ -297,21 +346,24 @@ func (s *Store) tabDelete(d uint64) {
 	s.tabN--
 }
 
-// take moves up to one batch of events from the buffer into s.batch.
+// take moves about one batch of commands from the buffer into s.batch:
+// whole events, the last of which may pass the batch size.
 func (s *Store) take() {
 	s.batch = s.batch[:0]
 	s.mu.Lock()
-	k := min(s.n, s.cfg.batchSize)
-	for range k {
-		r := &s.ring[s.head]
-		if r.tab {
-			s.tabDelete(r.aux)
+	for len(s.batch) < s.cfg.batchSize && s.n > 0 {
+		g := max(int(s.ring[s.head].ev), 1)
+		for range g {
+			r := &s.ring[s.head]
+			if r.tab {
+				s.tabDelete(r.aux)
+			}
+			s.batch = append(s.batch, *r)
+			*r = record{}
+			s.head = (s.head + 1) & s.mask
 		}
-		s.batch = append(s.batch, *r)
-		*r = record{}
-		s.head = (s.head + 1) & s.mask
+		s.n -= g
 	}
-	s.n -= k
 	if s.n < s.cfg.batchSize {
 		s.kicked = false
 	}
@@ -322,10 +374,11 @@ func (s *Store) take() {
 // settle publishes the outcome of written and dropped events, and of the
 // rejected commands among the written ones, in one step, then wakes the
 // callers of Flush: a Flush that returns sees all of it.
-func (s *Store) settle(written, dropped, rejected uint64) {
+func (s *Store) settle(written, dropped, lost, rejected uint64) {
 	s.mu.Lock()
 	s.st.Written += written
 	s.st.Dropped += dropped
+	s.st.Lost += lost
 	s.st.Rejected += rejected
 	s.settled += written + dropped
 	close(s.progress)
@@ -345,7 +398,7 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// Flush waits until every event buffered before the call has been written
+// Flush waits until every command buffered before the call has been written
 // to Redis (or dropped), or until ctx ends. It returns ctx.Err() in the
 // latter case and [ErrClosed] after [Store.Shutdown] with events left.
 func (s *Store) Flush(ctx context.Context) error {
