@@ -12,6 +12,7 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/snapshot"
 	"github.com/kpikit/kpikit/slo"
 )
@@ -133,7 +134,8 @@ type config struct {
 	snapPath     string
 	snapInterval time.Duration
 	redis        []redisstore.Option
-	redisOn      bool // WithRedis or WithRedisClient was given
+	redisOn      bool           // WithRedis or WithRedisClient was given
+	shared       shared.Backend // WithState
 
 	// Goal only.
 	slos []slo.SLO

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/shared"
 )
 
 // This file holds the options that choose where a recorder keeps its
@@ -26,6 +27,31 @@ func WithSnapshot(path string, interval time.Duration) Option {
 	return optionFunc(func(c config) config {
 		c.snapPath, c.snapInterval = path, interval
 		c.given |= givenSnapshot
+		return c
+	})
+}
+
+// State is where recorders keep state shared by replicas:
+// customer/redisstate provides it (redisstate.New). It is implemented only
+// within this module.
+type State interface{ shared.Backend }
+
+// WithState applies to [NewActivity], [NewFunnel] and [NewGoal]. It keeps
+// an activity's distinct-user sets, first-seen cohorts and money totals, or
+// a funnel's or goal's user progress and counts, in st, shared by every
+// replica that uses the same store and recorder name, so that every
+// replica reports the same global values. Recording never waits for the
+// store: events are buffered and written in the background (see the
+// package documentation, "State"). A nil st is an error: the state would
+// stay in memory, per replica. It excludes [WithSnapshot] and
+// [WithMaxUsers].
+func WithState(st State) Option {
+	return optionFunc(func(c config) config {
+		c.given |= givenRedis
+		if st == nil {
+			return c.fail(invalidf("WithState(nil): a nil state would keep the state in memory, per replica"))
+		}
+		c.shared, c.redisOn = st, true
 		return c
 	})
 }
