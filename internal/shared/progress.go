@@ -1,7 +1,133 @@
 package shared
 
-// ProgressConfig describes a funnel or a goal to its shared state.
-type ProgressConfig struct{}
+import (
+	"context"
+	"time"
 
-// Progress is the shared state of a funnel or a goal.
-type Progress interface{}
+	"github.com/kpikit/kpikit/internal/selfobs"
+)
+
+// ProgressKind says whose progress a shared state keeps.
+type ProgressKind uint8
+
+// Kinds of progress.
+const (
+	FunnelProgress ProgressKind = iota + 1
+	GoalProgress
+)
+
+// String returns "funnel" or "goal".
+func (k ProgressKind) String() string {
+	switch k {
+	case FunnelProgress:
+		return "funnel"
+	case GoalProgress:
+		return "goal"
+	}
+	return "unknown"
+}
+
+// MaxProgressSteps is the most steps a progress state takes: an attempt's
+// reached steps are a 32-bit mask.
+const MaxProgressSteps = 32
+
+// The attempt rule table (ProgressConfig.Rules) tells a shared state what
+// one event of step k does to an active attempt. An attempt's first
+// "next" steps are reached (next is the number of trailing one bits of
+// its mask); the event's class is, in this order:
+//
+//	0  k < next-1
+//	1  k = next-1
+//	2  k = next
+//	3  k > next, step k not reached
+//	4  k > next, step k reached
+//
+// (see [RuleClass]). For each class, the table holds two digits, '0' to
+// '7': one for an attempt going on, then one for an ended attempt. A
+// digit's bits are [RuleCounted], [RuleReaches] and [RuleEnds].
+const RuleClasses = 5
+
+// Bits of a digit of the rule table, less '0'.
+const (
+	RuleCounted = 1 // the event belongs to the attempt (event totals)
+	RuleReaches = 2 // the event reaches step k
+	RuleEnds    = 4 // the event ends the attempt
+)
+
+// RuleClass is the class, in the rule table, of an event of step k for
+// an attempt that reached the steps of mask.
+func RuleClass(mask uint32, k int) int {
+	next := 0
+	for m := mask; m&1 != 0; m >>= 1 {
+		next++
+	}
+	switch {
+	case k < next-1:
+		return 0
+	case k == next-1:
+		return 1
+	case k == next:
+		return 2
+	case mask&(1<<k) != 0:
+		return 4
+	}
+	return 3
+}
+
+// ProgressConfig describes a funnel or a goal to its shared state.
+//
+// The state applies the time rule of place: an event earlier than the
+// start of the user's attempt counts as at the start, and an attempt
+// lasts [start, start+Window). An event that finds no active attempt
+// starts one when it carries a row, and is ignored otherwise; an event
+// that joins or starts an attempt does what Rules says. Whether an event
+// may start an attempt, and its row, are decided by the recorder.
+type ProgressConfig struct {
+	Kind   ProgressKind
+	Name   string // the recorder's name
+	Steps  int    // 1 to MaxProgressSteps
+	Window time.Duration
+	// CountEvents says to count the events of each step that belong to an
+	// attempt (goals), besides the attempts that reached it.
+	CountEvents bool
+	// Rules is the attempt rule table: 2*RuleClasses digits.
+	Rules string
+	// Unavailable counts the events the state could not write: dropped
+	// from a full buffer, refused by the store, or left when Shutdown's
+	// context ended. Closed counts the events pushed once Shutdown began.
+	Unavailable, Closed selfobs.Reason
+	// Completed, when not nil, is called with the row and the time from
+	// start to completion of each attempt that reached every step, once
+	// the store applied the event that completed it; it is called from
+	// the state's goroutine, never after Shutdown returned.
+	Completed func(row string, elapsed time.Duration)
+}
+
+// ProgressCounts are the global counts of one row: attempts that reached
+// each step, and (with CountEvents) events counted per step.
+type ProgressCounts struct {
+	Users, Events [MaxProgressSteps]int64
+}
+
+// Progress is the shared state of a funnel or a goal. Its methods are
+// safe for concurrent use.
+type Progress interface {
+	// Push buffers a validated event: user is a 64-bit hash of the user
+	// id, at the event time in Unix ns (not negative), step in
+	// [0, Steps), row the id of the segment row, or "" when the event
+	// cannot start an attempt. It neither blocks on the network nor
+	// allocates. It reports false when Shutdown began: the event is
+	// dropped and counted as Closed. An event buffered may still be
+	// dropped later, and counted as Unavailable.
+	Push(user uint64, at int64, step int, row string) bool
+	// Read returns the global counts per row id, every replica's events
+	// that reached the store included. It works after Shutdown.
+	Read(ctx context.Context) (map[string]*ProgressCounts, error)
+	// Flush waits until every event pushed before the call was written,
+	// or ctx ends; it returns an error after Shutdown.
+	Flush(ctx context.Context) error
+	// Shutdown stops taking events and writes those buffered until ctx
+	// ends; what is left is counted as Unavailable and ctx.Err() is
+	// returned. Only the first call does anything.
+	Shutdown(ctx context.Context) error
+}

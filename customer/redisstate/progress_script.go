@@ -1,0 +1,289 @@
+package redisstate
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+)
+
+// This file holds the script that applies a shard's events to the
+// attempts it keeps, and the flusher's round trip that calls it.
+//
+// The rules of an attempt come from the recorder: the rule table says,
+// for each class of (steps reached, step, ended), whether an event is
+// counted, reaches its step or ends the attempt; the script only
+// classifies (see shared.RuleClass). The script keeps the time rule of
+// place (an event before the start counts at the start; an attempt lasts
+// [start, start+window)); whether an event may start an attempt is
+// decided by the recorder: the event carries a row only then.
+
+// progressScript applies the events of one shard. KEYS: the batch guard,
+// the counts hash, then the users' keys. ARGV: batch sequence, window
+// (µs), user-key TTL (ms), steps, count events (1/0), the rules (see
+// shared.RuleClasses), the events, then the row ids. The events are 13-byte
+// little-endian records (see progressRecord): index of the user's key in
+// KEYS (uint16), step (uint8), event time in µs (int64), row index from 1,
+// or 0 when the event cannot start an attempt (uint16). A user's attempt
+// is the record (start µs int64, mask uint32, ended uint8) followed by its
+// row id. It returns {-1} for a batch already applied, otherwise (elapsed
+// µs, row id) per completed attempt.
+//
+// Lua numbers are doubles, exact for µs up to 2^53. Counter increments
+// are summed per call and written once per field.
+var progressScript = redis.NewScript(`
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return {-1} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
+local window, ttl = tonumber(ARGV[2]), ARGV[3]
+local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
+local blob = ARGV[7]
+local full = 2 ^ n - 1
+local pow = {}
+for k = 0, 32 do pow[k] = 2 ^ k end
+local function has(mask, k) return math.floor(mask / pow[k]) % 2 == 1 end
+local unpack4, pack3 = struct.unpack, struct.pack
+local cur = redis.call('MGET', unpack(KEYS, 3))
+local S, M, E, R, fresh, dirty = {}, {}, {}, {}, {}, {}
+local out, inc = {}, {}
+local function add(arow, f)
+  local c = inc[arow]
+  if not c then c = {} inc[arow] = c end
+  c[f] = (c[f] or 0) + 1
+end
+local pos = 1
+while pos < #blob do
+  local ki, k, at, ri
+  ki, k, at, ri, pos = unpack4('<HBi8H', blob, pos)
+  if S[ki] == nil then
+    local v = cur[ki - 2]
+    if v then
+      S[ki], M[ki], E[ki] = unpack4('<i8I4B', v)
+      R[ki] = string.sub(v, 14)
+    else
+      S[ki] = false
+    end
+  end
+  local start = S[ki]
+  local active = false
+  if start then
+    if at < start then at = start end
+    active = at - start < window
+  end
+  if not active and ri > 0 then
+    start = at
+    S[ki], M[ki], E[ki], R[ki] = at, 0, 0, ARGV[7 + ri]
+    fresh[ki], dirty[ki], active = true, true, true
+  end
+  if active then
+    local mask = M[ki]
+    local nx = 0
+    while has(mask, nx) do nx = nx + 1 end
+    local class
+    if k < nx - 1 then class = 0
+    elseif k == nx - 1 then class = 1
+    elseif k == nx then class = 2
+    elseif has(mask, k) then class = 4
+    else class = 3 end
+    local act = string.byte(rules, 2 * class + E[ki] + 1) - 48
+    local arow = R[ki]
+    if act % 2 == 1 and events then add(arow, 2 * k + 1) end
+    if act % 4 >= 2 then
+      mask = mask + pow[k]
+      M[ki], dirty[ki] = mask, true
+      add(arow, 2 * k)
+      if mask == full then
+        out[#out + 1] = at - start
+        out[#out + 1] = arow
+      end
+    end
+    if act >= 4 then E[ki], dirty[ki] = 1, true end
+  end
+end
+for ki in pairs(dirty) do
+  local v = pack3('<i8I4B', S[ki], M[ki], E[ki]) .. R[ki]
+  if fresh[ki] then
+    redis.call('SET', KEYS[ki], v, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[ki], v, 'KEEPTTL')
+  end
+end
+for arow, c in pairs(inc) do
+  for f, v in pairs(c) do
+    local kind = f % 2 == 0 and 'u' or 'e'
+    redis.call('HINCRBY', KEYS[2], kind .. math.floor(f / 2) .. ':' .. arow, v)
+  end
+end
+return out
+`)
+
+// progressRecord is the size of an event record of progressScript.
+const progressRecord = 13
+
+// split sorts batch b into its shards' parts.
+func (p *progress) split(b []pevent) {
+	for i := range p.parts {
+		pt := &p.parts[i]
+		pt.events, pt.done = pt.events[:0], false
+	}
+	for _, e := range b {
+		pt := &p.parts[shardOf(e.h)]
+		pt.events = append(pt.events, e)
+	}
+	for i := range p.parts {
+		pt := &p.parts[i]
+		pt.done = len(pt.events) == 0
+		if !pt.done {
+			p.build(i, pt)
+		}
+	}
+}
+
+// build makes the keys and arguments of part pt of shard i.
+func (p *progress) build(i int, pt *progressShard) {
+	base := p.bases[i]
+	keys := append(pt.keys[:0], base+"seq:"+p.instance, base+"counts")
+	clear(p.keyIdx)
+	clear(p.rowIdx)
+	blob := make([]byte, 0, progressRecord*len(pt.events))
+	args := append(pt.args[:0], p.seq, p.windowUS, p.ttlMS, p.steps, boolArg(p.events), p.rules, nil)
+	for _, e := range pt.events {
+		ki, ok := p.keyIdx[e.h]
+		if !ok {
+			keys = append(keys, base+"u:"+member(e.h))
+			ki = len(keys)
+			p.keyIdx[e.h] = ki
+		}
+		ri := 0
+		if e.row != "" {
+			if ri = p.rowIdx[e.row]; ri == 0 {
+				args = append(args, e.row)
+				ri = len(p.rowIdx) + 1
+				p.rowIdx[e.row] = ri
+			}
+		}
+		blob = binary.LittleEndian.AppendUint16(blob, uint16(ki))
+		blob = append(blob, byte(e.k))
+		blob = binary.LittleEndian.AppendUint64(blob, uint64(e.at/1e3))
+		blob = binary.LittleEndian.AppendUint16(blob, uint16(ri))
+	}
+	args[6] = blob
+	pt.keys, pt.args = keys, args
+}
+
+// pending is the number of events of the batch Redis has not applied.
+func (p *progress) pending() int {
+	n := 0
+	for i := range p.parts {
+		if !p.parts[i].done {
+			n += len(p.parts[i].events)
+		}
+	}
+	return n
+}
+
+// send applies the parts of the batch not yet applied, in one pipeline
+// bounded by progressRoundTrip, and reports the attempts they completed.
+// A part Redis refuses for good is reported and counted as lost. It
+// returns the first error of a part that may be retried.
+func (p *progress) send(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, progressRoundTrip)
+	defer cancel()
+	for loaded := false; ; loaded = true {
+		pipe := p.client.Pipeline()
+		for i := range p.parts {
+			if pt := &p.parts[i]; !pt.done {
+				pt.cmd = progressScript.EvalSha(ctx, pipe, pt.keys, pt.args...)
+			}
+		}
+		_, _ = pipe.Exec(ctx)
+		var retry error
+		noScript := false
+		for i := range p.parts {
+			pt := &p.parts[i]
+			if pt.done {
+				continue
+			}
+			res, err := pt.cmd.Slice()
+			pt.cmd = nil
+			switch {
+			case err == nil:
+				pt.done = true
+				p.report(res)
+			case redis.HasErrorPrefix(err, "NOSCRIPT"):
+				noScript = true
+			case permanent(err):
+				pt.done = true
+				otel.Handle(fmt.Errorf("redisstate: %s: Redis refused %d events: %w", p.name, len(pt.events), err))
+				p.lost.Add(context.Background(), int64(len(pt.events)))
+			case retry == nil:
+				retry = err
+			}
+		}
+		if !noScript || loaded {
+			if noScript && retry == nil {
+				retry = errors.New("script not loaded")
+			}
+			return retry
+		}
+		if err := progressScript.Load(ctx, p.client).Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// report hands the attempts a script call completed to the recorder.
+func (p *progress) report(res []any) {
+	if p.completed == nil {
+		return
+	}
+	for i := 0; i+1 < len(res); i += 2 {
+		us, _ := res[i].(int64)
+		row, _ := res[i+1].(string)
+		if us >= 0 {
+			p.completed(row, time.Duration(us)*time.Microsecond)
+		}
+	}
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// member is the key part of a user hash h: 16 lower-case hex digits,
+// zero-padded.
+func member(h uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[h&15]
+		h >>= 4
+	}
+	return string(b[:])
+}
+
+// permanent reports whether err is Redis refusing a command for good
+// (wrong type, bad argument, script error), as opposed to a connection
+// problem or a server that is loading, busy or read-only: retry only when
+// it is false.
+func permanent(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "OOM", "NOAUTH", "WRONGPASS", "NOPERM"} {
+		if strings.HasPrefix(msg, p) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,219 @@
+package redisstate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/kpikit/kpikit/customer/redisstate"
+	"github.com/kpikit/kpikit/internal/redistest"
+	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/shared"
+)
+
+// anyOrder is the rule table of order Any: a step not reached is reached,
+// a step reached is counted again; an ended attempt takes nothing.
+const anyOrder = "1010303010"
+
+// drops is a dropped-event counter read through a manual reader.
+type drops struct {
+	reader              *sdkmetric.ManualReader
+	unavailable, closed selfobs.Reason
+}
+
+func newDrops(t *testing.T) *drops {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	c, err := selfobs.New(mp.Meter("test"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &drops{reader: reader, unavailable: c.Reason("store_unavailable"), closed: c.Reason("closed")}
+}
+
+// count returns the drops counted with reason.
+func (d *drops) count(t *testing.T, reason string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := d.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := attribute.NewSet(selfobs.ComponentKey.String("test"), selfobs.ReasonKey.String(reason))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != selfobs.MetricName {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				if p.Attributes.Equals(&want) {
+					return p.Value
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s point", reason)
+	return 0
+}
+
+func newStore(t *testing.T, prefix string) *redisstate.Store {
+	t.Helper()
+	srv := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstate.New(client, redisstate.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// completion is one attempt the state reported completed.
+type completion struct {
+	Row     string
+	Elapsed time.Duration
+}
+
+// TestProgressPushRead drives the boundary directly: events start
+// attempts only with a row, join the attempt less than a window after its
+// start (an earlier event counts at the start), follow the rule table,
+// and the counts read back are keyed by row; completed attempts are
+// reported with their row and time; after Shutdown, Push drops and counts
+// as closed, Flush fails, Read still works.
+func TestProgressPushRead(t *testing.T) {
+	st := newStore(t, "test:push:")
+	d := newDrops(t)
+	var mu sync.Mutex
+	var done []completion
+	p, err := st.NewProgress(shared.ProgressConfig{
+		Kind: shared.GoalProgress, Name: "g", Steps: 2, Window: time.Hour, CountEvents: true, Rules: anyOrder,
+		Unavailable: d.unavailable, Closed: d.closed,
+		Completed: func(row string, elapsed time.Duration) {
+			mu.Lock()
+			done = append(done, completion{row, elapsed})
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).UnixNano()
+	sec := int64(time.Second)
+	events := []struct {
+		user uint64
+		at   int64
+		step int
+		row  string
+	}{
+		{1, t0, 0, "rA"},
+		{1, t0 + 2*sec, 1, ""},      // completes after 2 s
+		{1, t0 - 60*sec, 1, ""},     // before the start: counts at the start, step reached: an event only
+		{2, t0, 1, "rB"},            // starts at step 1
+		{3, t0, 1, ""},              // no attempt, no row: ignored
+		{1, t0 + 3600*sec, 0, "rB"}, // the window [start, start+1h) has ended: a new attempt in rB
+		{2, t0 + 3599*sec, 0, "rA"}, // joins the attempt of rB and completes it
+	}
+	for _, e := range events {
+		if !p.Push(e.user<<32|e.user, e.at, e.step, e.row) {
+			t.Fatalf("Push(%v) dropped", e)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*shared.ProgressCounts{
+		"rA": {Users: [32]int64{1, 1}, Events: [32]int64{1, 2}},
+		"rB": {Users: [32]int64{2, 1}, Events: [32]int64{2, 1}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	wantDone := []completion{{"rA", 2 * time.Second}, {"rB", 3599 * time.Second}}
+	if diff := cmp.Diff(wantDone, done); diff != "" {
+		t.Errorf("completed (-want +got):\n%s", diff)
+	}
+	mu.Unlock()
+
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Push(9, t0, 0, "rA") {
+		t.Error("Push after Shutdown accepted")
+	}
+	if err := p.Flush(ctx); err == nil {
+		t.Error("Flush after Shutdown succeeded")
+	}
+	if got, err := p.Read(ctx); err != nil || len(got) != 2 {
+		t.Errorf("Read after Shutdown: %d rows, %v", len(got), err)
+	}
+	if n := d.count(t, "closed"); n != 1 {
+		t.Errorf("closed = %d, want 1", n)
+	}
+	if n := d.count(t, "store_unavailable"); n != 0 {
+		t.Errorf("store_unavailable = %d, want 0", n)
+	}
+}
+
+// TestNewProgressErrors: a nil store, and each value of the configuration
+// that cannot work, is an error naming it; nothing panics.
+func TestNewProgressErrors(t *testing.T) {
+	ok := shared.ProgressConfig{Kind: shared.FunnelProgress, Name: "f", Steps: 2, Window: time.Hour, Rules: anyOrder}
+	var nilStore *redisstate.Store
+	if p, err := nilStore.NewProgress(ok); p != nil || err == nil {
+		t.Errorf("nil store: %v, %v; want an error", p, err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: "localhost:1", ContextTimeoutEnabled: true})
+	defer func() { _ = client.Close() }()
+	st, err := redisstate.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(*shared.ProgressConfig)
+		want string
+	}{
+		{"kind", func(c *shared.ProgressConfig) { c.Kind = 0 }, "kind 0"},
+		{"name", func(c *shared.ProgressConfig) { c.Name = "" }, "name"},
+		{"no steps", func(c *shared.ProgressConfig) { c.Steps = 0 }, "0 steps"},
+		{"too many steps", func(c *shared.ProgressConfig) { c.Steps = 33 }, "33 steps"},
+		{"window", func(c *shared.ProgressConfig) { c.Window = -time.Second }, "-1s"},
+		{"short rules", func(c *shared.ProgressConfig) { c.Rules = "1" }, `"1"`},
+		{"bad digit", func(c *shared.ProgressConfig) { c.Rules = "101030301x" }, `"101030301x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.edit(&cfg)
+			p, err := st.NewProgress(cfg)
+			if p != nil || err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewProgress(%+v) = %v, %v; want an error with %q", cfg, p, err, tt.want)
+			}
+		})
+	}
+	p, err := st.NewProgress(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with nothing buffered: %v", err)
+	}
+}
