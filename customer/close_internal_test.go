@@ -5,32 +5,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 	"github.com/kpikit/kpikit/internal/selfobs"
 )
 
 // TestFunnelRedisEventAfterHalt: an event that passed the closed check
-// while Close ran, and reaches the Redis buffer after the flusher's last
-// batch, is counted as dropped with reason closed, not lost silently.
+// while Close ran, and reaches the shared state after its Shutdown, is
+// counted as dropped with reason closed, not lost silently.
 func TestFunnelRedisEventAfterHalt(t *testing.T) {
 	srv := redistest.Start(t)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	ctx := context.Background()
 	t.Cleanup(func() { _ = mp.Shutdown(ctx) })
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstate.New(client, redisstate.WithKeyPrefix("test:halt:"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	f, err := NewFunnel("f", []string{"a", "b"}, WithMeterProvider(mp), WithClock(func() time.Time { return at }),
-		WithRedis(srv.Addr()), WithRedisKeyPrefix("test:halt:"))
+		WithState(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.Close() })
-	f.store.remote.halt(ctx)
-	f.store.pushRemote(ctx, at.UnixNano(), at.UnixNano(), "u", 0, nil) // as record does, past admit
+	if err := f.store.remote.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.store.pushShared(ctx, at.UnixNano(), at.UnixNano(), "u", 0, nil) // as record does, past admit
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)

@@ -116,14 +116,14 @@ func TestCloseKeepsFinalValues(t *testing.T) {
 	}
 	states := []struct {
 		name string
-		opts func(t *testing.T, prefix string) []customer.Option
+		opts func(t *testing.T, kind, prefix string) []customer.Option
 	}{
-		{"memory", func(*testing.T, string) []customer.Option { return nil }},
-		{"snapshot", func(t *testing.T, _ string) []customer.Option {
+		{"memory", func(*testing.T, string, string) []customer.Option { return nil }},
+		{"snapshot", func(t *testing.T, _, _ string) []customer.Option {
 			return []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "state"), time.Hour)}
 		}},
-		{"redis", func(_ *testing.T, prefix string) []customer.Option {
-			return []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix(prefix)}
+		{"redis", func(t *testing.T, kind, prefix string) []customer.Option {
+			return stateOpts(t, kind, srv.Addr(), prefix, 0)
 		}},
 	}
 	for _, k := range kinds {
@@ -133,7 +133,7 @@ func TestCloseKeepsFinalValues(t *testing.T) {
 				t.Run(k.name+"/"+st.name+"/"+order, func(t *testing.T) {
 					p := newFinalProvider(t)
 					prefix := "test:close:" + strings.ReplaceAll(t.Name(), "/", ":") + ":"
-					opts := append([]customer.Option{customer.WithMeterProvider(p.mp), clock}, st.opts(t, prefix)...)
+					opts := append([]customer.Option{customer.WithMeterProvider(p.mp), clock}, st.opts(t, k.name, prefix)...)
 					r, late := k.start(t, opts...)
 					if err := r.Flush(ctx); err != nil {
 						t.Fatal(err)

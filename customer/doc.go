@@ -441,11 +441,12 @@
 //   - every key expires a period plus the horizon (plus 31 days) after its
 //     last write.
 //
-// For a funnel or goal they keep the progress of every user and the counts
-// in Redis, shared by the replicas that use the same key prefix, kind and
-// name. The state is split by a hash of the user id into 16 shards, and
-// every key of a shard carries the shard's hash tag, so that it works on
-// one server and on a Redis Cluster ([WithRedisCluster]), where the shards
+// For a funnel or goal, [WithState] with a store of customer/redisstate
+// keeps the progress of every user and the counts in Redis, shared by the
+// replicas that use the same key prefix, kind and name. The state is split
+// by a hash of the user id into 16 shards, and every key of a shard
+// carries the shard's hash tag, so that it works on one server and on a
+// Redis Cluster (a store on a *redis.ClusterClient), where the shards
 // spread over the masters:
 //
 //	PREFIX{f:NAME:SHARD}:u:MEMBER  one user's attempt
@@ -536,9 +537,10 @@
 // memory; one that would overflow the total in Redis is refused by the
 // script and counted likewise (see above), and reported through the error
 // handler. Funnels and goals buffer their events likewise (one
-// fixed-size record per event, [WithRedisBufferSize] records, oldest
-// dropped and counted as store_unavailable when full), send batches of up
-// to 512 events every 100 ms, retry with backoff, and read the counter
+// fixed-size record per event, as many records as the store's
+// redisstate.WithBufferSize, oldest dropped and counted as
+// store_unavailable when full), send batches of up to 4,096 events every
+// 100 ms, retry with backoff, and read the counter
 // hash with one HGETALL per collection, which also yields the segment rows
 // that only other replicas have seen.
 //
@@ -610,7 +612,7 @@
 // the declared dimensions are discarded; the declared ones are kept.
 // Folding keeps the user in the counts. Folds are counted on kpikit.dropped when the values
 // are resolved, which is when an event starts an attempt (with
-// [WithRedis], for every event that can start one; values given with
+// [WithState], for every event that can start one; values given with
 // other events are ignored, unchecked): one invalid_segment or
 // segment_overflow per value folded, and one invalid_segment per event
 // that gives values beyond the declared dimensions, however many. The
@@ -669,7 +671,7 @@
 // through one local Redis from one process, every write reaching Redis
 // (BenchmarkActivityRedisIngest): about 0.7 to 0.8 million events/s.
 //
-// With [WithRedis] a funnel or goal event is validated as in memory, hashed
+// With [WithState] a funnel or goal event is validated as in memory, hashed
 // (and its segment row resolved when it may start an attempt) and copied
 // into the buffer under one mutex, without allocation. On the same
 // machine (BenchmarkFunnelStepRedis, 4,096 users over 4 steps, one
@@ -699,9 +701,9 @@
 // on collection for long: collection takes a read lock on the table of
 // segment combinations only. No goroutine is started without a state
 // option; [WithSnapshot] with a positive interval starts one that writes
-// snapshots, and [WithRedis] two for an activity (the store's flusher and
-// the one that hands money over) and one for a funnel or goal (its
-// flusher); they end in
+// snapshots, [WithRedis] two for an activity (the store's flusher and
+// the one that hands money over) and [WithState] one for a funnel or goal
+// (its flusher); they end in
 // Close or Shutdown, which also write the last snapshot or the buffered
 // writes within their deadline. The methods of a nil
 // *Funnel, *Goal or *Activity do nothing, which is the no-op path. Nothing

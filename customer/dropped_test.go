@@ -46,6 +46,7 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
 	redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:zero:")}
+	state := stateOpts(t, "funnel", srv.Addr(), "test:zero:", 0) // funnels and goals
 	common := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "invalid_segment", "closed"}
 	activity := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "before_cohort",
 		"unknown_currency", "invalid_amount", "user_cap", "closed"}
@@ -60,15 +61,15 @@ func TestDroppedReasonsAtZero(t *testing.T) {
 			append([]string{"unknown_step", "user_cap"}, common...)},
 		{"funnel with segments", "customer.funnel", startFunnel, []customer.Option{customer.WithSegments("plan")},
 			append([]string{"unknown_step", "user_cap", "segment_overflow"}, common...)},
-		{"funnel in Redis", "customer.funnel", startFunnel, redis,
+		{"funnel in Redis", "customer.funnel", startFunnel, state,
 			append([]string{"unknown_step", "store_unavailable"}, common...)},
-		{"funnel in Redis with segments", "customer.funnel", startFunnel, append([]customer.Option{customer.WithSegments("plan")}, redis...),
+		{"funnel in Redis with segments", "customer.funnel", startFunnel, append([]customer.Option{customer.WithSegments("plan")}, state...),
 			append([]string{"unknown_step", "store_unavailable", "segment_overflow"}, common...)},
 		{"goal", "customer.goal", startGoal, nil,
 			append([]string{"user_cap"}, common...)},
 		{"goal with segments", "customer.goal", startGoal, []customer.Option{customer.WithSegments("variant")},
 			append([]string{"user_cap", "segment_overflow"}, common...)},
-		{"goal in Redis", "customer.goal", startGoal, redis,
+		{"goal in Redis", "customer.goal", startGoal, state,
 			append([]string{"store_unavailable"}, common...)},
 		{"activity", "customer.activity", startActivity, nil,
 			append([]string{"amount_overflow", "currency_limit"}, activity...)},

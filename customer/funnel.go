@@ -73,7 +73,7 @@ type Funnel struct {
 
 // NewFunnel returns a funnel called name through steps, in order. It needs
 // at least two steps and at most [MaxSteps], with unique non-empty names.
-// [WithSnapshot] keeps its state across restarts and [WithRedis] shares it
+// [WithSnapshot] keeps its state across restarts and [WithState] shares it
 // between replicas (see the package documentation, "State");
 // [WithRevenueFrom] prices the users failures cost it (see "Cost of
 // failures"); the options of [NewActivity], and [WithSLOs], are errors.
@@ -92,8 +92,8 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	case c.given&givenRevenueFrom == 0:
 	case c.revenueFrom == nil:
 		errs = append(errs, invalidf("funnel %q: WithRevenueFrom given a nil activity", name))
-	case c.redisOn:
-		errs = append(errs, invalidf("funnel %q: WithRevenueFrom does not apply to a funnel in Redis, which counts no impaired attempts", name))
+	case c.shared != nil:
+		errs = append(errs, invalidf("funnel %q: WithRevenueFrom does not apply to a funnel in a shared state, which counts no impaired attempts", name))
 	}
 	index := make(map[string]int, len(steps))
 	switch {
@@ -175,18 +175,19 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	}
 
 	drops := newDrops(dropped, c, true)
-	f.links = requestLinks{counter: dropped, errorTypes: !c.redisOn}
+	inMemory := c.shared == nil
+	f.links = requestLinks{counter: dropped, errorTypes: inMemory}
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
-		f.rows.impaired = !c.redisOn
+		f.rows.impaired = inMemory
 		s := newProgressStore(c, len(steps), f.rows, drops, ttc)
-		if !c.redisOn {
+		if inMemory {
 			s.imp = newImpairments(f.rows, f.steps, &f.links)
 		}
 		return s
 	}
 	f.store = newStore()
-	if f.saver, err = startProgressState(c, "funnel", name, f.steps, &f.store, newStore, false, ttc, drops); err != nil {
+	if f.saver, err = startProgressState(c, "funnel", name, f.steps, &f.store, newStore, ttc); err != nil {
 		return nil, errors.Join(err, reg.Unregister())
 	}
 	f.col.start(f.observe)
@@ -219,9 +220,9 @@ func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
 
 func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 	if f.store.remote != nil {
-		rows, counts, err := f.store.remote.read(ctx)
+		rows, counts, err := f.store.readShared(ctx)
 		for _, r := range rows {
-			f.observeRow(o, r, &counts[r].users)
+			f.observeRow(o, r, &counts[r].Users)
 		}
 		return err
 	}
@@ -348,8 +349,8 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 // succeeded (a payment that may fail before "pay" is reached). When the
 // request fails, the attempt is impaired at the furthest step it reached
 // by then, as it is at the step of a [Funnel.Step] call made with ctx.
-// Without a request outcome in ctx, and for a funnel in Redis, it does
-// nothing; a user that [Funnel.Step] would drop is dropped and counted
+// Without a request outcome in ctx, and for a funnel in a shared state
+// ([WithState]), it does nothing; a user that [Funnel.Step] would drop is dropped and counted
 // the same way. It does not allocate.
 func (f *Funnel) Link(ctx context.Context, user string) {
 	if f == nil {
@@ -363,9 +364,8 @@ func (f *Funnel) Link(ctx context.Context, user string) {
 }
 
 // Close stops recording and writes the state the funnel owns: the last
-// snapshot with [WithSnapshot], the buffered events with [WithRedis]
-// (closing the connection unless it came from [WithRedisClient]). It
-// waits at most [CloseTimeout]; see [Funnel.Shutdown]. The funnel then
+// snapshot with [WithSnapshot], the buffered events with [WithState]
+// (the state's client stays open: the caller owns it). It waits at most [CloseTimeout]; see [Funnel.Shutdown]. The funnel then
 // keeps reporting its last values, read once more by Close, so that the
 // provider's final collection carries them whether the provider shuts down
 // before or after Close. Recording after Close is allowed: the event is
@@ -392,9 +392,9 @@ func (f *Funnel) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Flush waits, with [WithRedis], until every event recorded before the
-// call reached Redis, or ctx ends; collection reads Redis and does not see
-// buffered events, so Flush gives read-your-writes. With [WithSnapshot] it
+// Flush waits, with [WithState], until every event recorded before the
+// call reached the shared state, or ctx ends; collection reads the state
+// and does not see buffered events, so Flush gives read-your-writes. With [WithSnapshot] it
 // writes the snapshot now. Otherwise it does nothing. It returns an error
 // after [Funnel.Close].
 func (f *Funnel) Flush(ctx context.Context) error {

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -30,11 +32,21 @@ func TestFunnelOracle(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { checkOracle(t, 500, nil) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		checkOracle(t, 500, []customer.Option{customer.WithRedis(srv.Addr())})
+		client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = client.Close() })
+		checkOracle(t, 500, func(seed uint64) []customer.Option {
+			st, err := redisstate.New(client, redisstate.WithKeyPrefix(fmt.Sprintf("oracle:%d:", seed)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []customer.Option{customer.WithState(st)}
+		})
 	})
 }
 
-func checkOracle(t *testing.T, seeds int, backend []customer.Option) {
+// checkOracle plays seeds streams into recorders in memory, or in the
+// state of backend (given the stream's seed) when not nil.
+func checkOracle(t *testing.T, seeds int, backend func(seed uint64) []customer.Option) {
 	seen := map[string]int{}
 	var failed []string
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {
@@ -357,7 +369,7 @@ func (s oracleStream) reached(steps []int) (reached []bool, done int) {
 
 // play records the stream into a new recorder with the backend's options
 // and returns what it reports, tracked users and zero dropped counts aside.
-func (s oracleStream) play(t *testing.T, backend []customer.Option) map[string]float64 {
+func (s oracleStream) play(t *testing.T, backend func(seed uint64) []customer.Option) map[string]float64 {
 	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -365,8 +377,8 @@ func (s oracleStream) play(t *testing.T, backend []customer.Option) map[string]f
 	clk := newClock(t0)
 	opts := []customer.Option{customer.WithMeterProvider(mp), customer.WithClock(clk.Now),
 		customer.WithWindow(s.window), customer.WithSegments("country")}
-	if len(backend) > 0 {
-		opts = append(append(opts, backend...), customer.WithRedisKeyPrefix(fmt.Sprintf("oracle:%d:", s.seed)))
+	if backend != nil {
+		opts = append(opts, backend(s.seed)...)
 	}
 	ctx := context.Background()
 	var record func(e oracleEvent)

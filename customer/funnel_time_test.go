@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -142,14 +143,14 @@ func TestFunnelTimeBoundaries(t *testing.T) {
 			figures{Users: [2]float64{2, 1}, Complete: 1, TTCSum: time.Second},
 		},
 	}
-	run := func(t *testing.T, kind string, redisOpts ...customer.Option) {
+	run := func(t *testing.T, kind string, addr string) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				h := newHarness(t)
-				opts := append([]customer.Option{customer.WithMeterProvider(h.mp),
-					customer.WithClock(func() time.Time { return now }), customer.WithWindow(w)}, redisOpts...)
-				if len(redisOpts) > 0 {
-					opts = append(opts, customer.WithRedisKeyPrefix(fmt.Sprintf("%s:%s:", t.Name(), kind)))
+				opts := []customer.Option{customer.WithMeterProvider(h.mp),
+					customer.WithClock(func() time.Time { return now }), customer.WithWindow(w)}
+				if addr != "" {
+					opts = append(opts, customer.WithState(redisState(t, addr, redisstate.WithKeyPrefix(fmt.Sprintf("%s:%s:", t.Name(), kind)))))
 				}
 				r := newProgressRecorder(t, kind, opts...)
 				ctx := context.Background()
@@ -165,10 +166,10 @@ func TestFunnelTimeBoundaries(t *testing.T) {
 	}
 	for _, kind := range []string{"funnel", "goal"} {
 		t.Run(kind, func(t *testing.T) {
-			t.Run("memory", func(t *testing.T) { run(t, kind) })
+			t.Run("memory", func(t *testing.T) { run(t, kind, "") })
 			t.Run("redis", func(t *testing.T) {
 				srv := redistest.Start(t)
-				run(t, kind, customer.WithRedis(srv.Addr()))
+				run(t, kind, srv.Addr())
 			})
 		})
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kpikit/kpikit/internal/budget"
 	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
-	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/snapshot"
 	"github.com/kpikit/kpikit/slo"
@@ -145,7 +144,7 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 		return s
 	}
 	g.store = newStore()
-	if g.saver, err = startProgressState(c, "goal", name, nil, &g.store, newStore, true, ttc, drops); err != nil {
+	if g.saver, err = startProgressState(c, "goal", name, nil, &g.store, newStore, ttc); err != nil {
 		return nil, errors.Join(err, reg.Unregister())
 	}
 	if len(c.slos) > 0 {
@@ -154,8 +153,8 @@ func NewGoal(name string, opts ...Option) (*Goal, error) {
 			g.trackers = append(g.trackers, budget.New(s, now))
 		}
 		// The counts of a restored snapshot are not events of this
-		// process's windows: they seed the trackers. A goal in Redis is
-		// not read here (construction does not contact the server): its
+		// process's windows: they seed the trackers. A goal in a shared
+		// state is not read here (construction does not contact it): its
 		// first reading seeds them.
 		if g.store.remote == nil {
 			g.setSLOCounts(g.localCounts())
@@ -212,15 +211,15 @@ func (g *Goal) observe(ctx context.Context, o metric.Observer) error {
 	// over every row.
 	var good, total int64
 	if g.store.remote != nil {
-		rows, counts, err := g.store.remote.read(ctx)
+		rows, counts, err := g.store.readShared(ctx)
 		if err != nil {
 			return err // no rows: nothing to report
 		}
 		for _, r := range rows {
 			c := counts[r]
-			good += c.users[goalConversion]
-			total += c.users[goalExposure]
-			g.observeRow(o, r, c.users[goalExposure], c.users[goalConversion], c.events[goalExposure], c.events[goalConversion])
+			good += c.Users[goalConversion]
+			total += c.Users[goalExposure]
+			g.observeRow(o, r, c.Users[goalExposure], c.Users[goalConversion], c.Events[goalExposure], c.Events[goalConversion])
 		}
 		g.observeSLOs(o, good, total)
 		return nil
@@ -270,8 +269,8 @@ func (g *Goal) localCounts() (good, total int64) {
 // at the goal's clock: the converted and exposed attempts since the goal
 // was created, and the error ratio, burn rate, error budget and alerts of
 // each window, the figures the slo.* metrics report. It reads the current
-// counts, as a collection does; a goal in Redis reads them with one round
-// trip bounded by 5 seconds, and when that read fails, or once the goal is
+// counts, as a collection does; a goal in a shared state ([WithState])
+// reads them with one round trip bounded by 5 seconds, and when that read fails, or once the goal is
 // closed, uses the counts it read last. It returns nil
 // for a goal without SLOs, and for a nil *Goal.
 func (g *Goal) SLOStatus() []slo.Status {
@@ -292,7 +291,8 @@ func (g *Goal) SLOStatus() []slo.Status {
 }
 
 // readCounts returns the goal's converted and exposed attempts; false when
-// they cannot be read (Redis failed, or the goal in Redis is closed).
+// they cannot be read (the shared state failed, or the goal in a shared
+// state is closed).
 func (g *Goal) readCounts() (good, total int64, ok bool) {
 	if g.store.remote == nil {
 		good, total = g.localCounts()
@@ -301,15 +301,15 @@ func (g *Goal) readCounts() (good, total int64, ok bool) {
 	if g.store.closed.Load() {
 		return 0, 0, false
 	}
-	ctx, cancel := redisstore.Bound(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), sharedReadTimeout)
 	defer cancel()
-	rows, counts, err := g.store.remote.read(ctx)
+	rows, counts, err := g.store.readShared(ctx)
 	if err != nil {
 		return 0, 0, false
 	}
 	for _, r := range rows {
-		good += counts[r].users[goalConversion]
-		total += counts[r].users[goalExposure]
+		good += counts[r].Users[goalConversion]
+		total += counts[r].Users[goalExposure]
 	}
 	return good, total, true
 }

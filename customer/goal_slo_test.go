@@ -389,7 +389,7 @@ func TestGoalSLORedis(t *testing.T) {
 	for i := range gs {
 		hs[i] = newHarness(t)
 		gs[i] = closingGoal(t, "checkout", customer.WithMeterProvider(hs[i].mp), customer.WithClock(clk.Now),
-			customer.WithRedis(srv.Addr()), customer.WithSegments("variant"), customer.WithSLOs(s))
+			customer.WithState(redisState(t, srv.Addr())), customer.WithSegments("variant"), customer.WithSLOs(s))
 		if st := gs[i].SLOStatus(); len(st) != 1 || st[0].Total != 0 {
 			t.Fatalf("replica %d: SLOStatus before any event = %+v", i, st)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/redistest"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -579,12 +580,12 @@ func TestImpairedSnapshotWithout(t *testing.T) {
 	}
 }
 
-// TestImpairedRedis: a funnel in Redis links its users but counts no
-// impaired attempt, and WithRevenueFrom is an error there.
+// TestImpairedRedis: a funnel in a Redis state links its users but counts
+// no impaired attempt, and WithRevenueFrom is an error there.
 func TestImpairedRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	h := newHarness(t)
-	redis := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:impaired:")}
+	redis := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithState(redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:impaired:")))}
 	f := closingFunnel(t, "f", []string{"a", "b"}, redis...)
 	var c outcome.Context
 	c.Set(context.Background())

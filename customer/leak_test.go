@@ -165,9 +165,7 @@ func TestConstructorErrorsLeakNothing(t *testing.T) {
 		{"snapshot", func(t *testing.T) []customer.Option {
 			return []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "state"), time.Millisecond)}
 		}},
-		{"redis", func(*testing.T) []customer.Option {
-			return []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:leak:")}
-		}},
+		{"redis", nil}, // stateOpts
 	}
 	faults := map[string][]string{
 		"funnel":   {"kpikit.dropped", customer.MetricFunnelUsers, customer.MetricFunnelTrackedUsers, customer.MetricFunnelTimeToConvert, "RegisterCallback"},
@@ -181,7 +179,13 @@ func TestConstructorErrorsLeakNothing(t *testing.T) {
 					h := newHarness(t)
 					verifyNoLeak(t)
 					mp := faultyProvider{MeterProvider: h.mp, fail: fault}
-					r, _, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(mp), clock}, st.opts(t)...)...)
+					opts := []customer.Option{customer.WithMeterProvider(mp), clock}
+					if st.opts != nil {
+						opts = append(opts, st.opts(t)...)
+					} else {
+						opts = append(opts, stateOpts(t, kind, srv.Addr(), "test:leak:", 0)...)
+					}
+					r, _, err := newRecorder(kind, opts...)
 					if !errors.Is(err, errInjected) {
 						t.Errorf("error %v, want the injected one", err)
 					}
@@ -214,6 +218,14 @@ func TestConfigErrorsLeakNothing(t *testing.T) {
 			t.Run(kind+"/"+tt.name, func(t *testing.T) {
 				verifyNoLeak(t)
 				opts := tt.opts
+				if kind != "activity" {
+					switch tt.name {
+					case "redis and a bad name":
+						opts = stateOpts(t, kind, srv.Addr(), "", 0)
+					case "redis with a bad buffer": // the store rejects it: a bad option beside a state
+						opts = append(stateOpts(t, kind, srv.Addr(), "", 0), customer.WithMaxUsers(-1))
+					}
+				}
 				var err error
 				switch {
 				case tt.name == "redis and a bad name" && kind == "funnel":
@@ -258,9 +270,9 @@ func TestUnreachableRedisWaitsEnd(t *testing.T) {
 				addr := srv.addr(t)
 				verifyNoLeak(t)
 				h := newHarness(t)
-				r, record, err := newRecorder(kind, customer.WithMeterProvider(h.mp),
-					customer.WithClock(func() time.Time { return t0.Add(time.Hour) }),
-					customer.WithRedis(addr), customer.WithRedisBufferSize(64))
+				r, record, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(h.mp),
+					customer.WithClock(func() time.Time { return t0.Add(time.Hour) })},
+					stateOpts(t, kind, addr, "", 64)...)...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -307,8 +319,8 @@ func TestSilentRedisCollectionEnds(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, kind := range []string{"funnel", "goal", "activity"} {
 		h := newHarness(t)
-		r, record, err := newRecorder(kind, customer.WithMeterProvider(h.mp),
-			customer.WithClock(func() time.Time { return t0.Add(time.Hour) }), customer.WithRedis(addr))
+		r, record, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(h.mp),
+			customer.WithClock(func() time.Time { return t0.Add(time.Hour) })}, stateOpts(t, kind, addr, "", 0)...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

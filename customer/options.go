@@ -409,6 +409,9 @@ func (c config) checkRedis() error {
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
 	errs := append([]error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}, c.errs...)
+	if c.redisOn && c.shared == nil {
+		errs = append(errs, invalidf("WithRedis, WithRedisClient and WithRedisCluster do not apply to funnels and goals: give them WithState"))
+	}
 	if c.redisOn && c.given&givenMaxUsers != 0 {
 		errs = append(errs, invalidf("WithMaxUsers(%d) does not apply with Redis: the progress is held in Redis, where no user cap applies", c.maxUsers))
 	}

@@ -30,7 +30,7 @@ func TestOptionsThatCannotWork(t *testing.T) {
 			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
 		{"nil TLS configuration without Redis", []customer.Option{customer.WithRedisTLS(nil)},
 			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
-		{"user cap with Redis", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithMaxUsers(1000)},
+		{"user cap with Redis", []customer.Option{customer.WithState(unusedState(t)), customer.WithMaxUsers(1000)},
 			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "Redis"}},
 		// WithScale: "at least every declared currency's minor-unit
 		// digits and at most 18"; -1 is not "no scale given".

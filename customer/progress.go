@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/shared"
 )
 
 // This file holds the per-user progress state shared by funnels and goals.
@@ -20,8 +21,8 @@ import (
 // new one, or nothing) and advance (by the step and the order: which step
 // is reached). progressStore only checks events against the clock and the
 // watermark, keeps attempts in memory, sharded by a hash of the user id,
-// and reclaims expired ones. The Redis store's script applies the same
-// rules to the attempts it holds.
+// and reclaims expired ones. A shared state (WithState) applies the same
+// rules, as a table computed from advance, to the attempts it holds.
 
 // attempt is one user's progress through a funnel within one window.
 type attempt struct {
@@ -151,7 +152,7 @@ type drops struct {
 
 // newDrops builds the reasons of a funnel (named steps: unknown_step) or a
 // goal with configuration cfg: segment_overflow needs segments, user_cap
-// the memory state, store_unavailable Redis.
+// the memory state, store_unavailable a shared state.
 func newDrops(c *selfobs.Counter, cfg config, namedSteps bool) drops {
 	d := drops{
 		emptyUser: c.Reason("empty_user_id"),
@@ -167,7 +168,7 @@ func newDrops(c *selfobs.Counter, cfg config, namedSteps bool) drops {
 	if len(cfg.segments) > 0 {
 		d.overflow = c.Reason("segment_overflow")
 	}
-	if cfg.redisOn {
+	if cfg.shared != nil {
 		d.unavailable = c.Reason("store_unavailable")
 	} else {
 		d.userCap = c.Reason("user_cap")
@@ -186,8 +187,11 @@ type progressStore struct {
 	rows     *rowTable
 	drops    drops
 	ttc      metric.Float64Histogram
-	remote   *remoteProgress // non-nil: progress kept in Redis
+	remote   shared.Progress // non-nil: progress kept in a shared state
 	imp      *impairments    // non-nil: a funnel in memory, which counts impaired attempts
+
+	idMu sync.Mutex
+	byID map[string]*row // rows by their id in the shared state; guarded by idMu
 
 	closed  atomic.Bool
 	seed    maphash.Seed
@@ -220,6 +224,7 @@ func newProgressStore(c config, steps int, rows *rowTable, d drops, ttc metric.F
 		s.shards[i].users = make(map[string]*attempt)
 		s.shards[i].rows = make(map[comboKey]*row)
 	}
+	rows.ids = c.shared != nil
 	return s
 }
 
@@ -271,7 +276,7 @@ func (s *progressStore) record(ctx context.Context, now, at int64, user string, 
 		return false
 	}
 	if s.remote != nil {
-		return s.pushRemote(ctx, now, at, user, k, segs)
+		return s.pushShared(ctx, now, at, user, k, segs)
 	}
 	_, st := s.apply(ctx, now, at, user, k, segs, true)
 	switch st {

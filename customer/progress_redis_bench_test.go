@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -25,22 +26,24 @@ func BenchmarkFunnelIngest(b *testing.B) {
 	}
 	at := t0.Add(time.Minute)
 	stores := []struct {
-		name string
-		opts []customer.Option
+		name  string
+		state func(b *testing.B, opts ...redisstate.Option) customer.Option
 	}{
 		{"memory", nil},
-		{"redis", []customer.Option{customer.WithRedis(srv.Addr())}},
-		{"cluster", []customer.Option{customer.WithRedisCluster(cl.Addrs()...)}},
+		{"redis", func(b *testing.B, opts ...redisstate.Option) customer.Option {
+			return customer.WithState(redisState(b, srv.Addr(), opts...))
+		}},
+		{"cluster", func(b *testing.B, opts ...redisstate.Option) customer.Option {
+			return customer.WithState(clusterState(b, cl.Addrs(), opts...))
+		}},
 	}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {
 			h := newHarness(b)
-			opts := append([]customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(func() time.Time { return at }),
-				customer.WithSegments("country"), customer.WithRedisKeyPrefix(fmt.Sprint("ingest:", b.N, ":"))}, st.opts...)
-			if st.opts == nil {
-				opts = opts[:3]
-			} else {
-				opts = append(opts, customer.WithRedisBufferSize(1<<16))
+			opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(func() time.Time { return at }),
+				customer.WithSegments("country")}
+			if st.state != nil {
+				opts = append(opts, st.state(b, redisstate.WithKeyPrefix(fmt.Sprint("ingest:", b.N, ":")), redisstate.WithBufferSize(1<<16)))
 			}
 			f := closingFunnel(b, "ingest", redisSteps, opts...)
 			ctx := context.Background()

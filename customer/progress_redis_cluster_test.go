@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -31,7 +32,7 @@ func TestFunnelRedisCluster(t *testing.T) {
 				return append([]customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(clock),
 					customer.WithWindow(time.Hour), customer.WithOrder(order), customer.WithSegments("country")}, extra...)
 			}
-			redisOpts := []customer.Option{customer.WithRedisCluster(cl.Addrs()...), customer.WithRedisKeyPrefix(prefix)}
+			redisOpts := []customer.Option{customer.WithState(clusterState(t, cl.Addrs(), redisstate.WithKeyPrefix(prefix)))}
 			mem := newHarness(t)
 			want := closingFunnel(t, "checkout", redisSteps, opts(mem)...)
 			var replicas [3]*customer.Funnel

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/faultnet"
 )
 
@@ -49,9 +50,9 @@ func TestFunnelRedisDeadlines(t *testing.T) {
 				reported := captureErrors(t)
 				h := newHarness(t)
 				at := t0.Add(time.Minute)
+				st := redisState(t, srv.addr(t), redisstate.WithBufferSize(16))
 				f := mustFunnel(t, "deadline", redisSteps, customer.WithMeterProvider(h.mp),
-					customer.WithClock(func() time.Time { return at }),
-					customer.WithRedis(srv.addr(t)), customer.WithRedisBufferSize(16))
+					customer.WithClock(func() time.Time { return at }), customer.WithState(st))
 				ctx := context.Background()
 				start := time.Now()
 				for i := range recorded {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestProgressRedisDifferential(t *testing.T) {
 						return append([]customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(func() time.Time { return end }),
 							customer.WithWindow(window), customer.WithSegments("country")}, extra...)
 					}
-					redisOpts := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("diff:" + name + ":")}
+					redisOpts := []customer.Option{customer.WithState(redisState(t, srv.Addr(), redisstate.WithKeyPrefix("diff:"+name+":")))}
 					mem, red := newHarness(t), newHarness(t)
 					fm := closingFunnel(t, "diff", steps, opts(mem, customer.WithOrder(order))...)
 					fr := closingFunnel(t, "diff", steps, opts(red, append(redisOpts, customer.WithOrder(order))...)...)

@@ -2,13 +2,17 @@ package customer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -112,7 +116,7 @@ func TestFunnelRedisReplicas(t *testing.T) {
 				return append([]customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(clock),
 					customer.WithWindow(time.Hour), customer.WithOrder(order), customer.WithSegments("country")}, extra...)
 			}
-			redisOpts := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:" + order.String() + ":")}
+			redisOpts := []customer.Option{customer.WithState(redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:"+order.String()+":")))}
 			mem := newHarness(t)
 			want := closingFunnel(t, "checkout", redisSteps, opts(mem)...)
 			var replicas [3]*customer.Funnel
@@ -162,7 +166,7 @@ func TestGoalRedisReplicas(t *testing.T) {
 	var hs [3]*harness
 	for i := range replicas {
 		hs[i] = newHarness(t)
-		replicas[i] = closingGoal(t, "trial", opts(hs[i], customer.WithRedis(srv.Addr()))...)
+		replicas[i] = closingGoal(t, "trial", opts(hs[i], customer.WithState(redisState(t, srv.Addr())))...)
 	}
 	record := func(g *customer.Goal, e progressEvent) {
 		if e.step == "expose" {
@@ -202,7 +206,7 @@ func TestFunnelRedisOutage(t *testing.T) {
 		reported := captureErrors(t)
 		mem, h := newHarness(t), newHarness(t)
 		want := closingFunnel(t, "outage", redisSteps, opts(mem)...)
-		f := closingFunnel(t, "outage", redisSteps, opts(h, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:outage:"))...)
+		f := closingFunnel(t, "outage", redisSteps, opts(h, customer.WithState(redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:outage:"))))...)
 		for r, round := range progressRounds(11, 1000, redisSteps) {
 			switch r {
 			case 2:
@@ -231,8 +235,8 @@ func TestFunnelRedisOutage(t *testing.T) {
 			h := newHarness(t)
 			const n = 1000
 			name := fmt.Sprint("overflow", buffer)
-			f := closingFunnel(t, name, redisSteps, opts(h, customer.WithRedis(srv.Addr()),
-				customer.WithRedisKeyPrefix("test:overflow:"), customer.WithRedisBufferSize(buffer))...)
+			f := closingFunnel(t, name, redisSteps, opts(h, customer.WithState(redisState(t, srv.Addr(),
+				redisstate.WithKeyPrefix("test:overflow:"), redisstate.WithBufferSize(buffer))))...)
 			srv.Kill()
 			for i := range n {
 				f.StepAt(ctx, t0, fmt.Sprint("user-", i), "view", "de")
@@ -249,16 +253,27 @@ func TestFunnelRedisOutage(t *testing.T) {
 	}
 }
 
-// TestFunnelRedisOptions: the Redis options apply to funnels and goals and
-// exclude WithSnapshot.
+// TestFunnelRedisOptions: a Redis state applies to funnels and goals and
+// excludes WithSnapshot; the options that make a client of the recorder's
+// own do not apply to them.
 func TestFunnelRedisOptions(t *testing.T) {
-	if _, err := customer.NewFunnel("f", redisSteps, customer.WithRedis("localhost:1"), customer.WithSnapshot("x", 0)); err == nil {
-		t.Error("WithRedis and WithSnapshot accepted together")
+	st := redisState(t, "localhost:1", redisstate.WithKeyPrefix("x:"))
+	if _, err := customer.NewFunnel("f", redisSteps, customer.WithState(st), customer.WithSnapshot("x", 0)); err == nil {
+		t.Error("WithState and WithSnapshot accepted together")
 	}
 	if _, err := customer.NewGoal("g", customer.WithRedisDB(1)); err == nil {
 		t.Error("WithRedisDB accepted without WithRedis")
 	}
-	g, err := customer.NewGoal("g", customer.WithRedis("localhost:1"), customer.WithRedisKeyPrefix("x:"))
+	for _, kind := range []string{"funnel", "goal"} {
+		r, _, err := newRecorder(kind, customer.WithRedis("localhost:1"))
+		if r != nil {
+			_ = r.Close()
+		}
+		if !errors.Is(err, customer.ErrInvalidConfig) || !strings.Contains(err.Error(), "WithState") {
+			t.Errorf("%s with WithRedis: %v, want an error naming WithState", kind, err)
+		}
+	}
+	g, err := customer.NewGoal("g", customer.WithState(st))
 	defer func() { _ = g.Close() }()
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +301,7 @@ func BenchmarkFunnelStepRedis(b *testing.B) {
 		b.Run(store, func(b *testing.B) {
 			opts := []customer.Option{customer.WithClock(func() time.Time { return at }), customer.WithSegments("country")}
 			if store == "redis" {
-				opts = append(opts, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("bench:"))
+				opts = append(opts, customer.WithState(redisState(b, srv.Addr(), redisstate.WithKeyPrefix("bench:"))))
 			}
 			f := closingFunnel(b, "bench", redisSteps, opts...)
 			ctx := context.Background()
@@ -298,6 +313,63 @@ func BenchmarkFunnelStepRedis(b *testing.B) {
 			}
 		})
 	}
+}
+
+// redisState is a state in the Redis server at addr, through a client
+// that honours context deadlines and is closed when the test ends, after
+// the recorders made since.
+func redisState(t testing.TB, addr string, opts ...redisstate.Option) *redisstate.Store {
+	t.Helper()
+	return newState(t, redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true}), opts...)
+}
+
+// stateOpts keeps a recorder of kind in the Redis server at addr, with
+// key prefix prefix and buffer size buffer when not empty or 0: a funnel
+// or goal through WithState, an activity through WithRedis.
+func stateOpts(t testing.TB, kind, addr, prefix string, buffer int) []customer.Option {
+	t.Helper()
+	if kind == "activity" {
+		opts := []customer.Option{customer.WithRedis(addr)}
+		if prefix != "" {
+			opts = append(opts, customer.WithRedisKeyPrefix(prefix))
+		}
+		if buffer != 0 {
+			opts = append(opts, customer.WithRedisBufferSize(buffer))
+		}
+		return opts
+	}
+	var ro []redisstate.Option
+	if prefix != "" {
+		ro = append(ro, redisstate.WithKeyPrefix(prefix))
+	}
+	if buffer != 0 {
+		ro = append(ro, redisstate.WithBufferSize(buffer))
+	}
+	return []customer.Option{customer.WithState(redisState(t, addr, ro...))}
+}
+
+// unusedState is a state whose client never connects: for configurations
+// that are rejected.
+func unusedState(t testing.TB) *redisstate.Store {
+	t.Helper()
+	return redisState(t, "localhost:1")
+}
+
+// clusterState is redisState for the Redis Cluster that has nodes at
+// addrs.
+func clusterState(t testing.TB, addrs []string, opts ...redisstate.Option) *redisstate.Store {
+	t.Helper()
+	return newState(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true}), opts...)
+}
+
+func newState(t testing.TB, client redis.UniversalClient, opts ...redisstate.Option) *redisstate.Store {
+	t.Helper()
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstate.New(client, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // closingFunnel is mustFunnel, closed when the test ends.

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
 
@@ -316,20 +317,24 @@ func moveAsideReport(path, what string, err error) {
 	otel.Handle(fmt.Errorf("customer: %s: snapshot %s: %w; moved aside to %s; starting with empty state", what, path, err, aside))
 }
 
-// startProgressState loads the snapshot into *store, or connects the store
-// to Redis, as c says, for a funnel or goal (kind) with the given name and
-// steps (nil for a goal, whose events are counted). It starts the saver's
-// or the Redis flusher's goroutine last: an error leaves nothing running.
+// startProgressState loads the snapshot into *store, or makes its shared
+// state, as c says, for a funnel or goal (kind) with the given name and
+// steps (nil for a goal). It starts the saver's goroutine, or the shared
+// state's, last: an error leaves nothing running.
 func startProgressState(c config, kind, name string, steps []string, store **progressStore, reset func() *progressStore,
-	events bool, ttc metric.Float64Histogram, d drops) (*snapshot.Saver, error) {
+	ttc metric.Float64Histogram) (*snapshot.Saver, error) {
 	s := *store
 	switch {
 	case c.snapPath != "":
 		header := progressHeader(kind, name, steps, c.order, c.window, s.rows)
 		return progressSaver(c, fmt.Sprintf("%s %q", kind, name), header, store, reset)
-	case c.redisOn:
+	case c.shared != nil:
+		k := shared.GoalProgress
+		if kind == "funnel" {
+			k = shared.FunnelProgress
+		}
 		var err error
-		s.remote, err = newRemoteProgress(c, kind, name, s.steps, events, s.rows, ttc, d)
+		s.remote, err = newSharedProgress(c, k, name, s, ttc)
 		return nil, err
 	}
 	return nil, nil
@@ -342,13 +347,11 @@ func shutdownProgress(ctx context.Context, s *progressStore, col *collector, sav
 	s.closed.Store(true)
 	var errs []error
 	if s.remote != nil {
-		s.remote.halt(ctx) // every event recorded before reaches Redis, or ctx ended
-		errs = append(errs, ctx.Err())
+		// Every event recorded before reaches the shared state, or ctx
+		// ended; the final reading below sees them.
+		errs = append(errs, s.remote.Shutdown(ctx))
 	}
 	errs = append(errs, col.freeze(ctx))
-	if s.remote != nil {
-		errs = append(errs, s.remote.close())
-	}
 	if saver != nil {
 		errs = append(errs, saver.Shutdown(ctx))
 	}
@@ -359,7 +362,7 @@ func shutdownProgress(ctx context.Context, s *progressStore, col *collector, sav
 func flushProgress(ctx context.Context, s *progressStore, saver *snapshot.Saver) error {
 	switch {
 	case s.remote != nil:
-		return s.remote.flush(ctx)
+		return s.remote.Flush(ctx)
 	case saver != nil:
 		return saver.Save()
 	}

@@ -112,6 +112,7 @@ type row struct {
 	events   []atomic.Int64 // events counted per step (goals only)
 	impaired []atomic.Int64 // impaired attempts that reached each step (funnels in memory only)
 	opts     rowOpts
+	id       string // the row's id in a shared state (rowTable.ids); "" without one
 }
 
 // rowOpts are the prebuilt measurement options of a row, so that neither
@@ -130,6 +131,9 @@ type rowTable struct {
 
 	// impaired: rows count impaired attempts per step (a funnel in memory).
 	impaired bool
+	// ids: rows carry their id in a shared state (a funnel or goal with
+	// WithState).
+	ids bool
 
 	mu    sync.RWMutex
 	byKey map[comboKey]*row
@@ -184,6 +188,9 @@ func (t *rowTable) get(k comboKey) *row {
 	r = &row{key: k, users: make([]atomic.Int64, t.steps), events: make([]atomic.Int64, t.steps), opts: t.build(attrs)}
 	if t.impaired {
 		r.impaired = make([]atomic.Int64, t.steps)
+	}
+	if t.ids {
+		r.id = t.rowID(k)
 	}
 	t.byKey[k] = r
 	t.list = append(t.list, r)
