@@ -43,33 +43,38 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
 local window, ttl = tonumber(ARGV[2]), ARGV[3]
 local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
 local blob = ARGV[7]
-local full = 2 ^ n - 1
-local pow = {}
-for k = 0, 32 do pow[k] = 2 ^ k end
-local function has(mask, k) return math.floor(mask / pow[k]) % 2 == 1 end
-local unpack4, pack3 = struct.unpack, struct.pack
-local cur = redis.call('MGET', unpack(KEYS, 3))
-local S, M, E, R, fresh, dirty = {}, {}, {}, {}, {}, {}
-local out, inc = {}, {}
-local function add(arow, f)
-  local c = inc[arow]
-  if not c then c = {} inc[arow] = c end
-  c[f] = (c[f] or 0) + 1
+local band, lshift = bit.band, bit.lshift
+local full = bit.tobit(2 ^ n - 1)
+local bitk = {}
+for k = 0, 31 do bitk[k] = lshift(1, k) end
+local cnt, reach, ends = {}, {}, {}
+for c = 0, 9 do
+  local a = string.byte(rules, c + 1) - 48
+  cnt[c], reach[c], ends[c] = events and a % 2 == 1, a % 4 >= 2, a >= 4
 end
-local pos = 1
-while pos < #blob do
+local unpack5, pack3, sub = struct.unpack, struct.pack, string.sub
+local cur = redis.call('MGET', unpack(KEYS, 3))
+local S, M, E, R, NX, fresh, dirty = {}, {}, {}, {}, {}, {}, {}
+local out, inc = {}, {}
+local pos, len = 1, #blob
+while pos < len do
   local ki, k, at, ri
-  ki, k, at, ri, pos = unpack4('<HBi8H', blob, pos)
-  if S[ki] == nil then
+  ki, k, at, ri, pos = unpack5('<HBi8H', blob, pos)
+  local start = S[ki]
+  if start == nil then
     local v = cur[ki - 2]
     if v then
-      S[ki], M[ki], E[ki] = unpack4('<i8I4B', v)
-      R[ki] = string.sub(v, 14)
+      local mask, nx
+      start, mask, E[ki] = unpack5('<i8I4B', v)
+      mask = bit.tobit(mask)
+      nx = 0
+      while band(mask, bitk[nx] or 0) ~= 0 do nx = nx + 1 end
+      S[ki], M[ki], NX[ki], R[ki] = start, mask, nx, sub(v, 14)
     else
+      start = false
       S[ki] = false
     end
   end
-  local start = S[ki]
   local active = false
   if start then
     if at < start then at = start end
@@ -77,36 +82,49 @@ while pos < #blob do
   end
   if not active and ri > 0 then
     start = at
-    S[ki], M[ki], E[ki], R[ki] = at, 0, 0, ARGV[7 + ri]
+    S[ki], M[ki], E[ki], NX[ki], R[ki] = at, 0, 0, 0, ARGV[7 + ri]
     fresh[ki], dirty[ki], active = true, true, true
   end
   if active then
-    local mask = M[ki]
-    local nx = 0
-    while has(mask, nx) do nx = nx + 1 end
+    local mask, nx = M[ki], NX[ki]
     local class
     if k < nx - 1 then class = 0
-    elseif k == nx - 1 then class = 1
-    elseif k == nx then class = 2
-    elseif has(mask, k) then class = 4
-    else class = 3 end
-    local act = string.byte(rules, 2 * class + E[ki] + 1) - 48
+    elseif k == nx - 1 then class = 2
+    elseif k == nx then class = 4
+    elseif band(mask, bitk[k]) ~= 0 then class = 8
+    else class = 6 end
+    class = class + E[ki]
     local arow = R[ki]
-    if act % 2 == 1 and events then add(arow, 2 * k + 1) end
-    if act % 4 >= 2 then
-      mask = mask + pow[k]
+    if cnt[class] then
+      local c = inc[arow]
+      if not c then c = {} inc[arow] = c end
+      local f = 2 * k + 1
+      c[f] = (c[f] or 0) + 1
+    end
+    if reach[class] then
+      mask = bit.bor(mask, bitk[k])
+      if k == nx then
+        nx = nx + 1
+        while band(mask, bitk[nx] or 0) ~= 0 do nx = nx + 1 end
+        NX[ki] = nx
+      end
       M[ki], dirty[ki] = mask, true
-      add(arow, 2 * k)
+      local c = inc[arow]
+      if not c then c = {} inc[arow] = c end
+      local f = 2 * k
+      c[f] = (c[f] or 0) + 1
       if mask == full then
         out[#out + 1] = at - start
         out[#out + 1] = arow
       end
     end
-    if act >= 4 then E[ki], dirty[ki] = 1, true end
+    if ends[class] then E[ki], dirty[ki] = 1, true end
   end
 end
 for ki in pairs(dirty) do
-  local v = pack3('<i8I4B', S[ki], M[ki], E[ki]) .. R[ki]
+  local m = M[ki]
+  if m < 0 then m = m + 4294967296 end
+  local v = pack3('<i8I4B', S[ki], m, E[ki]) .. R[ki]
   if fresh[ki] then
     redis.call('SET', KEYS[ki], v, 'PX', ttl)
   else

@@ -217,3 +217,61 @@ func TestNewProgressErrors(t *testing.T) {
 		t.Errorf("Shutdown with nothing buffered: %v", err)
 	}
 }
+
+// TestProgressAllSteps: with the most steps, the last step's bit is kept
+// across flushes (the attempt is read back from Redis between events),
+// an attempt that reached every step completes once, and a step reached
+// again is counted as an event only.
+func TestProgressAllSteps(t *testing.T) {
+	st := newStore(t, "test:steps:")
+	const n = shared.MaxProgressSteps
+	var mu sync.Mutex
+	var done []completion
+	p, err := st.NewProgress(shared.ProgressConfig{
+		Kind: shared.FunnelProgress, Name: "f", Steps: n, Window: time.Hour, CountEvents: true, Rules: anyOrder,
+		Completed: func(row string, elapsed time.Duration) {
+			mu.Lock()
+			done = append(done, completion{row, elapsed})
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(context.Background()) }()
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).UnixNano()
+	push := func(i, k int) {
+		if !p.Push(7<<32|7, t0+int64(i)*int64(time.Second), k, "r") {
+			t.Fatalf("Push(%d) dropped", k)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Step n-1 first, then every other step from the last down, each in
+	// its own flush; then n-1 and 0 again.
+	push(0, n-1)
+	for k := n - 2; k >= 0; k-- {
+		push(n-1-k, k)
+	}
+	push(n, n-1)
+	push(n+1, 0)
+	got, err := p.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &shared.ProgressCounts{}
+	for k := range n {
+		want.Users[k], want.Events[k] = 1, 1
+	}
+	want.Events[n-1], want.Events[0] = 2, 2
+	if diff := cmp.Diff(map[string]*shared.ProgressCounts{"r": want}, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]completion{{"r", (n - 1) * time.Second}}, done); diff != "" {
+		t.Errorf("completed (-want +got):\n%s", diff)
+	}
+}
