@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -133,7 +134,11 @@ func TestCloseKeepsFinalValues(t *testing.T) {
 				t.Run(k.name+"/"+st.name+"/"+order, func(t *testing.T) {
 					p := newFinalProvider(t)
 					prefix := "test:close:" + strings.ReplaceAll(t.Name(), "/", ":") + ":"
-					opts := append([]customer.Option{customer.WithMeterProvider(p.mp), clock}, st.opts(t, prefix)...)
+					state := st.opts(t, prefix)
+					if k.name == "activity" && st.name == "redis" {
+						state = []customer.Option{redisState(t, srv.Addr(), redisstate.WithKeyPrefix(prefix))}
+					}
+					opts := append([]customer.Option{customer.WithMeterProvider(p.mp), clock}, state...)
 					r, late := k.start(t, opts...)
 					if err := r.Flush(ctx); err != nil {
 						t.Fatal(err)

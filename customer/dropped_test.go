@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 	"github.com/kpikit/kpikit/internal/selfobs"
 )
@@ -46,6 +47,7 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
 	redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:zero:")}
+	activityState := []customer.Option{redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:zero:"))}
 	common := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "invalid_segment", "closed"}
 	activity := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "before_cohort",
 		"unknown_currency", "invalid_amount", "user_cap", "closed"}
@@ -76,9 +78,9 @@ func TestDroppedReasonsAtZero(t *testing.T) {
 			append([]string{"amount_overflow"}, activity...)},
 		{"activity with a snapshot", "customer.activity", startActivity, []customer.Option{customer.WithSnapshot(t.TempDir()+"/a.snap", 0)},
 			append([]string{"amount_overflow", "currency_limit"}, activity...)},
-		{"activity in Redis", "customer.activity", startActivity, redis,
+		{"activity in Redis", "customer.activity", startActivity, activityState,
 			append([]string{"amount_overflow", "store_unavailable", "currency_limit"}, activity...)},
-		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, redis...),
+		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, activityState...),
 			append([]string{"amount_overflow", "store_unavailable"}, activity...)},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/redistest"
 	"github.com/kpikit/kpikit/internal/selfobs"
@@ -614,7 +615,7 @@ func TestRevenueAtRiskRedisActivity(t *testing.T) {
 	h := newHarness(t)
 	clock := newClock(t0)
 	opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now)}
-	a := mustActivity(t, append(opts, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:atrisk:"))...)
+	a := mustActivity(t, append(opts, redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:atrisk:")))...)
 	f := closingFunnel(t, "f", []string{"a", "b"}, append(opts, customer.WithRevenueFrom(a))...)
 	bg := context.Background()
 	a.Purchase(bg, "p1", t0, "USD", 1000)

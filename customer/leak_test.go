@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/faultnet"
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/redistest"
@@ -158,15 +159,18 @@ func TestConstructorErrorsLeakNothing(t *testing.T) {
 	srv := redistest.Start(t)
 	clock := customer.WithClock(func() time.Time { return t0.Add(time.Hour) })
 	states := []struct {
-		name string
-		opts func(t *testing.T) []customer.Option
+		name     string
+		opts     func(t *testing.T) []customer.Option
+		activity func(t *testing.T) []customer.Option // for activities, when it differs
 	}{
-		{"memory", func(*testing.T) []customer.Option { return nil }},
+		{"memory", func(*testing.T) []customer.Option { return nil }, nil},
 		{"snapshot", func(t *testing.T) []customer.Option {
 			return []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "state"), time.Millisecond)}
-		}},
+		}, nil},
 		{"redis", func(*testing.T) []customer.Option {
 			return []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:leak:")}
+		}, func(t *testing.T) []customer.Option {
+			return []customer.Option{redisState(t, srv.Addr(), redisstate.WithKeyPrefix("test:leak:"))}
 		}},
 	}
 	faults := map[string][]string{
@@ -181,7 +185,11 @@ func TestConstructorErrorsLeakNothing(t *testing.T) {
 					h := newHarness(t)
 					verifyNoLeak(t)
 					mp := faultyProvider{MeterProvider: h.mp, fail: fault}
-					r, _, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(mp), clock}, st.opts(t)...)...)
+					opts := st.opts
+					if kind == "activity" && st.activity != nil {
+						opts = st.activity
+					}
+					r, _, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(mp), clock}, opts(t)...)...)
 					if !errors.Is(err, errInjected) {
 						t.Errorf("error %v, want the injected one", err)
 					}
@@ -221,7 +229,7 @@ func TestConfigErrorsLeakNothing(t *testing.T) {
 				case tt.name == "redis and a bad name" && kind == "goal":
 					_, err = customer.NewGoal("", opts...)
 				case tt.name == "redis and a bad name":
-					_, err = customer.NewActivity("", opts...)
+					_, err = customer.NewActivity("", redisState(t, srv.Addr()))
 				default:
 					var r closer
 					r, _, err = newRecorder(kind, opts...)
@@ -258,9 +266,12 @@ func TestUnreachableRedisWaitsEnd(t *testing.T) {
 				addr := srv.addr(t)
 				verifyNoLeak(t)
 				h := newHarness(t)
-				r, record, err := newRecorder(kind, customer.WithMeterProvider(h.mp),
-					customer.WithClock(func() time.Time { return t0.Add(time.Hour) }),
-					customer.WithRedis(addr), customer.WithRedisBufferSize(64))
+				state := []customer.Option{customer.WithRedis(addr), customer.WithRedisBufferSize(64)}
+				if kind == "activity" {
+					state = []customer.Option{redisState(t, addr, redisstate.WithBufferSize(64))}
+				}
+				r, record, err := newRecorder(kind, append([]customer.Option{customer.WithMeterProvider(h.mp),
+					customer.WithClock(func() time.Time { return t0.Add(time.Hour) })}, state...)...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -307,8 +318,12 @@ func TestSilentRedisCollectionEnds(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, kind := range []string{"funnel", "goal", "activity"} {
 		h := newHarness(t)
+		state := customer.WithRedis(addr)
+		if kind == "activity" {
+			state = redisState(t, addr)
+		}
 		r, record, err := newRecorder(kind, customer.WithMeterProvider(h.mp),
-			customer.WithClock(func() time.Time { return t0.Add(time.Hour) }), customer.WithRedis(addr))
+			customer.WithClock(func() time.Time { return t0.Add(time.Hour) }), state)
 		if err != nil {
 			t.Fatal(err)
 		}

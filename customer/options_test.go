@@ -75,7 +75,7 @@ func TestOptionsThatCannotWork(t *testing.T) {
 // TestActivityMaxUsersWithRedis: an activity in Redis takes WithMaxUsers,
 // which caps the first-seen cohorts the replica holds.
 func TestActivityMaxUsersWithRedis(t *testing.T) {
-	a, err := customer.NewActivity("a", customer.WithRedis(faultnet.Refused(t)), customer.WithMaxUsers(10))
+	a, err := customer.NewActivity("a", redisState(t, faultnet.Refused(t)), customer.WithMaxUsers(10))
 	if err != nil {
 		t.Fatal(err)
 	}
