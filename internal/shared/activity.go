@@ -106,10 +106,13 @@ type ActivityConfig struct {
 // concurrent use.
 type Activity interface {
 	// Record takes an event whose cohort the recorder knows (Known), or
-	// a refund of a user with no cohort (not Known). It must not block or
-	// allocate: writes happen in the background. It reports false, having
-	// recorded nothing, when the amount would overflow a money total not
-	// yet written; the recorder counts the event as amount_overflow.
+	// an event of a user whose cohort is not kept (not Known: a refund of
+	// a user never seen, or a user beyond the recorder's cap). It is on
+	// the recording path: it never waits for the store (writes happen in
+	// the background) and allocates only when a period, cell or currency
+	// is first used. It reports false, having recorded nothing, when the
+	// amount would overflow a money total not yet written; the recorder
+	// counts the event as amount_overflow.
 	Record(e ActivityEvent) bool
 	// Defer takes an event of a user without a signup time whose
 	// first-seen cohort the recorder does not know: the state resolves it
@@ -130,9 +133,10 @@ type Activity interface {
 	// when ctx ends first.
 	Flush(ctx context.Context) error
 	// Shutdown writes what it can until ctx ends, counts the rest on the
-	// drop reasons, and stops the state's goroutines; it returns when ctx
-	// ends at the latest. Read still works after it. Later calls return
-	// nil.
+	// drop reasons, and stops the state's goroutines. It returns by the
+	// deadline of ctx; a goroutine whose round trip is in flight then ends
+	// with it, by the round trip's own bound, and its result is discarded.
+	// Read still works after it. Later calls return nil.
 	Shutdown(ctx context.Context) error
 }
 
