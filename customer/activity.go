@@ -574,22 +574,11 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		return
 	}
 	if a.st != nil {
-		e := shared.ActivityEvent{User: h, Period: q, Cohort: c, Day: d, Amount: amount, Currency: cur, Kind: kind, Known: known}
-		if signup.IsZero() && !capped && (c == pendingCohort || !known) {
-			// The shared state decides the cohort (pendingCohort is below
-			// every q) and records the event once it is known.
-			e.Cohort, e.Known = 0, false
-			if !a.st.Defer(e) {
-				a.drops.unavailable.Add(ctx, 1)
-				return
-			}
-		} else if !a.st.Record(e) {
-			a.drops.overflow.Add(ctx, 1)
-			return
-		}
-		if o := reqoutcome.From(ctx); o != nil {
-			a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
-		}
+		// The shared state decides the cohort of a user recorded without a
+		// signup time and not known here (pendingCohort is below every q).
+		deferred := signup.IsZero() && !capped && (c == pendingCohort || !known)
+		a.recordShared(ctx, shared.ActivityEvent{User: h, Period: q, Cohort: c, Day: d, Amount: amount,
+			Currency: cur, Kind: kind, Known: known && !deferred}, deferred, user)
 		return
 	}
 	var ce *entry[periodState]
@@ -644,6 +633,25 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 	}
 	// The event is accepted: link its user to the request, if any.
+	if o := reqoutcome.From(ctx); o != nil {
+		a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
+	}
+}
+
+// recordShared hands a validated event to the shared state: to Defer when
+// the state decides its cohort, else to Record. It is apart from record so
+// that the memory path does not carry its frame.
+func (a *Activity) recordShared(ctx context.Context, e shared.ActivityEvent, deferred bool, user string) {
+	if deferred {
+		e.Cohort = 0
+		if !a.st.Defer(e) {
+			a.drops.unavailable.Add(ctx, 1)
+			return
+		}
+	} else if !a.st.Record(e) {
+		a.drops.overflow.Add(ctx, 1)
+		return
+	}
 	if o := reqoutcome.From(ctx); o != nil {
 		a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
 	}
