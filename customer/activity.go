@@ -576,9 +576,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	if a.st != nil {
 		// The shared state decides the cohort of a user recorded without a
 		// signup time and not known here (pendingCohort is below every q).
-		deferred := signup.IsZero() && !capped && (c == pendingCohort || !known)
-		a.recordShared(ctx, shared.ActivityEvent{User: h, Period: q, Cohort: c, Day: d, Amount: amount,
-			Currency: cur, Kind: kind, Known: known && !deferred}, deferred, user)
+		a.recordShared(ctx, h, q, c, d, known, signup.IsZero() && !capped && (c == pendingCohort || !known), kind, cur, amount, user)
 		return
 	}
 	var ce *entry[periodState]
@@ -641,9 +639,10 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 // recordShared hands a validated event to the shared state: to Defer when
 // the state decides its cohort, else to Record. It is apart from record so
 // that the memory path does not carry its frame.
-func (a *Activity) recordShared(ctx context.Context, e shared.ActivityEvent, deferred bool, user string) {
+func (a *Activity) recordShared(ctx context.Context, h uint64, q, c, d int64, known, deferred bool, kind shared.Kind, cur int, amount int64, user string) {
+	e := shared.ActivityEvent{User: h, Period: q, Cohort: c, Day: d, Amount: amount, Currency: cur, Kind: kind, Known: known}
 	if deferred {
-		e.Cohort = 0
+		e.Cohort, e.Known = 0, false
 		if !a.st.Defer(e) {
 			a.drops.unavailable.Add(ctx, 1)
 			return
