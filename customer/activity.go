@@ -15,8 +15,8 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/period"
-	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/sketch"
 	"github.com/kpikit/kpikit/internal/snapshot"
 )
@@ -54,7 +54,7 @@ const (
 
 // ActiveDays is the number of daily sets an [Activity] keeps for its
 // rolling active-user windows: the longest window, 30 days.
-const ActiveDays = 30
+const ActiveDays = shared.ActiveDays
 
 // moneyUnit is the unit of the money metrics: major units of the currency
 // named by the currency attribute.
@@ -101,8 +101,9 @@ type Activity struct {
 	wau, mau  unionCache // guarded by col.mu
 	closeOnce sync.Once
 
-	rs    *remote         // non-nil: state in Redis
-	saver *snapshot.Saver // non-nil: state snapshotted to a file
+	st      shared.Activity // non-nil: state shared through WithState
+	current currentMoney    // with st: the current period's money, as the latest collection read it
+	saver   *snapshot.Saver // non-nil: state snapshotted to a file
 
 	links requestLinks // request outcomes (impaired.go)
 }
@@ -166,8 +167,9 @@ type activityDrops struct {
 // firstSeen keeps the first-seen cohort of users recorded without a signup
 // time, keyed by the hash of the user id.
 //
-// With Redis (remote set) a user not seen before is held as pendingCohort
-// until the flusher has read the global first-seen cohort back from Redis.
+// With a shared state (remote set) a user not seen before is held as
+// pendingCohort until the state has resolved the cohort across replicas
+// and called resolve.
 type firstSeen struct {
 	max    int64
 	remote bool
@@ -187,8 +189,8 @@ func newFirstSeen(maxUsers int) *firstSeen {
 	return f
 }
 
-// pendingCohort is the cohort held for a user whose first-seen cohort is
-// being resolved in Redis.
+// pendingCohort is the cohort held for a user whose first-seen cohort the
+// shared state is resolving.
 const pendingCohort int64 = math.MinInt64
 
 // cohort returns the cohort of user hash h, recording q (with remote,
@@ -218,11 +220,11 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 // NewActivity returns an activity recorder called name. The options that
 // apply are [WithMeterProvider], [WithClock], [WithPeriod], [WithHorizon],
 // [WithLocation], [WithCurrencies], [WithScale], [WithMaxUsers], and one
-// state: [WithSnapshot], or [WithRedis] / [WithRedisClient] with their
-// refinements; any other is an error. With WithSnapshot it loads the
-// snapshot file, if any (a bad one is moved aside and reported, never an
-// error); with Redis it does not contact the server (an unreachable one
-// shows as errors through the OTel error handler and buffered writes).
+// state: [WithSnapshot] or [WithState]; any other is an error. With
+// WithSnapshot it loads the snapshot file, if any (a bad one is moved
+// aside and reported, never an error); with WithState it does not contact
+// the store (an unreachable one shows as errors through the OTel error
+// handler and buffered writes).
 //
 // A bad name or option is an error wrapping [ErrInvalidConfig] that names
 // the bad value. An error of the MeterProvider creating or registering the
@@ -321,11 +323,10 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		userCap:         dropped.Reason("user_cap"),
 		closed:          dropped.Reason("closed"),
 	}
-	// Both states check their sums (Redis's the local sums it hands over;
-	// Redis refuses an overflowing INCRBY itself). Only Redis can be
-	// unavailable.
+	// Both states check their sums (the shared one also those it has not
+	// written yet). Only the shared state can be unavailable.
 	a.drops.overflow = dropped.Reason("amount_overflow")
-	if c.redisOn {
+	if c.shared != nil {
 		a.drops.unavailable = dropped.Reason("store_unavailable")
 	}
 	if !a.cur.declared {
@@ -334,14 +335,17 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	a.links = requestLinks{counter: dropped}
 	// The goroutines start last: an error leaves nothing running.
 	switch {
-	case c.redisOn:
-		a.rs, err = newRemote(name, a.unit, a.loc, c.horizon, a.cur, c.redis,
-			redisstore.WithDropCounter(a.drops.unavailable))
+	case c.shared != nil:
+		a.st, err = c.shared.NewActivity(shared.ActivityConfig{
+			Name: name, Unit: a.unit, Location: a.loc, Horizon: c.horizon, Currencies: a.cur,
+			Drops: shared.ActivityDrops{Unavailable: a.drops.unavailable, Overflow: a.drops.overflow,
+				BeforeCohort: a.drops.beforeCohort, Late: a.drops.late},
+			Resolved: a.seen.resolve,
+		})
 		if err != nil {
-			return nil, errors.Join(err, reg.Unregister())
+			return nil, errors.Join(fmt.Errorf("customer: activity %q: %w: %w", name, err, ErrInvalidConfig), reg.Unregister())
 		}
 		a.seen.remote = true
-		go a.runRemote(redisstore.DefaultFlushInterval)
 	case c.snapPath != "":
 		a.loadSnapshot(c.snapPath, newState)
 		a.saver, err = snapshot.NewSaver(c.snapPath, activityStateVersion, a.appendState,
@@ -412,9 +416,9 @@ func (a *Activity) ParseAmount(currency, text string) (int64, error) {
 
 // Event kinds.
 const (
-	kindActive uint8 = iota
-	kindPurchase
-	kindRefund
+	kindActive   = shared.Active
+	kindPurchase = shared.Purchase
+	kindRefund   = shared.Refund
 )
 
 // Active records that user was active now, by the recorder's clock. See
@@ -493,7 +497,7 @@ func (a *Activity) RefundAt(ctx context.Context, t time.Time, user string, signu
 	a.record(ctx, t, user, signup, kindRefund, currency, amount)
 }
 
-func (a *Activity) record(ctx context.Context, at time.Time, user string, signup time.Time, kind uint8, currency string, amount int64) {
+func (a *Activity) record(ctx context.Context, at time.Time, user string, signup time.Time, kind shared.Kind, currency string, amount int64) {
 	if a.closed.Load() {
 		a.drops.closed.Add(ctx, 1)
 		return
@@ -566,20 +570,10 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		a.drops.late.Add(ctx, 1)
 		return
 	}
-	if a.rs != nil {
-		if signup.IsZero() && !capped && (c == pendingCohort || !known) {
-			// The cohort is Redis's (pendingCohort is below every q):
-			// resolveDeferred records the event once it is known.
-			if !a.rs.deferEvent(pendingEvent{h: h, q: q, d: d, amount: amount, kind: kind, cur: int16(cur)}, a.drops.unavailable) {
-				return
-			}
-		} else if !a.recordRemote(q, c, known, d, h, kind, cur, amount) {
-			a.drops.overflow.Add(ctx, 1)
-			return
-		}
-		if o := reqoutcome.From(ctx); o != nil {
-			a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
-		}
+	if a.st != nil {
+		// The shared state decides the cohort of a user recorded without a
+		// signup time and not known here (pendingCohort is below every q).
+		a.recordShared(ctx, h, q, c, d, known, signup.IsZero() && !capped && (c == pendingCohort || !known), kind, cur, amount, user)
 		return
 	}
 	var ce *entry[periodState]
@@ -639,6 +633,26 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 }
 
+// recordShared hands a validated event to the shared state: to Defer when
+// the state decides its cohort, else to Record. It is apart from record so
+// that the memory path does not carry its frame.
+func (a *Activity) recordShared(ctx context.Context, h uint64, q, c, d int64, known, deferred bool, kind shared.Kind, cur int, amount int64, user string) {
+	e := shared.ActivityEvent{User: h, Period: q, Cohort: c, Day: d, Amount: amount, Currency: cur, Kind: kind, Known: known}
+	if deferred {
+		e.Cohort, e.Known = 0, false
+		if !a.st.Defer(e) {
+			a.drops.unavailable.Add(ctx, 1)
+			return
+		}
+	} else if !a.st.Record(e) {
+		a.drops.overflow.Add(ctx, 1)
+		return
+	}
+	if o := reqoutcome.From(ctx); o != nil {
+		a.links.linkTo(ctx, o, (*activitySink)(a), user, -1)
+	}
+}
+
 // checkFuture reads the clock and reports whether an event at Unix second
 // sec is within FutureTolerance of it. The bound is cached so that events
 // up to the latest reading need no clock read.
@@ -666,9 +680,9 @@ func (a *Activity) dayOf(t time.Time, sec int64) int64 {
 func (a *Activity) periodOf(d int64) int64 { return a.unit.IndexOfDay(d) }
 
 // Close stops recording and writes the state the recorder owns: the last
-// snapshot with [WithSnapshot], the buffered writes with [WithRedis]
-// (closing the connection unless it came from [WithRedisClient]). It
-// waits at most [CloseTimeout]; see [Activity.Shutdown]. The recorder then
+// snapshot with [WithSnapshot], the buffered writes with [WithState] (the
+// store itself stays open: it belongs to the caller). It waits at most
+// [CloseTimeout]; see [Activity.Shutdown]. The recorder then
 // keeps reporting its last values, read once more by Close, so that the
 // provider's final collection carries them whether the provider shuts down
 // before or after Close. Recording after Close is allowed: the event is
@@ -685,9 +699,10 @@ func (a *Activity) Close() error {
 
 // Shutdown is [Activity.Close] with a deadline of the caller's: when ctx
 // ends before the last snapshot is written, it returns ctx.Err(); with
-// Redis, the writes still buffered when ctx ends are dropped and counted
-// with reason "store_unavailable". It is safe to call more than once and
-// together with Close; only the first call does anything.
+// [WithState], the writes still buffered when ctx ends are dropped and
+// counted with reason "store_unavailable". It returns by the deadline of
+// ctx. It is safe to call more than once and together with Close; only the
+// first call does anything.
 func (a *Activity) Shutdown(ctx context.Context) error {
 	if a == nil {
 		return nil
@@ -698,55 +713,30 @@ func (a *Activity) Shutdown(ctx context.Context) error {
 		if a.saver != nil {
 			errs = append(errs, a.saver.Shutdown(ctx))
 		}
-		rs := a.rs
-		if rs != nil {
-			close(rs.stop)
-			select {
-			case <-rs.done:
-				errs = append(errs, a.resolveDeferred(ctx, true))
-				errs = append(errs, a.finishMoney(ctx))
-				// The final reading below reads Redis: write everything first.
-				errs = append(errs, rs.store.Flush(ctx))
-			case <-ctx.Done():
-				// The goroutine is in a round trip, which closing the
-				// store's client below ends.
-				rs.cancelRun()
-				errs = append(errs, ctx.Err())
-			}
+		if a.st != nil {
+			// The final reading below reads the shared state, which still
+			// answers after Shutdown: write everything first.
+			errs = append(errs, a.st.Shutdown(ctx))
 		}
 		errs = append(errs, a.col.freeze(ctx))
-		if rs != nil {
-			errs = append(errs, rs.store.Shutdown(ctx))
-			rs.cancelRun()
-			<-rs.done
-			if ctx.Err() != nil {
-				errs = append(errs, a.finishMoney(ctx)) // counts what is left
-			}
-			rs.dropDeferred(a)
-		}
 	})
 	return errors.Join(errs...)
 }
 
 // Flush writes the state now: a snapshot with [WithSnapshot], or, with
-// [WithRedis], every write buffered before the call (it waits until Redis
-// took them, or ctx ends). Collection reads Redis and does not see
-// buffered writes, so Flush gives read-your-writes, in tests for instance.
-// Without a state option it does nothing. It returns an error after
-// [Activity.Close].
+// [WithState], every write buffered before the call (it waits until the
+// store took them, or ctx ends). Collection reads the store and does not
+// see buffered writes, so Flush gives read-your-writes, in tests for
+// instance. Without a state option it does nothing. It returns an error
+// after [Activity.Close].
 func (a *Activity) Flush(ctx context.Context) error {
 	switch {
 	case a == nil:
 		return nil
 	case a.saver != nil:
 		return a.saver.Save()
-	case a.rs != nil:
-		a.rs.sent.forget()
-		var err error
-		if !a.closed.Load() {
-			err = errors.Join(a.resolveDeferred(ctx, false), a.flushMoney(ctx))
-		}
-		return errors.Join(err, a.rs.store.Flush(ctx))
+	case a.st != nil:
+		return a.st.Flush(ctx)
 	}
 	return nil
 }

@@ -8,11 +8,12 @@ import (
 	"github.com/bojanz/currency"
 
 	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/shared"
 )
 
 // This file holds the currencies of an Activity. Each currency has a slot:
-// the index of its money in every period and cohort cell, in the Redis
-// keys and in the attribute sets. Currencies declared with WithCurrencies
+// the index of its money in every period and cohort cell, in the shared
+// state (as shared.Currencies) and in the attribute sets. Currencies declared with WithCurrencies
 // take the first slots at construction, and no other currency is taken.
 // Without WithCurrencies every ISO 4217 currency is taken at its minor
 // unit: a currency gets the next free slot on its first purchase or
@@ -123,6 +124,23 @@ func (c *currencies) add(code string) int {
 	c.n.Store(int32(n + 1))
 	return n
 }
+
+var _ shared.Currencies = (*currencies)(nil)
+
+// Declared implements shared.Currencies.
+func (c *currencies) Declared() bool { return c.declared }
+
+// Slots implements shared.Currencies.
+func (c *currencies) Slots() int { return c.slots() }
+
+// Len implements shared.Currencies.
+func (c *currencies) Len() int { return c.len() }
+
+// Code implements shared.Currencies.
+func (c *currencies) Code(i int) string { return c.units[i].Currency() }
+
+// Take implements shared.Currencies.
+func (c *currencies) Take(code string) { c.index(code) }
 
 // unitOf returns the unit of code: its slot's, or, when the recorder takes
 // any currency, the currency's minor unit, also before it has a slot.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -104,7 +105,7 @@ func TestActivityDefaultCurrencies(t *testing.T) {
 	})
 
 	t.Run("redis", func(t *testing.T) {
-		redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:currencies:")}
+		redis := []customer.Option{redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:currencies:"))}
 		h := newHarness(t)
 		a := mustActivity(t, opts(h, redis...)...)
 		record(a)

@@ -45,8 +45,7 @@ func withoutZeroDrops(p map[string]float64) map[string]float64 {
 // WithCurrencies.
 func TestDroppedReasonsAtZero(t *testing.T) {
 	srv := redistest.Start(t)
-	redis := []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:zero:")}
-	state := stateOpts(t, "funnel", srv.Addr(), "test:zero:", 0) // funnels and goals
+	state := stateOpts(t, "funnel", srv.Addr(), "test:zero:", 0)
 	common := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "invalid_segment", "closed"}
 	activity := []string{"empty_user_id", "long_user_id", "future_event", "late_event", "before_cohort",
 		"unknown_currency", "invalid_amount", "user_cap", "closed"}
@@ -77,9 +76,9 @@ func TestDroppedReasonsAtZero(t *testing.T) {
 			append([]string{"amount_overflow"}, activity...)},
 		{"activity with a snapshot", "customer.activity", startActivity, []customer.Option{customer.WithSnapshot(t.TempDir()+"/a.snap", 0)},
 			append([]string{"amount_overflow", "currency_limit"}, activity...)},
-		{"activity in Redis", "customer.activity", startActivity, redis,
+		{"activity in Redis", "customer.activity", startActivity, state,
 			append([]string{"amount_overflow", "store_unavailable", "currency_limit"}, activity...)},
-		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, redis...),
+		{"activity in Redis with currencies", "customer.activity", startActivity, append([]customer.Option{customer.WithCurrencies("EUR")}, state...),
 			append([]string{"amount_overflow", "store_unavailable"}, activity...)},
 	}
 	for _, tt := range tests {

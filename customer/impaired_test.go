@@ -615,7 +615,7 @@ func TestRevenueAtRiskRedisActivity(t *testing.T) {
 	h := newHarness(t)
 	clock := newClock(t0)
 	opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now)}
-	a := mustActivity(t, append(opts, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:atrisk:"))...)
+	a := mustActivity(t, append(opts, redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:atrisk:")))...)
 	f := closingFunnel(t, "f", []string{"a", "b"}, append(opts, customer.WithRevenueFrom(a))...)
 	bg := context.Background()
 	a.Purchase(bg, "p1", t0, "USD", 1000)

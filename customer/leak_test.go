@@ -209,8 +209,8 @@ func TestConfigErrorsLeakNothing(t *testing.T) {
 		name string
 		opts []customer.Option
 	}{
-		{"redis and a bad name", []customer.Option{customer.WithRedis(srv.Addr())}},
-		{"redis with a bad buffer", []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisBufferSize(-1)}},
+		{"redis and a bad name", nil},
+		{"redis and a bad option", nil},
 		{"snapshot in a missing directory", []customer.Option{customer.WithSnapshot("/nonexistent/dir/state", time.Millisecond)}},
 	}
 	for _, kind := range []string{"funnel", "goal", "activity"} {
@@ -218,13 +218,11 @@ func TestConfigErrorsLeakNothing(t *testing.T) {
 			t.Run(kind+"/"+tt.name, func(t *testing.T) {
 				verifyNoLeak(t)
 				opts := tt.opts
-				if kind != "activity" {
-					switch tt.name {
-					case "redis and a bad name":
-						opts = stateOpts(t, kind, srv.Addr(), "", 0)
-					case "redis with a bad buffer": // the store rejects it: a bad option beside a state
-						opts = append(stateOpts(t, kind, srv.Addr(), "", 0), customer.WithMaxUsers(-1))
-					}
+				switch tt.name {
+				case "redis and a bad name":
+					opts = stateOpts(t, kind, srv.Addr(), "", 0)
+				case "redis and a bad option":
+					opts = append(stateOpts(t, kind, srv.Addr(), "", 0), customer.WithMaxUsers(-1))
 				}
 				var err error
 				switch {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
-	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/snapshot"
 	"github.com/kpikit/kpikit/slo"
@@ -133,8 +132,6 @@ type config struct {
 	// State (activity only, for now).
 	snapPath     string
 	snapInterval time.Duration
-	redis        []redisstore.Option
-	redisOn      bool           // WithRedis or WithRedisClient was given
 	shared       shared.Backend // WithState
 
 	// Goal only.
@@ -168,7 +165,7 @@ const (
 	givenCurrencies
 	givenScale
 	givenSnapshot
-	givenRedis
+	givenState
 	givenMaxUsers
 	givenSLOs
 	givenRevenueFrom
@@ -191,7 +188,7 @@ var optionNames = []struct {
 	{givenValueLimit, "WithSegmentValueLimit"}, {givenBuckets, "WithTimeToConvertBuckets"},
 	{givenPeriod, "WithPeriod"}, {givenHorizon, "WithHorizon"}, {givenLocation, "WithLocation"},
 	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
-	{givenSnapshot, "WithSnapshot"}, {givenRedis, "WithRedis"},
+	{givenSnapshot, "WithSnapshot"}, {givenState, "WithState"},
 	{givenSLOs, "WithSLOs"}, {givenRevenueFrom, "WithRevenueFrom"},
 }
 
@@ -382,38 +379,19 @@ func (c config) checkSnapshot() error {
 	if c.snapInterval < 0 {
 		errs = append(errs, invalidf("snapshot interval %v is negative", c.snapInterval))
 	}
-	if c.given&givenRedis != 0 {
-		errs = append(errs, invalidf("WithSnapshot and WithRedis exclude each other"))
+	if c.given&givenState != 0 {
+		errs = append(errs, invalidf("WithSnapshot and WithState exclude each other"))
 	}
 	return errors.Join(errs...)
-}
-
-// checkRedis validates the Redis options.
-func (c config) checkRedis() error {
-	switch {
-	case c.given&givenRedis != 0 && !c.redisOn:
-		if len(c.errs) > 0 {
-			return nil // a nil client or TLS configuration, reported as such
-		}
-		return invalidf("Redis options given without WithRedis or WithRedisClient")
-	case c.redisOn:
-		if err := redisstore.Check(c.redis...); err != nil {
-			return fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig)
-		}
-	}
-	return nil
 }
 
 // newConfig sets the defaults of a funnel or goal, applies opts and
 // validates the result.
 func newConfig(opts []Option) (config, error) {
 	c := baseConfig(opts)
-	errs := append([]error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot(), c.checkRedis()}, c.errs...)
-	if c.redisOn && c.shared == nil {
-		errs = append(errs, invalidf("WithRedis, WithRedisClient and WithRedisCluster do not apply to funnels and goals: give them WithState"))
-	}
-	if c.redisOn && c.given&givenMaxUsers != 0 {
-		errs = append(errs, invalidf("WithMaxUsers(%d) does not apply with Redis: the progress is held in Redis, where no user cap applies", c.maxUsers))
+	errs := append([]error{c.misplaced(activityOnly, "funnels and goals"), c.checkSnapshot()}, c.errs...)
+	if c.shared != nil && c.given&givenMaxUsers != 0 {
+		errs = append(errs, invalidf("WithMaxUsers(%d) does not apply with WithState: the progress is held in the shared state, where no user cap applies", c.maxUsers))
 	}
 	if c.window <= 0 || c.window > MaxWindow {
 		errs = append(errs, invalidf("window %v must be positive and at most %v", c.window, MaxWindow))
@@ -599,7 +577,7 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 	if len(c.currencies) > MaxCurrencies {
 		errs = append(errs, invalidf("%d currencies %q, at most %d", len(c.currencies), c.currencies, MaxCurrencies))
 	}
-	errs = append(errs, c.checkSnapshot(), c.checkRedis())
+	errs = append(errs, c.checkSnapshot())
 	errs = append(errs, c.errs...)
 	if c.given&givenScale != 0 && len(c.currencies) == 0 {
 		errs = append(errs, invalidf("scale %d given without currencies", c.scale))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/faultnet"
 )
 
@@ -22,16 +23,12 @@ func TestOptionsThatCannotWork(t *testing.T) {
 		recorders []string // those that reject it
 		want      []string // in the error message
 	}{
-		{"nil Redis client", []customer.Option{customer.WithRedisClient(nil)},
-			[]string{"funnel", "goal", "activity"}, []string{"WithRedisClient(nil)"}},
-		{"nil Redis client with Redis options", []customer.Option{customer.WithRedisClient(nil), customer.WithRedisKeyPrefix("app:")},
-			[]string{"funnel", "goal", "activity"}, []string{"WithRedisClient(nil)"}},
-		{"nil TLS configuration", []customer.Option{customer.WithRedis("localhost:6379"), customer.WithRedisTLS(nil)},
-			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
-		{"nil TLS configuration without Redis", []customer.Option{customer.WithRedisTLS(nil)},
-			[]string{"funnel", "goal", "activity"}, []string{"WithRedisTLS(nil)"}},
+		{"nil state", []customer.Option{customer.WithState(nil)},
+			[]string{"funnel", "goal", "activity"}, []string{"WithState(nil)"}},
+		{"nil Redis store", []customer.Option{customer.WithState((*redisstate.Store)(nil))},
+			[]string{"funnel", "goal", "activity"}, []string{"nil"}},
 		{"user cap with Redis", []customer.Option{customer.WithState(unusedState(t)), customer.WithMaxUsers(1000)},
-			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "Redis"}},
+			[]string{"funnel", "goal"}, []string{"WithMaxUsers(1000)", "WithState"}},
 		// WithScale: "at least every declared currency's minor-unit
 		// digits and at most 18"; -1 is not "no scale given".
 		{"negative scale", []customer.Option{customer.WithCurrencies("USD"), customer.WithScale(-1)},
@@ -40,8 +37,6 @@ func TestOptionsThatCannotWork(t *testing.T) {
 			[]string{"activity"}, []string{"-3"}},
 		{"snapshot path that is a directory", []customer.Option{customer.WithSnapshot(os.TempDir(), time.Minute)},
 			[]string{"activity"}, []string{os.TempDir(), "is a directory"}},
-		{"user cap with a Redis client option", []customer.Option{customer.WithMaxUsers(5), customer.WithRedis("localhost:6379"), customer.WithRedisDB(1)},
-			[]string{"funnel", "goal"}, []string{"WithMaxUsers(5)", "Redis"}},
 	}
 	for _, tt := range tests {
 		for _, kind := range []string{"funnel", "goal", "activity"} {
@@ -75,7 +70,7 @@ func TestOptionsThatCannotWork(t *testing.T) {
 // TestActivityMaxUsersWithRedis: an activity in Redis takes WithMaxUsers,
 // which caps the first-seen cohorts the replica holds.
 func TestActivityMaxUsersWithRedis(t *testing.T) {
-	a, err := customer.NewActivity("a", customer.WithRedis(faultnet.Refused(t)), customer.WithMaxUsers(10))
+	a, err := customer.NewActivity("a", redisOpt(t, faultnet.Refused(t)), customer.WithMaxUsers(10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package customer_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -254,24 +253,11 @@ func TestFunnelRedisOutage(t *testing.T) {
 }
 
 // TestFunnelRedisOptions: a Redis state applies to funnels and goals and
-// excludes WithSnapshot; the options that make a client of the recorder's
-// own do not apply to them.
+// excludes WithSnapshot.
 func TestFunnelRedisOptions(t *testing.T) {
 	st := redisState(t, "localhost:1", redisstate.WithKeyPrefix("x:"))
 	if _, err := customer.NewFunnel("f", redisSteps, customer.WithState(st), customer.WithSnapshot("x", 0)); err == nil {
 		t.Error("WithState and WithSnapshot accepted together")
-	}
-	if _, err := customer.NewGoal("g", customer.WithRedisDB(1)); err == nil {
-		t.Error("WithRedisDB accepted without WithRedis")
-	}
-	for _, kind := range []string{"funnel", "goal"} {
-		r, _, err := newRecorder(kind, customer.WithRedis("localhost:1"))
-		if r != nil {
-			_ = r.Close()
-		}
-		if !errors.Is(err, customer.ErrInvalidConfig) || !strings.Contains(err.Error(), "WithState") {
-			t.Errorf("%s with WithRedis: %v, want an error naming WithState", kind, err)
-		}
 	}
 	g, err := customer.NewGoal("g", customer.WithState(st))
 	defer func() { _ = g.Close() }()
@@ -324,20 +310,9 @@ func redisState(t testing.TB, addr string, opts ...redisstate.Option) *redisstat
 }
 
 // stateOpts keeps a recorder of kind in the Redis server at addr, with
-// key prefix prefix and buffer size buffer when not empty or 0: a funnel
-// or goal through WithState, an activity through WithRedis.
+// key prefix prefix and buffer size buffer when not empty or 0.
 func stateOpts(t testing.TB, kind, addr, prefix string, buffer int) []customer.Option {
 	t.Helper()
-	if kind == "activity" {
-		opts := []customer.Option{customer.WithRedis(addr)}
-		if prefix != "" {
-			opts = append(opts, customer.WithRedisKeyPrefix(prefix))
-		}
-		if buffer != 0 {
-			opts = append(opts, customer.WithRedisBufferSize(buffer))
-		}
-		return opts
-	}
 	var ro []redisstate.Option
 	if prefix != "" {
 		ro = append(ro, redisstate.WithKeyPrefix(prefix))

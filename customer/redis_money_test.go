@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -22,8 +23,7 @@ func TestActivityRedisAmountsDoNotWrap(t *testing.T) {
 	h := newHarness(t)
 	a, err := customer.NewActivity("shop", customer.WithMeterProvider(h.mp),
 		customer.WithClock(func() time.Time { return t0.Add(time.Hour) }),
-		customer.WithCurrencies("USD"), customer.WithRedis(srv.Addr()),
-		customer.WithRedisKeyPrefix("test:wrap:"))
+		customer.WithCurrencies("USD"), redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:wrap:")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,9 +85,9 @@ func (a *Activity) view(e *entry[periodState], last int64) *periodView {
 }
 
 func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
-	if a.rs != nil {
+	if a.st != nil {
 		o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
-		return a.observeRemote(ctx, o)
+		return a.observeShared(ctx, o)
 	}
 	top := a.periods.top.Load()
 	a.periods.each(top, func(e *entry[periodState]) {

@@ -48,12 +48,12 @@ func arppu(u money.Unit, revUnits int64, paying uint64) (float64, bool) {
 // period with an event when later. A currency without paying users in it
 // yet (a period that just began) takes the ARPPU of the newest kept
 // period that has some, so that the price of a lost conversion does not
-// fall to nothing at each period's start. In Redis it is the ARPPU the
-// recorder's latest collection read. It is safe to call concurrently with
-// recording and with the recorder's collection.
+// fall to nothing at each period's start. With a shared state it is the
+// ARPPU the recorder's latest collection read. It is safe to call
+// concurrently with recording and with the recorder's collection.
 func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
-	if a.rs != nil {
-		a.rs.current.each(a.cur, fn)
+	if a.st != nil {
+		a.current.each(a.cur, fn)
 		return
 	}
 	now := a.clock()
@@ -75,7 +75,8 @@ func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
 }
 
 // currentMoney is the revenue and paying users per currency slot of the
-// current period, as a collection of an activity in Redis read them.
+// current period, as a collection of an activity in a shared state read
+// them.
 type currentMoney struct {
 	mu     sync.Mutex
 	n      int // currency slots read
@@ -108,7 +109,7 @@ func (c *currentMoney) each(cur *currencies, fn func(currency string, arppu floa
 
 // observeMoney reports one currency's figures of a period: revenue
 // (revUnits in u's scale), purchases n, refunds r, paying users, and ARPU
-// and ARPPU over active and paying users. The memory and the Redis state
+// and ARPPU over active and paying users. The memory and the shared state
 // both report through it.
 func (a *Activity) observeMoney(o metric.Observer, opt []metric.ObserveOption, u money.Unit, revUnits, n, r int64, paying, active uint64) {
 	rev := u.Float(revUnits)

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -31,8 +32,8 @@ func BenchmarkActivityState(b *testing.B) {
 		{"snapshot", func(b *testing.B) []customer.Option {
 			return []customer.Option{customer.WithSnapshot(b.TempDir()+"/activity.snap", time.Minute)}
 		}},
-		{"redis", func(*testing.B) []customer.Option {
-			return []customer.Option{customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("bench:")}
+		{"redis", func(b *testing.B) []customer.Option {
+			return []customer.Option{redisOpt(b, srv.Addr(), redisstate.WithKeyPrefix("bench:"))}
 		}},
 	}
 	newActivity := func(b *testing.B, extra []customer.Option) *customer.Activity {
@@ -84,8 +85,8 @@ func BenchmarkActivityRedisIngest(b *testing.B) {
 	const nUsers = 1 << 20
 	ids := userIDs(nUsers)
 	a, err := customer.NewActivity("ingest", customer.WithMeterProvider(noop.NewMeterProvider()),
-		customer.WithClock(func() time.Time { return at }), customer.WithRedis(srv.Addr()),
-		customer.WithRedisKeyPrefix("ingest:"))
+		customer.WithClock(func() time.Time { return at }),
+		redisOpt(b, srv.Addr(), redisstate.WithKeyPrefix("ingest:")))
 	if err != nil {
 		b.Fatal(err)
 	}

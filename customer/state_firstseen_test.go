@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -115,8 +116,8 @@ func checkFirstSeenReplicas(t *testing.T, srv *redistest.Server, name string, ev
 	var harnesses [3]*harness
 	for i := range replicas {
 		harnesses[i] = newHarness(t)
-		replicas[i] = mustActivity(t, opts(harnesses[i], customer.WithRedis(srv.Addr()),
-			customer.WithRedisKeyPrefix("test:firstseen:"+name+":"))...)
+		replicas[i] = mustActivity(t, opts(harnesses[i],
+			redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:firstseen:"+name+":")))...)
 	}
 	last := 0
 	for _, e := range events {
@@ -194,8 +195,8 @@ func TestActivityRedisAllocs(t *testing.T) {
 	at := week(1)
 	h := newHarness(t)
 	a := mustActivity(t, customer.WithMeterProvider(h.mp), customer.WithCurrencies("USD"),
-		customer.WithClock(func() time.Time { return at }), customer.WithRedis(srv.Addr()),
-		customer.WithRedisKeyPrefix("test:allocs:"))
+		customer.WithClock(func() time.Time { return at }),
+		redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:allocs:")))
 	var none time.Time
 	a.PurchaseAt(ctx, at, "user-1", none, "USD", 1)
 	a.PurchaseAt(ctx, at, "user-2", week(0), "USD", 1)

@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/faultnet"
 )
 
@@ -17,7 +18,7 @@ import (
 // to resolve them): the outage reaches the OTel error handler within 2 s,
 // Flush and Shutdown return by their deadlines (500 ms, 1 s) and Close by CloseTimeout (plus
 // 300 ms each), the events not written are counted, and no goroutine is
-// left.
+// left once the round trip in flight at the deadline has ended.
 func TestActivityRedisDeadlines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for deadlines")
@@ -40,10 +41,16 @@ func TestActivityRedisDeadlines(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					addr := srv.addr(t) // its accept loop ends with the test
-					defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+					verifyNoLeak(t)
 					reported := captureErrors(t)
 					h := newHarness(t)
-					a, err := customer.NewActivity("deadline", stateOptions(h, customer.WithRedis(addr))...)
+					client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+					t.Cleanup(func() { _ = client.Close() }) // before verifyNoLeak looks
+					st, err := redisstate.New(client)
+					if err != nil {
+						t.Fatal(err)
+					}
+					a, err := customer.NewActivity("deadline", stateOptions(h, customer.WithState(st))...)
 					if err != nil {
 						t.Fatal(err)
 					}

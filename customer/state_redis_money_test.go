@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
@@ -28,8 +29,8 @@ func TestActivityRedisMoneyNeverDropped(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	h := newHarness(t)
-	a := newStateActivity(t, "nodrop", h, customer.WithRedis(srv.Addr()), customer.WithRedisBufferSize(16),
-		customer.WithRedisKeyPrefix("test:nodrop:"))
+	a := newStateActivity(t, "nodrop", h, redisOpt(t, srv.Addr(), redisstate.WithBufferSize(16),
+		redisstate.WithKeyPrefix("test:nodrop:")))
 	signup := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	srv.Kill()
 	const n, users = 2000, 10
@@ -75,8 +76,8 @@ func TestActivityRedisMoneyManyUsers(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	h := newHarness(t)
-	a := newStateActivity(t, "many", h, customer.WithRedis(srv.Addr()), customer.WithRedisBufferSize(16),
-		customer.WithRedisKeyPrefix("test:many:"))
+	a := newStateActivity(t, "many", h, redisOpt(t, srv.Addr(), redisstate.WithBufferSize(16),
+		redisstate.WithKeyPrefix("test:many:")))
 	signup := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	srv.Kill()
 	const n, users = 8000, 500
@@ -123,7 +124,7 @@ func TestActivityRedisMoneyOverflow(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	h := newHarness(t)
-	a := newStateActivity(t, "ovf", h, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:ovf:"))
+	a := newStateActivity(t, "ovf", h, redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:ovf:")))
 	big := int64(math.MaxInt64/2 + 1)
 	signup := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -174,7 +175,7 @@ func TestActivityRedisShutdownCountsMoney(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t)
 	h := newHarness(t)
-	a := newStateActivity(t, "lost", h, customer.WithRedis(srv.Addr()), customer.WithRedisKeyPrefix("test:lost:"))
+	a := newStateActivity(t, "lost", h, redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:lost:")))
 	srv.Kill()
 	for i := range 50 {
 		a.PurchaseAt(context.Background(), stateNow, "user-"+itoa(i), stateNow, "USD", 100)

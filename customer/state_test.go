@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/errcapture"
 	"github.com/kpikit/kpikit/internal/redistest"
 )
@@ -100,6 +101,18 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
+// redisOpt is the option WithState of redisState.
+func redisOpt(tb testing.TB, addr string, opts ...redisstate.Option) customer.Option {
+	tb.Helper()
+	return customer.WithState(redisState(tb, addr, opts...))
+}
+
+// clusterOpt is the option WithState of clusterState.
+func clusterOpt(tb testing.TB, addrs []string, opts ...redisstate.Option) customer.Option {
+	tb.Helper()
+	return customer.WithState(clusterState(tb, addrs, opts...))
+}
+
 func stateOptions(h *harness, extra ...customer.Option) []customer.Option {
 	return append([]customer.Option{
 		customer.WithMeterProvider(h.mp), customer.WithPeriod(customer.Month), customer.WithHorizon(3),
@@ -173,7 +186,7 @@ func within(key string, got, want float64) bool {
 // within the HyperLogLog error.
 func TestActivityRedisReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	checkReplicas(t, customer.WithRedis(srv.Addr()))
+	checkReplicas(t, redisOpt(t, srv.Addr(), redisstate.WithKeyPrefix("test:replicas:")))
 }
 
 // TestActivityRedisClusterReplicas is TestActivityRedisReplicas on a real
@@ -182,13 +195,13 @@ func TestActivityRedisReplicas(t *testing.T) {
 // script run in one slot, and the replicas report what memory does.
 func TestActivityRedisClusterReplicas(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
-	checkReplicas(t, customer.WithRedisCluster(cl.Addrs()...))
+	checkReplicas(t, clusterOpt(t, cl.Addrs(), redisstate.WithKeyPrefix("test:replicas:")))
 }
 
 // checkReplicas feeds a third of a random event stream to each of three
-// replicas on the Redis of redisOpt and every event to one in-memory
+// replicas on the state of stateOpt and every event to one in-memory
 // activity, and compares what they report.
-func checkReplicas(t *testing.T, redisOpt customer.Option) {
+func checkReplicas(t *testing.T, stateOpt customer.Option) {
 	ctx := context.Background()
 	events := stateEvents(9000, 1500)
 
@@ -198,8 +211,7 @@ func checkReplicas(t *testing.T, redisOpt customer.Option) {
 	var harnesses [3]*harness
 	for i := range replicas {
 		harnesses[i] = newHarness(t)
-		replicas[i] = newStateActivity(t, "shop", harnesses[i], redisOpt,
-			customer.WithRedisKeyPrefix("test:replicas:"))
+		replicas[i] = newStateActivity(t, "shop", harnesses[i], stateOpt)
 	}
 	var wg sync.WaitGroup
 	for i := range replicas {
@@ -226,7 +238,7 @@ func checkReplicas(t *testing.T, redisOpt customer.Option) {
 	// A replica that started after the others and recorded nothing reports
 	// the same values.
 	late := newHarness(t)
-	newStateActivity(t, "shop", late, redisOpt, customer.WithRedisKeyPrefix("test:replicas:"))
+	newStateActivity(t, "shop", late, stateOpt)
 
 	wantRM := mem.collect(t)
 	wantPoints := customerPoints(wantRM)
@@ -274,7 +286,7 @@ func TestActivityRedisOutage(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithDurable())
 	ctx := context.Background()
 	h := newHarness(t)
-	a := newStateActivity(t, "outage", h, customer.WithRedis(srv.Addr()))
+	a := newStateActivity(t, "outage", h, redisOpt(t, srv.Addr()))
 	signup := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	const n = 300
 	buy := func(from, to int) {
@@ -436,9 +448,9 @@ func TestActivityStateOptions(t *testing.T) {
 	}{
 		{"empty path", []customer.Option{customer.WithSnapshot("", 0)}, "snapshot path is empty"},
 		{"negative interval", []customer.Option{customer.WithSnapshot("x", -time.Second)}, "negative"},
-		{"snapshot and redis", []customer.Option{customer.WithSnapshot("x", 0), customer.WithRedis("localhost:1")}, "exclude each other"},
-		{"redis option alone", []customer.Option{customer.WithRedisDB(2)}, "without WithRedis"},
-		{"bad buffer", []customer.Option{customer.WithRedis("localhost:1"), customer.WithRedisBufferSize(0)}, "buffer size"},
+		{"snapshot and state", []customer.Option{customer.WithSnapshot("x", 0), redisOpt(t, "localhost:1")}, "exclude each other"},
+		{"nil state", []customer.Option{customer.WithState(nil)}, "WithState(nil)"},
+		{"nil store", []customer.Option{customer.WithState((*redisstate.Store)(nil))}, "nil *Store"},
 		{"missing directory", []customer.Option{customer.WithSnapshot(filepath.Join(t.TempDir(), "no", "file"), 0)}, "directory"},
 	}
 	for _, tt := range tests {
@@ -448,13 +460,6 @@ func TestActivityStateOptions(t *testing.T) {
 				t.Errorf("NewActivity(%s) error = %v, want one wrapping ErrInvalidConfig with %q", tt.name, err, tt.want)
 			}
 		})
-	}
-	o := []customer.Option{customer.WithRedis("localhost:1"), customer.WithRedisBufferSize(0)}
-	if _, err := customer.NewFunnel("f", []string{"a", "b"}, o...); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
-		t.Errorf("NewFunnel with a bad Redis buffer size: error %v, want ErrInvalidConfig", err)
-	}
-	if _, err := customer.NewGoal("g", o...); err == nil || !errors.Is(err, customer.ErrInvalidConfig) {
-		t.Errorf("NewGoal with a bad Redis buffer size: error %v, want ErrInvalidConfig", err)
 	}
 }
 
@@ -573,7 +578,7 @@ func TestProgressSnapshotIncompatible(t *testing.T) {
 func TestActivityRedisShutdownDeadline(t *testing.T) {
 	srv := redistest.Start(t)
 	h := newHarness(t)
-	a := newStateActivity(t, "deadline", h, customer.WithRedis(srv.Addr()))
+	a := newStateActivity(t, "deadline", h, redisOpt(t, srv.Addr()))
 	captureErrors(t) // the flusher reports the outage
 	srv.Kill()
 	for i := range 50 {

@@ -79,8 +79,10 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	var errs []error
 	switch ok, known := contextTimeouts(client); {
-	case !known && !ok:
+	case !known && !ok && client == nil:
 		errs = append(errs, errors.New("redisstate: nil client"))
+	case !known && !ok:
+		errs = append(errs, fmt.Errorf("redisstate: nil %T client", client))
 	case known && !ok:
 		errs = append(errs, fmt.Errorf("redisstate: the %T does not honour context deadlines: set ContextTimeoutEnabled in its options, so that Flush, Shutdown and Close keep their deadlines", client))
 	}

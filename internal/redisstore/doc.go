@@ -67,9 +67,11 @@
 // by [Timeout] or the caller's earlier deadline, also against a server
 // that accepts connections and never answers, and a Shutdown whose
 // context ends closes the store's own client, which ends a round trip in
-// flight. The client the store makes honours context deadlines; a client
-// of [WithClient] should set ContextTimeoutEnabled, or its own read and
-// write timeouts bound the waits instead.
+// flight; with a client of [WithClient] it returns at once instead,
+// counts what is buffered and in flight as dropped, and the flusher ends
+// with its round trip. The client the store makes honours context
+// deadlines; a client of [WithClient] should set ContextTimeoutEnabled,
+// or its own read and write timeouts bound the waits instead.
 //
 // De-duplication: a PFADD whose key and member are already waiting in the
 // buffer is not buffered again ([Stats].Deduplicated). The window is the

@@ -128,14 +128,13 @@ func (s *Store) writeWithRetry() bool {
 }
 
 // abandon counts the current batch and everything buffered as dropped.
+// Each batch is settled before the next is taken, so that a concurrent
+// giveUp counts every event once.
 func (s *Store) abandon() {
-	var n, events uint64
 	for len(s.batch) > 0 {
-		n += uint64(len(s.batch))
-		events += batchEvents(s.batch)
+		s.settle(0, uint64(len(s.batch)), batchEvents(s.batch), 0)
 		s.take()
 	}
-	s.settle(0, n, events, 0)
 	s.reportDrops()
 }
 

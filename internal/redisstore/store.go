@@ -72,19 +72,22 @@ type Store struct {
 	cfg       config
 	instance  string // random id of this store, for the INCRBY guard
 
-	mu       sync.Mutex
-	ring     []record
-	mask     int
-	head, n  int
-	tab      []uint64 // PFADD de-duplication hashes of buffered events
-	tmask    uint64
-	tabN     int // hashes in tab
-	tabMax   int // at most tabMax hashes: half of tab's slots
-	kicked   bool
-	closed   bool
-	st       Stats
-	settled  uint64        // events written, dropped or rejected
-	progress chan struct{} // closed and replaced when settled moves
+	mu           sync.Mutex
+	ring         []record
+	mask         int
+	head, n      int
+	tab          []uint64 // PFADD de-duplication hashes of buffered events
+	tmask        uint64
+	tabN         int // hashes in tab
+	tabMax       int // at most tabMax hashes: half of tab's slots
+	kicked       bool
+	closed       bool
+	st           Stats
+	inflight     uint64        // events of the batch the flusher took
+	inflightCmds uint64        // commands of that batch
+	abandoned    bool          // Shutdown counted the buffer and the batch as dropped
+	settled      uint64        // events written, dropped or rejected
+	progress     chan struct{} // closed and replaced when settled moves
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -367,6 +370,7 @@ func (s *Store) take() {
 	if s.n < s.cfg.batchSize {
 		s.kicked = false
 	}
+	s.inflight, s.inflightCmds = batchEvents(s.batch), uint64(len(s.batch))
 	s.mu.Unlock()
 }
 
@@ -374,16 +378,40 @@ func (s *Store) take() {
 // settle publishes the outcome of written and dropped events, and of the
 // rejected commands among the written ones, in one step, then wakes the
 // callers of Flush: a Flush that returns sees all of it.
+// After giveUp the batch was counted already, and settle counts nothing.
 func (s *Store) settle(written, dropped, lost, rejected uint64) {
 	s.mu.Lock()
-	s.st.Written += written
-	s.st.Dropped += dropped
-	s.st.Lost += lost
-	s.st.Rejected += rejected
-	s.settled += written + dropped
+	if !s.abandoned {
+		s.st.Written += written
+		s.st.Dropped += dropped
+		s.st.Lost += lost
+		s.st.Rejected += rejected
+		s.settled += written + dropped
+	}
+	s.inflight, s.inflightCmds = 0, 0
 	close(s.progress)
 	s.progress = make(chan struct{})
 	s.mu.Unlock()
+}
+
+// giveUp counts everything buffered and the batch in flight as dropped,
+// without waiting for the flusher, which then settles nothing.
+func (s *Store) giveUp() {
+	s.mu.Lock()
+	if !s.abandoned {
+		for s.n > 0 {
+			s.dropOldest()
+		}
+		s.st.Dropped += s.inflightCmds
+		s.st.Lost += s.inflight
+		s.settled += s.inflightCmds
+		s.inflight, s.inflightCmds = 0, 0
+		s.abandoned = true
+		close(s.progress)
+		s.progress = make(chan struct{})
+	}
+	s.mu.Unlock()
+	s.reportDrops()
 }
 
 // Stats returns the event counts.
@@ -439,9 +467,13 @@ func (s *Store) Flush(ctx context.Context) error {
 // counts the rest as dropped, stops the flusher goroutine and closes the
 // client unless it was passed with [WithClient]. With Redis down and no
 // deadline on ctx it waits for Redis. When ctx ends first, the store's own
-// client is closed at once, which ends a round trip in flight; with a
-// client of [WithClient] that round trip ends by [Timeout] (see there).
-// Later calls return nil.
+// client is closed at once, which ends a round trip in flight. With a
+// client of [WithClient], Shutdown returns at once then: the events
+// buffered and those of the round trip in flight are counted as dropped
+// (a batch whose reply comes later counts as not written, though Redis
+// may have applied it), and the flusher ends with that round trip, by
+// [WriteTimeout] when the client honours context deadlines. Later calls
+// return nil.
 func (s *Store) Shutdown(ctx context.Context) error {
 	if s == nil {
 		return nil
@@ -464,8 +496,10 @@ func (s *Store) Shutdown(ctx context.Context) error {
 			// Ends a round trip in flight on the silent server.
 			closed = true
 			err = s.client.Close()
+			<-s.done
+		} else {
+			s.giveUp()
 		}
-		<-s.done
 		err = errors.Join(ctx.Err(), err)
 	}
 	s.cancelRun()

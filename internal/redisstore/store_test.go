@@ -471,3 +471,48 @@ func TestShutdownSilentServer(t *testing.T) {
 		t.Errorf("stats %+v, want the event dropped", st)
 	}
 }
+
+// TestShutdownSilentServerCallersClient: with a caller's client that
+// honours context deadlines, against a server that never answers,
+// Shutdown returns by its deadline without waiting for the flusher's
+// round trip, and counts every event, buffered or in that round trip, as
+// dropped once; the round trip's failure, later, counts nothing more.
+func TestShutdownSilentServerCallersClient(t *testing.T) {
+	captureErrors(t)
+	c := redis.NewClient(&redis.Options{Addr: faultnet.Silent(t), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	drop, dropped := dropReader(t)
+	s, err := redisstore.New(redisstore.WithClient(c), redisstore.WithFlushInterval(time.Millisecond),
+		redisstore.WithBatchSize(16), redisstore.WithDropCounter(drop))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := s.Key("day")
+	const n = 100
+	for i := range n {
+		s.PFAdd(k, uint64(i+1))
+	}
+	time.Sleep(100 * time.Millisecond) // the flusher waits for an answer with a batch
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("Shutdown took %v with a deadline of 200ms", d)
+	}
+	check := func(when string) {
+		t.Helper()
+		st := s.Stats()
+		if st.Pending != 0 || st.Lost != n || st.Dropped != n || st.Written != 0 || st.Enqueued != n {
+			t.Errorf("%s: stats %+v, want the %d events enqueued and dropped once", when, st, n)
+		}
+		if got := dropped(); got != n {
+			t.Errorf("%s: drop counter %d, want %d", when, got, n)
+		}
+	}
+	check("after Shutdown")
+	time.Sleep(redisstore.WriteTimeout + 300*time.Millisecond) // the round trip in flight has failed
+	check("after the round trip in flight ended")
+}

@@ -1,4 +1,4 @@
-package customer
+package redisstate
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 
 // Money is never dropped for want of Redis. Recording adds to the pending
 // sums of pendingMoney (constant memory per period, cohort cell and
-// currency); the remote's goroutine writes them itself, not through the
+// currency); the activity's goroutine writes them itself, not through the
 // store's drop-oldest buffer, and subtracts from the pending sums only
 // what Redis acknowledged. A failed write keeps them and is retried with
 // backoff. The only loss is at Shutdown, when its deadline passes with
@@ -109,23 +109,22 @@ type moneyWriter struct {
 	backoff  time.Duration // after the next failure
 }
 
-func newMoneyWriter(rs *remote) moneyWriter {
+func newMoneyWriter(a *activity) moneyWriter {
 	var id [8]byte
 	_, _ = crand.Read(id[:])
-	return moneyWriter{guard: rs.store.Key(rs.base + "applied:" + hex.EncodeToString(id[:])).String()}
+	return moneyWriter{guard: a.store.Key(a.base + "applied:" + hex.EncodeToString(id[:])).String()}
 }
 
 // buildMoney takes the pending money of every dirty period and of its
 // cohort's cells into w.batch; it reports false when there is none.
-func (a *Activity) buildMoney(w *moneyWriter) bool {
-	rs := a.rs
+func (a *activity) buildMoney(w *moneyWriter) bool {
 	b := &w.batch
 	b.groups, b.keys, b.args = b.groups[:0], b.keys[:0], b.args[:0]
-	n := rs.cur.len()
-	var moved [MaxCurrencies]bool
+	n := a.cur.Len()
+	moved := make([]bool, n)
 	at := make(map[*pendingMoney]int) // period groups
 	var dirty []*entry[periodKeys]
-	rs.periods.each(rs.periods.top.Load(), func(e *entry[periodKeys]) {
+	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
 		k := &e.v
 		if !k.dirty.Load() {
 			return
@@ -166,7 +165,7 @@ func (a *Activity) buildMoney(w *moneyWriter) bool {
 				}
 				// The cell's events are those of period index+j: find its group.
 				slot := -1
-				if pe := rs.periods.lookup(e.index + int64(j)); pe != nil {
+				if pe := a.periods.lookup(e.index + int64(j)); pe != nil {
 					if s, ok := at[&pe.v.money[i].pending]; ok {
 						slot = s
 					}
@@ -181,12 +180,12 @@ func (a *Activity) buildMoney(w *moneyWriter) bool {
 	if len(b.groups) == 0 {
 		return false
 	}
-	if !rs.cur.declared {
+	if !a.cur.Declared() {
 		// Tell the other replicas which currencies hold money, for as long
 		// as the money keys live.
 		for i := range n {
 			if moved[i] {
-				b.keys = append(b.keys, rs.currencyKey(rs.cur.unit(i).Currency()).String())
+				b.keys = append(b.keys, a.currencyKey(a.cur.Code(i)).String())
 			}
 		}
 	}
@@ -198,8 +197,7 @@ func (a *Activity) buildMoney(w *moneyWriter) bool {
 // writeMoney makes one attempt at the pending hand-over, building one
 // when none waits, within ctx bounded by redisstore.WriteTimeout. It
 // returns nil when nothing is left to write.
-func (a *Activity) writeMoney(ctx context.Context, w *moneyWriter) error {
-	rs := a.rs
+func (a *activity) writeMoney(ctx context.Context, w *moneyWriter) error {
 	b := &w.batch
 	if len(b.groups) == 0 && !a.buildMoney(w) {
 		return nil
@@ -207,14 +205,19 @@ func (a *Activity) writeMoney(ctx context.Context, w *moneyWriter) error {
 	ctx, cancel := redisstore.BoundWrite(ctx)
 	defer cancel()
 	args := make([]any, 0, 4+len(b.args))
-	args = append(args, b.seq, int64(moneyGuardTTL/time.Second), max(rs.ttl.Milliseconds(), 1), len(b.groups))
+	args = append(args, b.seq, int64(moneyGuardTTL/time.Second), max(a.ttl.Milliseconds(), 1), len(b.groups))
 	args = append(args, b.args...)
 	keys := make([]string, 0, 1+len(b.keys))
 	keys = append(keys, w.guard)
 	keys = append(keys, b.keys...)
-	refused, err := moneyRedisScript.Run(ctx, rs.client, keys, args...).Int64Slice()
+	refused, err := moneyRedisScript.Run(ctx, a.client, keys, args...).Int64Slice()
 	if err != nil {
-		return fmt.Errorf("customer: activity %q: writing money to Redis: %w", a.name, err)
+		return fmt.Errorf("redisstate: activity %q: writing money: %w", a.name, err)
+	}
+	a.finMu.Lock()
+	defer a.finMu.Unlock()
+	if a.abandoned {
+		return errShutDown // giveUp counted the batch
 	}
 	a.settleMoney(w, refused)
 	return nil
@@ -225,7 +228,7 @@ func (a *Activity) writeMoney(ctx context.Context, w *moneyWriter) error {
 // store_unavailable for another refusal). A refused cell counts its
 // purchases only when its period's group was applied: otherwise they are
 // counted with that group.
-func (a *Activity) settleMoney(w *moneyWriter, refused []int64) {
+func (a *activity) settleMoney(w *moneyWriter, refused []int64) {
 	b := &w.batch
 	bg := context.Background()
 	var overflow, other int64
@@ -253,13 +256,13 @@ func (a *Activity) settleMoney(w *moneyWriter, refused []int64) {
 		}
 	}
 	if overflow > 0 {
-		a.drops.overflow.Add(bg, overflow)
+		a.drops.Overflow.Add(bg, overflow)
 	}
 	if other > 0 {
-		a.drops.unavailable.Add(bg, other)
+		a.drops.Unavailable.Add(bg, other)
 	}
 	if len(bad) > 0 {
-		otel.Handle(fmt.Errorf("customer: activity %q: Redis refused %d money increments (overflow or a key of another type); %d events dropped as amount_overflow, %d as store_unavailable",
+		otel.Handle(fmt.Errorf("redisstate: activity %q: Redis refused %d money increments (overflow or a key of another type); %d events dropped as amount_overflow, %d as store_unavailable",
 			a.name, len(bad), overflow, other))
 	}
 	clear(b.groups)
@@ -276,7 +279,7 @@ func (p *pendingMoney) sub(rev, n, r int64) {
 		// latter case.
 		half := rev / 2
 		if !p.revenue.Add(-half) || !p.revenue.Add(-(rev - half)) {
-			otel.Handle(errors.New("customer: money recorded during a hand-over to Redis does not fit in int64; the pending sum keeps part of the hand-over"))
+			otel.Handle(errors.New("redisstate: money recorded during a hand-over to Redis does not fit in int64; the pending sum keeps part of the hand-over"))
 		}
 	}
 	if n != 0 {
@@ -308,11 +311,10 @@ func (w *moneyWriter) succeeded() {
 
 // takePending empties the pending money and returns the purchases and
 // refunds it held: recorded and not acknowledged by Redis.
-func (a *Activity) takePending() int64 {
-	rs := a.rs
+func (a *activity) takePending() int64 {
 	var n int64
-	nCur := rs.cur.len()
-	rs.periods.each(rs.periods.top.Load(), func(e *entry[periodKeys]) {
+	nCur := a.cur.Len()
+	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
 		for i := range nCur {
 			if m := &e.v.money[i]; m.ready.Load() {
 				m.pending.revenue.Swap(0)
@@ -334,15 +336,17 @@ func (a *Activity) takePending() int64 {
 // flushMoney writes what is pending until it is all acknowledged or ctx
 // ends; it holds the writer's lock, so that it and the goroutine never
 // write at once.
-func (a *Activity) flushMoney(ctx context.Context) error {
-	rs := a.rs
-	if !rs.moneyMu.lock(ctx) {
+func (a *activity) flushMoney(ctx context.Context) error {
+	if !a.moneyMu.lock(ctx) {
 		return ctx.Err()
 	}
-	defer rs.moneyMu.unlock()
-	w := &rs.money
+	defer a.moneyMu.unlock()
+	w := &a.money
 	for {
 		err := a.writeMoney(ctx, w)
+		if errors.Is(err, errShutDown) {
+			return err
+		}
 		if err == nil {
 			w.succeeded()
 			if len(w.batch.groups) == 0 && !a.anyDirty() {
@@ -364,30 +368,10 @@ func (a *Activity) flushMoney(ctx context.Context) error {
 	}
 }
 
-// finishMoney is flushMoney at shutdown: the money still not written is
-// counted as store_unavailable, in events (purchases and refunds).
-func (a *Activity) finishMoney(ctx context.Context) error {
-	var err error
-	if ctx.Err() == nil {
-		err = a.flushMoney(ctx)
-	}
-	rs := a.rs
-	rs.moneyMu.lock(context.Background()) // the goroutine ended
-	clear(rs.money.batch.groups)
-	rs.money.batch.groups = rs.money.batch.groups[:0]
-	n := a.takePending()
-	rs.moneyMu.unlock()
-	if n > 0 {
-		a.drops.unavailable.Add(context.Background(), n)
-		return fmt.Errorf("customer: activity %q: %d purchases and refunds not written to Redis: %w", a.name, n, errors.Join(err, ctx.Err()))
-	}
-	return nil
-}
-
 // anyDirty reports whether a period has money not taken into a hand-over.
-func (a *Activity) anyDirty() bool {
+func (a *activity) anyDirty() bool {
 	dirty := false
-	a.rs.periods.each(a.rs.periods.top.Load(), func(e *entry[periodKeys]) {
+	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
 		dirty = dirty || e.v.dirty.Load()
 	})
 	return dirty
