@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -140,6 +141,7 @@ type progress struct {
 	stopOnce  sync.Once
 	done      chan struct{}
 	runCtx    context.Context // ends when Shutdown's context does
+	stopBy    atomic.Int64    // Unix ns of Shutdown's deadline; 0: none
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
@@ -395,6 +397,9 @@ func (p *progress) Shutdown(ctx context.Context) error {
 // stopFlusher stops the flusher after it wrote what it could until ctx
 // ended.
 func (p *progress) stopFlusher(ctx context.Context) {
+	if d, ok := ctx.Deadline(); ok {
+		p.stopBy.Store(d.UnixNano())
+	}
 	p.stopOnce.Do(func() { close(p.stop) })
 	select {
 	case <-p.done:

@@ -206,12 +206,19 @@ func (p *progress) pending() int {
 }
 
 // send applies the parts of the batch not yet applied, in one pipeline
-// bounded by progressRoundTrip, and reports the attempts they completed.
-// A part Redis refuses for good is reported and counted as lost. It
-// returns the first error of a part that may be retried.
+// bounded by progressRoundTrip and, once Shutdown began, by its deadline
+// (a cancelled context does not end a read in flight; a deadline does),
+// and reports the attempts they completed. A part Redis refuses for good
+// is reported and counted as lost. It returns the first error of a part
+// that may be retried.
 func (p *progress) send(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, progressRoundTrip)
 	defer cancel()
+	if d := p.stopBy.Load(); d != 0 {
+		var cancelStop context.CancelFunc
+		ctx, cancelStop = context.WithDeadline(ctx, time.Unix(0, d))
+		defer cancelStop()
+	}
 	for loaded := false; ; loaded = true {
 		pipe := p.client.Pipeline()
 		for i := range p.parts {
