@@ -390,10 +390,13 @@
 // bad file never fails or crashes the start. The recording path is the
 // memory one.
 //
-// [WithRedis], [WithRedisClient] or [WithRedisCluster] keep an
-// activity's distinct-user sets, first-seen cohorts and money totals in
-// Redis, shared by the replicas that use the same key prefix and activity
-// name:
+// [WithState] with a store of package customer/redisstate
+// (redisstate.New on any redis.UniversalClient: one server, a Redis
+// Cluster or Sentinel) keeps the state in Redis, shared by the replicas
+// that use the same key prefix and recorder name. Package customer itself
+// links no Redis client: the recorders know only the boundary that
+// redisstate implements. For an activity it keeps the distinct-user sets,
+// first-seen cohorts and money totals:
 //   - every key of an activity is PREFIX + "{a:" + NAME + "}:" + what it
 //     holds (day:<date>, cohort:<period>:<offset>:users,
 //     paying:<period>:<currency>, revenue|purchases|refunds:<period>:<currency>,
@@ -495,7 +498,7 @@
 //     in the histogram.
 //
 // Recording never waits for Redis. Distinct-user writes go to a bounded
-// buffer ([WithRedisBufferSize]) that one goroutine writes in pipelined
+// buffer (redisstate.WithBufferSize) that one goroutine writes in pipelined
 // batches every 200 ms; a per-recorder cache of the (set, user) pairs
 // already handed over (2 MiB, about 260,000 pairs) skips repeats until the
 // next collection or [Activity.Flush], and the buffer de-duplicates what
@@ -519,7 +522,8 @@
 // that waiting write is dropped, the event that buffered it is the one
 // counted. An event whose money reached Redis but whose distinct-user
 // entry was dropped counts once, for the entry. A user whose write was
-// dropped is written again at their next event after the next collection. Collection reads Redis
+// dropped is written again at their next event after the next
+// collection. Collection reads Redis
 // (PFCOUNT, unions and MGET in two pipelined round trips, O(horizon²)
 // commands) and so reports the same values on every replica, up to the
 // writes not yet flushed ([Activity.Flush] writes them now). A failed read
@@ -598,10 +602,12 @@
 // segments, at most [DefaultMaxUsers] tracked users and
 // [DefaultSegmentValueLimit] values per dimension. A bad argument or option
 // is an error wrapping [ErrInvalidConfig] that names the bad value, and so
-// is an option that could not do what it says: [WithRedisClient] or
-// [WithRedisTLS] given nil (the state would stay in memory, or the
-// connection be plaintext) and [WithMaxUsers] for a funnel or goal in
-// Redis (no cap applies there). A nil MeterProvider, clock or location is
+// is an option that could not do what it says: [WithState] given nil
+// (the state would stay in memory, per replica) and [WithMaxUsers] for a
+// funnel or goal with [WithState] (no cap applies there).
+// redisstate.New names what it refuses: a nil client, a client that does
+// not honour context deadlines, a key prefix with a brace, a buffer size
+// out of range. A nil MeterProvider, clock or location is
 // ignored: the default serves.
 //
 // Segment values are given positionally, in the order of [WithSegments].
@@ -658,7 +664,7 @@
 //
 // The state options: with [WithSnapshot] recording is the memory path
 // (same cost); a snapshot encodes every set (16 KiB per dense set) and
-// fsyncs the file, off the recording path. With [WithRedis] an activity
+// fsyncs the file, off the recording path. With [WithState] an activity
 // event checks the sent cache for its cohort-cell and day sets (and the
 // paying set of a purchase) instead of inserting into local sets, and
 // buffers only pairs not handed over yet; money goes to local atomic
@@ -680,18 +686,22 @@
 // cannot keep up at that rate, so most of these events were dropped as
 // store_unavailable, at the same cost). Sustained ingest
 // (BenchmarkFunnelIngest, 65,536 users through 4 steps, every event
-// applied, flushed every 32,768 events): with 400,000 events, each of
-// which changes its user's attempt, about 2.7 million events/s in memory,
-// 240,000 through one local Redis and 345,000 through a local 3-master
-// cluster on the same two cores; with 1,000,000 events, three quarters
-// of them repeats that change nothing, 430,000 to 500,000 and 545,000 to
-// 610,000. Redis is the bound: an MGET and a SET per changed user and the
-// script's per-event work.
+// applied, flushed every 32,768 events, each of which changes its user's
+// attempt): about 3.6 million events/s in memory, 306,000 through one
+// local Redis and 429,000 through a local 3-master cluster on the same two
+// cores (medians of 14 runs). Redis is the bound: it spends 2.9 µs of CPU
+// per event (INFO commandstats: 2.5 µs in the script, of which a SET of
+// the user's attempt about 0.5 and the MGET 0.36), so one server is about
+// 89% busy at that rate; the cluster's three servers and the process need
+// 3.7 µs of CPU per event, more than two cores give for twice one
+// server's rate.
 //
 // Flush, Shutdown and Close return by their deadline whatever Redis does:
 // one flush's round trip is bounded by 500 ms (a silent server is
 // reported through the OTel error handler within a second), and a
-// Shutdown whose context ends cancels the round trip in flight. Every
+// Shutdown bounds every round trip it waits for by its own deadline (go-redis
+// ends a read in flight at a context's deadline, not at its
+// cancellation). Every
 // event buffered and not written is counted as store_unavailable, every
 // event recorded after Close as closed.
 //
@@ -701,9 +711,9 @@
 // on collection for long: collection takes a read lock on the table of
 // segment combinations only. No goroutine is started without a state
 // option; [WithSnapshot] with a positive interval starts one that writes
-// snapshots, [WithRedis] two for an activity (the store's flusher and
-// the one that hands money over) and [WithState] one for a funnel or goal
-// (its flusher); they end in
+// snapshots, [WithState] two for an activity (the store's flusher and
+// the one that hands money over) and one for a funnel or goal (its
+// flusher); they end in
 // Close or Shutdown, which also write the last snapshot or the buffered
 // writes within their deadline. The methods of a nil
 // *Funnel, *Goal or *Activity do nothing, which is the no-op path. Nothing

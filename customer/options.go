@@ -273,7 +273,7 @@ func WithSegmentValueLimit(n int) Option {
 // For an [Activity] it caps the users whose first-seen cohort is held;
 // once it is reached, events of new users given without a signup time
 // still count in the per-period figures, but not in any cohort, and are
-// counted with reason "user_cap". With [WithRedis] it caps the first-seen
+// counted with reason "user_cap". With [WithState] it caps the first-seen
 // cohorts the replica holds, to the same effect.
 func WithMaxUsers(n int) Option {
 	return optionFunc(func(c config) config {

@@ -18,7 +18,7 @@ import (
 // written by a recorder with another period, horizon or currencies, is
 // moved aside, reported through the OTel error handler, and the recorder
 // starts empty. The path must not be empty and the interval not negative;
-// it excludes [WithRedis].
+// it excludes [WithState].
 func WithSnapshot(path string, interval time.Duration) Option {
 	return optionFunc(func(c config) config {
 		c.snapPath, c.snapInterval = path, interval
