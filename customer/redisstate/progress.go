@@ -35,8 +35,12 @@ import (
 // that one script call touches one slot, and names every key it touches
 // in KEYS:
 //
-//	prefix{f:NAME:SHARD}:u:MEMBER   a user's attempt (start, mask, ended, row)
-//	prefix{f:NAME:SHARD}:counts     counters "u<step>:<row>", "e<step>:<row>"
+//	prefix{f:NAME:SHARD}:u:MEMBER   a user's attempt (start, mask, flags,
+//	                                [impaired steps], row)
+//	prefix{f:NAME:SHARD}:counts     counters "u<step>:<row>", "e<step>:<row>",
+//	                                "j<step>:<row>" (impaired attempts that
+//	                                reached the step), "i<step>:<len>:<error
+//	                                type><row>" (attempts impaired at the step)
 //	prefix{f:NAME:SHARD}:seq:ID     last batch of recorder instance ID applied
 //
 // ("g:" for goals). Read sums the counts hashes of every shard.
@@ -92,12 +96,15 @@ func checkProgress(cfg shared.ProgressConfig) error {
 	return errors.Join(errs...)
 }
 
-// pevent is one buffered event.
+// pevent is one buffered event: a step, or a failure that impairs the
+// user's attempt.
 type pevent struct {
-	h   uint64 // hash of the user id
-	at  int64  // event time, Unix ns
-	row string // "": the event cannot start an attempt
-	k   int32
+	h      uint64 // hash of the user id
+	at     int64  // event time, Unix ns
+	row    string // "": the event cannot start an attempt
+	k      int32  // step; shared.ImpairFurthest for a failure at the furthest step
+	impair bool   // a failure, of error type typ
+	typ    uint8
 }
 
 // shardOf is the shard of a user hash: other bits than the recorders'
@@ -125,6 +132,7 @@ type progress struct {
 	steps     int
 	events    bool
 	completed func(row string, elapsed time.Duration)
+	errorType func(i int) string
 	lost      selfobs.Reason // events Redis did not take
 	closed    selfobs.Reason // events pushed after Shutdown began
 
@@ -168,6 +176,7 @@ func newProgress(s *Store, cfg shared.ProgressConfig) *progress {
 		steps:     cfg.Steps,
 		events:    cfg.CountEvents,
 		completed: cfg.Completed,
+		errorType: cfg.ErrorType,
 		lost:      cfg.Unavailable,
 		closed:    cfg.Closed,
 		ring:      make([]pevent, s.bufferSize),
@@ -191,10 +200,30 @@ func newProgress(s *Store, cfg shared.ProgressConfig) *progress {
 // Push buffers one event; when the ring is full the oldest is dropped.
 // An event pushed once closing began is dropped: Push reports false.
 func (p *progress) Push(user uint64, at int64, step int, row string) bool {
+	return p.push(pevent{h: user, at: at, row: row, k: int32(step)})
+}
+
+// maxErrorType is the largest error type index a failure carries (a
+// funnel has far fewer); a larger one is taken as it.
+const maxErrorType = 255
+
+// Impair buffers a failure in the ring of the events, so that it applies
+// in order with them. One pushed once closing began is dropped, and not
+// counted: it is no event.
+func (p *progress) Impair(user uint64, at int64, step int, errType int) bool {
+	if step < shared.ImpairFurthest || step == -1 || step >= p.steps {
+		return true // a step the state does not have: nothing to impair
+	}
+	return p.push(pevent{h: user, at: at, k: int32(step), impair: true, typ: uint8(min(max(errType, 0), maxErrorType))})
+}
+
+func (p *progress) push(e pevent) bool {
 	p.mu.Lock()
 	if p.halted {
 		p.mu.Unlock()
-		p.closed.Add(context.Background(), 1)
+		if !e.impair {
+			p.closed.Add(context.Background(), 1)
+		}
 		return false
 	}
 	if p.n == len(p.ring) {
@@ -202,7 +231,7 @@ func (p *progress) Push(user uint64, at int64, step int, row string) bool {
 		p.n--
 		p.dropped++
 	}
-	p.ring[(p.head+p.n)&p.mask] = pevent{h: user, at: at, row: row, k: int32(step)}
+	p.ring[(p.head+p.n)&p.mask] = e
 	p.n++
 	full := p.n == min(progressBatch, len(p.ring))
 	p.mu.Unlock()
@@ -335,24 +364,47 @@ func (p *progress) Read(ctx context.Context) (map[string]*shared.ProgressCounts,
 		return nil, fmt.Errorf("redisstate: %s: reading Redis: %w", p.name, err)
 	}
 	counts := make(map[string]*shared.ProgressCounts)
+	row := func(id string) *shared.ProgressCounts {
+		c := counts[id]
+		if c == nil {
+			c = new(shared.ProgressCounts)
+			counts[id] = c
+		}
+		return c
+	}
 	for _, cmd := range cmds {
 		for f, v := range cmd.Val() {
 			kind, rest := f[:min(1, len(f))], f[min(1, len(f)):]
 			ks, id, ok := strings.Cut(rest, ":")
 			k, err := strconv.Atoi(ks)
 			n, err2 := strconv.ParseInt(v, 10, 64)
-			if !ok || err != nil || err2 != nil || k < 0 || k >= p.steps || (kind != "u" && kind != "e") {
+			if !ok || err != nil || err2 != nil || k < 0 || k >= p.steps {
 				continue
 			}
-			c := counts[id]
-			if c == nil {
-				c = new(shared.ProgressCounts)
-				counts[id] = c
-			}
-			if kind == "u" {
-				c.Users[k] += n
-			} else {
-				c.Events[k] += n
+			switch kind {
+			case "u":
+				row(id).Users[k] += n
+			case "e":
+				row(id).Events[k] += n
+			case "j":
+				row(id).ImpairedSteps[k] += n
+			case "i":
+				// "<len>:<error type><row>"
+				ls, tail, ok := strings.Cut(id, ":")
+				l, err := strconv.Atoi(ls)
+				if !ok || err != nil || l < 0 || l > len(tail) {
+					continue
+				}
+				c := row(tail[l:])
+				if c.Impaired == nil {
+					c.Impaired = make(map[string]*[shared.MaxProgressSteps]int64)
+				}
+				t := c.Impaired[tail[:l]]
+				if t == nil {
+					t = new([shared.MaxProgressSteps]int64)
+					c.Impaired[tail[:l]] = t
+				}
+				t[k] += n
 			}
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
+
+	"github.com/kpikit/kpikit/internal/shared"
 )
 
 // This file holds the script that applies a shard's events to the
@@ -26,13 +28,25 @@ import (
 // progressScript applies the events of one shard. KEYS: the batch guard,
 // the counts hash, then the users' keys. ARGV: batch sequence, window
 // (µs), user-key TTL (ms), steps, count events (1/0), the rules (see
-// shared.RuleClasses), the events, then the row ids. The events are 13-byte
-// little-endian records (see progressRecord): index of the user's key in
-// KEYS (uint16), step (uint8), event time in µs (int64), row index from 1,
-// or 0 when the event cannot start an attempt (uint16). A user's attempt
-// is the record (start µs int64, mask uint32, ended uint8) followed by its
-// row id. It returns {-1} for a batch already applied, otherwise (elapsed
-// µs, row id) per completed attempt.
+// shared.RuleClasses), the events, then the strings of the batch (row ids
+// and error types). The events are 13-byte little-endian records (see
+// progressRecord): index of the user's key in KEYS (uint16), step
+// (uint8), event time in µs (int64), row index from 1, or 0 when the
+// event cannot start an attempt (uint16). A failure is a record whose
+// step byte is 128 plus the step, or 255 for the furthest step reached,
+// and whose row index names its error type.
+//
+// A user's attempt is the record (start µs int64, mask uint32, flags
+// uint8), then, when flag 16 is set, the steps it is impaired at
+// (uint32), then its row id. Flag 1 says the attempt ended. (A script
+// without failures takes an impaired attempt's flags for a rule class it
+// does not have, and leaves the attempt alone.) A failure impairs the
+// attempt active at its time that did not end and reached a step: at a
+// step once, counting "i" with its error type; the first time, "j" for
+// every step the attempt reached, and then for each step it reaches.
+//
+// It returns {-1} for a batch already applied, otherwise (elapsed µs, row
+// id) per completed attempt.
 //
 // Lua numbers are doubles, exact for µs up to 2^53. Counter increments
 // are summed per call and written once per field.
@@ -43,8 +57,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
 local window, ttl = tonumber(ARGV[2]), ARGV[3]
 local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
 local blob = ARGV[7]
-local band, lshift = bit.band, bit.lshift
-local full = bit.tobit(2 ^ n - 1)
+local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local full = tobit(2 ^ n - 1)
 local bitk = {}
 for k = 0, 31 do bitk[k] = lshift(1, k) end
 local cnt, reach, ends = {}, {}, {}
@@ -54,8 +68,9 @@ for c = 0, 9 do
 end
 local unpack5, pack3, sub = struct.unpack, struct.pack, string.sub
 local cur = redis.call('MGET', unpack(KEYS, 3))
-local S, M, E, R, NX, fresh, dirty = {}, {}, {}, {}, {}, {}, {}
-local out, inc = {}, {}
+local S, M, E, R, NX, I, fresh, dirty = {}, {}, {}, {}, {}, {}, {}, {}
+local out, inc, more = {}, {}, {}
+local function add(f) more[f] = (more[f] or 0) + 1 end
 local pos, len = 1, #blob
 while pos < len do
   local ki, k, at, ri
@@ -64,12 +79,17 @@ while pos < len do
   if start == nil then
     local v = cur[ki - 2]
     if v then
-      local mask, nx
-      start, mask, E[ki] = unpack5('<i8I4B', v)
-      mask = bit.tobit(mask)
+      local mask, nx, fl
+      start, mask, fl = unpack5('<i8I4B', v)
+      mask = tobit(mask)
       nx = 0
       while band(mask, bitk[nx] or 0) ~= 0 do nx = nx + 1 end
-      S[ki], M[ki], NX[ki], R[ki] = start, mask, nx, sub(v, 14)
+      if fl >= 16 then
+        I[ki], R[ki] = tobit((unpack5('<I4', v, 14))), sub(v, 18)
+      else
+        I[ki], R[ki] = false, sub(v, 14)
+      end
+      S[ki], M[ki], NX[ki], E[ki] = start, mask, nx, fl % 2
     else
       start = false
       S[ki] = false
@@ -80,51 +100,82 @@ while pos < len do
     if at < start then at = start end
     active = at - start < window
   end
-  if not active and ri > 0 then
-    start = at
-    S[ki], M[ki], E[ki], NX[ki], R[ki] = at, 0, 0, 0, ARGV[7 + ri]
-    fresh[ki], dirty[ki], active = true, true, true
-  end
-  if active then
-    local mask, nx = M[ki], NX[ki]
-    local class
-    if k < nx - 1 then class = 0
-    elseif k == nx - 1 then class = 2
-    elseif k == nx then class = 4
-    elseif band(mask, bitk[k]) ~= 0 then class = 8
-    else class = 6 end
-    class = class + E[ki]
-    local arow = R[ki]
-    if cnt[class] then
-      local c = inc[arow]
-      if not c then c = {} inc[arow] = c end
-      local f = 2 * k + 1
-      c[f] = (c[f] or 0) + 1
-    end
-    if reach[class] then
-      mask = bit.bor(mask, bitk[k])
-      if k == nx then
-        nx = nx + 1
-        while band(mask, bitk[nx] or 0) ~= 0 do nx = nx + 1 end
-        NX[ki] = nx
+  if k >= 128 then
+    local mask = M[ki]
+    if active and E[ki] == 0 and mask ~= 0 then
+      local s = k - 128
+      if s == 127 then
+        s = 31
+        while band(mask, bitk[s]) == 0 do s = s - 1 end
       end
-      M[ki], dirty[ki] = mask, true
-      local c = inc[arow]
-      if not c then c = {} inc[arow] = c end
-      local f = 2 * k
-      c[f] = (c[f] or 0) + 1
-      if mask == full then
-        out[#out + 1] = at - start
-        out[#out + 1] = arow
+      local im = I[ki]
+      if not im or band(im, bitk[s]) == 0 then
+        local arow = R[ki]
+        if not im then
+          for j = 0, n - 1 do
+            if band(mask, bitk[j]) ~= 0 then add('j' .. j .. ':' .. arow) end
+          end
+          im = 0
+        end
+        I[ki], dirty[ki] = bor(im, bitk[s]), true
+        local t = ARGV[7 + ri]
+        add('i' .. s .. ':' .. #t .. ':' .. t .. arow)
       end
     end
-    if ends[class] then E[ki], dirty[ki] = 1, true end
+  else
+    if not active and ri > 0 then
+      start = at
+      S[ki], M[ki], E[ki], NX[ki], R[ki], I[ki] = at, 0, 0, 0, ARGV[7 + ri], false
+      fresh[ki], dirty[ki], active = true, true, true
+    end
+    if active then
+      local mask, nx = M[ki], NX[ki]
+      local class
+      if k < nx - 1 then class = 0
+      elseif k == nx - 1 then class = 2
+      elseif k == nx then class = 4
+      elseif band(mask, bitk[k]) ~= 0 then class = 8
+      else class = 6 end
+      class = class + E[ki]
+      local arow = R[ki]
+      if cnt[class] then
+        local c = inc[arow]
+        if not c then c = {} inc[arow] = c end
+        local f = 2 * k + 1
+        c[f] = (c[f] or 0) + 1
+      end
+      if reach[class] then
+        mask = bor(mask, bitk[k])
+        if k == nx then
+          nx = nx + 1
+          while band(mask, bitk[nx] or 0) ~= 0 do nx = nx + 1 end
+          NX[ki] = nx
+        end
+        M[ki], dirty[ki] = mask, true
+        local c = inc[arow]
+        if not c then c = {} inc[arow] = c end
+        local f = 2 * k
+        c[f] = (c[f] or 0) + 1
+        if I[ki] then add('j' .. k .. ':' .. arow) end
+        if mask == full then
+          out[#out + 1] = at - start
+          out[#out + 1] = arow
+        end
+      end
+      if ends[class] then E[ki], dirty[ki] = 1, true end
+    end
   end
 end
 for ki in pairs(dirty) do
-  local m = M[ki]
+  local m, im = M[ki], I[ki]
   if m < 0 then m = m + 4294967296 end
-  local v = pack3('<i8I4B', S[ki], m, E[ki]) .. R[ki]
+  local v
+  if im then
+    if im < 0 then im = im + 4294967296 end
+    v = pack3('<i8I4BI4', S[ki], m, E[ki] + 16, im) .. R[ki]
+  else
+    v = pack3('<i8I4B', S[ki], m, E[ki]) .. R[ki]
+  end
   if fresh[ki] then
     redis.call('SET', KEYS[ki], v, 'PX', ttl)
   else
@@ -136,6 +187,9 @@ for arow, c in pairs(inc) do
     local kind = f % 2 == 0 and 'u' or 'e'
     redis.call('HINCRBY', KEYS[2], kind .. math.floor(f / 2) .. ':' .. arow, v)
   end
+end
+for f, v in pairs(more) do
+  redis.call('HINCRBY', KEYS[2], f, v)
 end
 return out
 `)
@@ -177,21 +231,42 @@ func (p *progress) build(i int, pt *progressShard) {
 			ki = len(keys)
 			p.keyIdx[e.h] = ki
 		}
+		str, k := e.row, byte(e.k)
+		if e.impair {
+			str, k = p.typeName(e.typ), 128|k
+			if e.k == shared.ImpairFurthest {
+				k = 255
+			}
+		}
 		ri := 0
-		if e.row != "" {
-			if ri = p.rowIdx[e.row]; ri == 0 {
-				args = append(args, e.row)
+		if str != "" {
+			if ri = p.rowIdx[str]; ri == 0 {
+				args = append(args, str)
 				ri = len(p.rowIdx) + 1
-				p.rowIdx[e.row] = ri
+				p.rowIdx[str] = ri
 			}
 		}
 		blob = binary.LittleEndian.AppendUint16(blob, uint16(ki))
-		blob = append(blob, byte(e.k))
+		blob = append(blob, k)
 		blob = binary.LittleEndian.AppendUint64(blob, uint64(e.at/1e3))
 		blob = binary.LittleEndian.AppendUint16(blob, uint16(ri))
 	}
 	args[6] = blob
 	pt.keys, pt.args = keys, args
+}
+
+// otherType names an error type the funnel does not name.
+const otherType = "_OTHER"
+
+// typeName is the name of error type i: never empty.
+func (p *progress) typeName(i uint8) string {
+	if p.errorType == nil {
+		return otherType
+	}
+	if t := p.errorType(int(i)); t != "" {
+		return t
+	}
+	return otherType
 }
 
 // pending is the number of events of the batch Redis has not applied.

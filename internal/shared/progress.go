@@ -101,12 +101,29 @@ type ProgressConfig struct {
 	// the store applied the event that completed it; it is called from
 	// the state's goroutine, never after Shutdown returned.
 	Completed func(row string, elapsed time.Duration)
+	// ErrorType names the error type of index i of an Impair call (a
+	// funnel's error-type table: indices are this replica's, names are
+	// what replicas agree on). The name of an index never changes. It is
+	// called from the state's goroutine; nil names every index "_OTHER".
+	ErrorType func(i int) string
 }
 
+// ImpairFurthest is the step of an Impair call that impairs the attempt
+// at the furthest step it reached.
+const ImpairFurthest = -2
+
 // ProgressCounts are the global counts of one row: attempts that reached
-// each step, and (with CountEvents) events counted per step.
+// each step, and (with CountEvents) events counted per step; for a
+// funnel, the impaired attempts that reached each step, before or after
+// they were impaired, and the attempts impaired at each step by error
+// type.
 type ProgressCounts struct {
 	Users, Events [MaxProgressSteps]int64
+	ImpairedSteps [MaxProgressSteps]int64
+	// Impaired holds, per error type name (see ProgressConfig.ErrorType),
+	// the attempts impaired at each step, counted once per attempt and
+	// step with the error type of the first impairment; nil without any.
+	Impaired map[string]*[MaxProgressSteps]int64
 }
 
 // Progress is the shared state of a funnel or a goal. Its methods are
@@ -120,6 +137,20 @@ type Progress interface {
 	// dropped and counted as Closed. An event buffered may still be
 	// dropped later, and counted as Unavailable.
 	Push(user uint64, at int64, step int, row string) bool
+	// Impair buffers a failure of the user's attempt, in the same order
+	// as Push: it applies after the user's events pushed before it and
+	// before those pushed after. at is the time of the failure in Unix
+	// ns, step in [0, Steps) or ImpairFurthest, errType an index that
+	// ErrorType names. The state marks the attempt active at at (not
+	// ended, within its window, having reached a step) impaired at the
+	// step, once per attempt and step: the first impairment counts in
+	// Impaired with its error type, and counts the attempt in
+	// ImpairedSteps at every step it reached, as does every step it
+	// reaches later. Without such an attempt it does nothing. It neither
+	// blocks nor allocates, and reports false when Shutdown began (the
+	// failure is dropped, not counted); a buffered failure may be dropped
+	// later as an event is, and counted as Unavailable.
+	Impair(user uint64, at int64, step int, errType int) bool
 	// Read returns the global counts per row id, every replica's events
 	// that reached the store included. It works after Shutdown.
 	Read(ctx context.Context) (map[string]*ProgressCounts, error)
