@@ -92,8 +92,6 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 	case c.given&givenRevenueFrom == 0:
 	case c.revenueFrom == nil:
 		errs = append(errs, invalidf("funnel %q: WithRevenueFrom given a nil activity", name))
-	case c.shared != nil:
-		errs = append(errs, invalidf("funnel %q: WithRevenueFrom does not apply to a funnel in a shared state, which counts no impaired attempts", name))
 	}
 	index := make(map[string]int, len(steps))
 	switch {
@@ -176,14 +174,12 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 
 	drops := newDrops(dropped, c, true)
 	inMemory := c.shared == nil
-	f.links = requestLinks{counter: dropped, errorTypes: inMemory}
+	f.links = requestLinks{counter: dropped, errorTypes: true}
 	newStore := func() *progressStore {
 		f.rows = newRowTable(nameAttr, c.segments, c.valueLimit, len(steps), f.buildRow)
 		f.rows.impaired = inMemory
 		s := newProgressStore(c, len(steps), f.rows, drops, ttc)
-		if inMemory {
-			s.imp = newImpairments(f.rows, f.steps, &f.links)
-		}
+		s.imp = newImpairments(f.rows, f.steps, &f.links)
 		return s
 	}
 	f.store = newStore()
@@ -220,11 +216,7 @@ func (f *Funnel) buildRow(base []attribute.KeyValue) rowOpts {
 
 func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 	if f.store.remote != nil {
-		rows, counts, err := f.store.readShared(ctx)
-		for _, r := range rows {
-			f.observeRow(o, r, &counts[r].Users)
-		}
-		return err
+		return f.observeShared(ctx, o)
 	}
 	var counts, impaired [MaxSteps]int64
 	failures := f.store.imp != nil && f.links.active.Load()
@@ -252,6 +244,30 @@ func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 		f.observeAtRisk(o, lost)
 	}
 	return nil
+}
+
+// observeShared reports the global counts of a shared state. The figures
+// of failures are reported once this replica linked a user or the state
+// holds an impaired attempt, so that every replica reports the same.
+func (f *Funnel) observeShared(ctx context.Context, o metric.Observer) error {
+	rows, counts, err := f.store.readShared(ctx)
+	failures := f.links.active.Load()
+	for _, r := range rows {
+		failures = failures || counts[r].ImpairedSteps != [MaxSteps]int64{} || len(counts[r].Impaired) > 0
+	}
+	var lost float64
+	for _, r := range rows {
+		c := counts[r]
+		f.observeRow(o, r, &c.Users)
+		if failures {
+			lost += f.observeImpaired(o, r, &c.Users, &c.ImpairedSteps)
+		}
+	}
+	if failures {
+		f.store.imp.observeShared(o, f.impairedUsers, rows, counts)
+		f.observeAtRisk(o, lost)
+	}
+	return err
 }
 
 // observeRow reports the users per step and the conversions of one row.
@@ -348,10 +364,12 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 // that is not itself a step, or whose step is recorded only once it
 // succeeded (a payment that may fail before "pay" is reached). When the
 // request fails, the attempt is impaired at the furthest step it reached
-// by then, as it is at the step of a [Funnel.Step] call made with ctx.
-// Without a request outcome in ctx, and for a funnel in a shared state
-// ([WithState]), it does nothing; a user that [Funnel.Step] would drop is dropped and counted
-// the same way. It does not allocate.
+// by then, as it is at the step of a [Funnel.Step] call made with ctx;
+// with [WithState], the furthest step the attempt the shared state holds
+// reached once it applied the user's steps recorded before the failure.
+// Without a request outcome in ctx it does nothing; a user that
+// [Funnel.Step] would drop is dropped and counted the same way. It does
+// not allocate.
 func (f *Funnel) Link(ctx context.Context, user string) {
 	if f == nil {
 		return

@@ -14,16 +14,20 @@ import (
 
 	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/shared"
+	"github.com/kpikit/kpikit/internal/sketch"
 )
 
 // This file turns failed requests into funnel figures (see the package
 // documentation, "Cost of failures"). A recording call made with the
 // context of a request that package operational watches links the user
 // to the request; when the request fails, the link's sink is told, and a
-// funnel held in memory marks the user's attempt impaired at the step.
-// Per segment row it counts the impaired attempts per step and error type
-// and the steps the impaired attempts reached, and at collection it
-// estimates the attempts lost and the revenue at risk.
+// funnel marks the user's attempt impaired at the step: in memory, or by
+// telling its shared state, in order with the user's events. Per segment
+// row it counts the impaired attempts per step and error type and the
+// steps the impaired attempts reached, and at collection it estimates the
+// attempts lost and the revenue at risk. The error-type table is the
+// funnel's own: a shared state counts error types by name.
 
 // Metric names of the cost of failures, reported by [Funnel].
 const (
@@ -79,7 +83,7 @@ func (*activitySink) Failed(reqoutcome.Link, string) {}
 // them, rather than zeros that would say that nothing failed.
 type requestLinks struct {
 	counter    *selfobs.Counter
-	errorTypes bool // the recorder counts error types: a funnel in memory
+	errorTypes bool // the recorder counts error types: a funnel
 
 	once   sync.Once
 	active atomic.Bool
@@ -121,10 +125,15 @@ func (l *requestLinks) linkTo(ctx context.Context, o *reqoutcome.Outcome, sink r
 // impaired, in customer.funnel.impaired_step_users for every step it
 // reached (count adds the steps it reaches later). The attempt is the
 // one the user holds, unless strict order ended it or it expired by the
-// watermark. A store in Redis, or closed, does nothing.
+// watermark. A store in a shared state tells it instead (failedShared).
+// A closed store does nothing.
 func (s *progressStore) failed(user string, k int, errType string) {
 	im := s.imp
-	if im == nil || k < stepFurthest || k >= s.steps || s.closed.Load() {
+	if im == nil || k < stepFurthest || k == -1 || k >= s.steps || s.closed.Load() {
+		return
+	}
+	if s.remote != nil {
+		s.failedShared(user, k, errType)
 		return
 	}
 	sh := &s.shards[maphash.String(s.seed, user)%numShards]
@@ -160,6 +169,16 @@ func (s *progressStore) failed(user string, k int, errType string) {
 		}
 	}
 	im.add(r, k, errType)
+}
+
+// failedShared tells the shared state that the attempt of user failed at
+// step k with errType, at this replica's watermark: the state applies the
+// rules of failed to the attempt it holds, after the user's events
+// recorded before. The error type is resolved here, and a fold counted,
+// once per failure told, whether or not it impairs an attempt.
+func (s *progressStore) failedShared(user string, k int, errType string) {
+	i := s.imp.index(errType)
+	s.remote.Impair(sketch.Hash(user), s.wm.Load(), k, int(i))
 }
 
 // impairments holds a funnel's impaired attempts per segment row, step and
@@ -227,12 +246,36 @@ func (im *impairments) add(r *row, k int, t string) {
 	i, f := im.errorType(t)
 	im.series(r, k, i).n++
 	im.mu.Unlock()
+	im.countFold(f)
+}
+
+// index is the index of error type t, taking it if new, and counts a
+// fold.
+func (im *impairments) index(t string) uint8 {
+	im.mu.Lock()
+	i, f := im.errorType(t)
+	im.mu.Unlock()
+	im.countFold(f)
+	return i
+}
+
+func (im *impairments) countFold(f fold) {
 	switch f {
 	case foldInvalid:
 		im.links.typeInvalid.Add(context.Background(), 1)
 	case foldOverflow:
 		im.links.typeLimit.Add(context.Background(), 1)
 	}
+}
+
+// name is the error type of index i, for the shared state.
+func (im *impairments) name(i int) string {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if i >= 0 && i < len(im.names) {
+		return im.names[i]
+	}
+	return OtherValue
 }
 
 // series returns the series of row r, step k and error type i, creating
@@ -255,6 +298,32 @@ func (im *impairments) observe(o metric.Observer, inst metric.Int64ObservableCou
 	defer im.mu.Unlock()
 	for _, c := range im.list {
 		o.ObserveInt64(inst, c.n, c.opt...)
+	}
+}
+
+// observeShared reports customer.funnel.impaired_users from the counts of
+// a shared state, which are by error type name: a name is taken into the
+// table as a failure's would be, and one it has no room for (the table
+// filled up with other names than other replicas') folds into OtherValue,
+// uncounted, as the fold happens at reading.
+func (im *impairments) observeShared(o metric.Observer, inst metric.Int64ObservableCounter, rows []*row, counts map[*row]*shared.ProgressCounts) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	sums := make(map[*impairCount]int64)
+	for _, r := range rows {
+		for t, byStep := range counts[r].Impaired {
+			i, _ := im.errorType(t)
+			for k := range im.steps {
+				if n := byStep[k]; n != 0 {
+					sums[im.series(r, k, i)] += n
+				}
+			}
+		}
+	}
+	for _, c := range im.list {
+		if n, ok := sums[c]; ok {
+			o.ObserveInt64(inst, n, c.opt...)
+		}
 	}
 }
 

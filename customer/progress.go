@@ -188,7 +188,7 @@ type progressStore struct {
 	drops    drops
 	ttc      metric.Float64Histogram
 	remote   shared.Progress // non-nil: progress kept in a shared state
-	imp      *impairments    // non-nil: a funnel in memory, which counts impaired attempts
+	imp      *impairments    // non-nil: a funnel, which counts impaired attempts (error types only in a shared state)
 
 	idMu sync.Mutex
 	byID map[string]*row // rows by their id in the shared state; guarded by idMu

@@ -20,7 +20,10 @@ import (
 // future, late against this replica's watermark), resolves the segment row
 // when the event may start an attempt, and pushes the user's hash, the
 // event time, the step and the row's id to the state, which buffers it:
-// no network, no allocation.
+// no network, no allocation. A failed request linked to a funnel's user
+// is pushed the same way, in order with the events (failedShared in
+// impaired.go); the funnel reports the global counts of impaired attempts
+// the state reads back.
 //
 // The rules of an attempt live here: advance decides, for each class of
 // (steps reached, step, ended), whether an event is counted, reaches its
@@ -84,6 +87,9 @@ func newSharedProgress(c config, kind shared.ProgressKind, name string, s *progr
 		Rules:       attemptRules(c.order),
 		Unavailable: s.drops.unavailable,
 		Closed:      s.drops.closed,
+	}
+	if s.imp != nil {
+		cfg.ErrorType = s.imp.name
 	}
 	if ttc != nil {
 		cfg.Completed = func(id string, elapsed time.Duration) {
@@ -193,6 +199,20 @@ func (s *progressStore) readShared(ctx context.Context) ([]*row, map[*row]*share
 		for k := range s.steps {
 			sum.Users[k] += c.Users[k]
 			sum.Events[k] += c.Events[k]
+			sum.ImpairedSteps[k] += c.ImpairedSteps[k]
+		}
+		for t, byStep := range c.Impaired {
+			if sum.Impaired == nil {
+				sum.Impaired = make(map[string]*[shared.MaxProgressSteps]int64)
+			}
+			to := sum.Impaired[t]
+			if to == nil {
+				to = new([shared.MaxProgressSteps]int64)
+				sum.Impaired[t] = to
+			}
+			for k := range s.steps {
+				to[k] += byStep[k]
+			}
 		}
 	}
 	var rows []*row
