@@ -366,10 +366,17 @@
 // a request (or from the restore of a snapshot that holds them): one not
 // wired to requests reports none of them rather than zeros that would say
 // that nothing failed. [WithSnapshot] keeps the impaired attempts and the
-// counts across restarts. A funnel in Redis links its users, but its
-// progress is in Redis and a failure impairs nothing: it reports none of
-// these metrics, and [WithRevenueFrom] is an error there. Across replicas
-// in memory, sum the counters and recompute the estimates from the sums.
+// counts across restarts. A funnel with [WithState] hands each failure to
+// the shared state in order with its steps (the failure time is the
+// replica's watermark): the state marks the user's attempt impaired there,
+// once per attempt and step with the first failure's error type, and
+// counts impaired attempts per step, error type and segment row, globally;
+// error types travel by name, so replicas that learned them in different
+// orders agree. Every replica then reports the same impaired_users,
+// impaired_step_users and lost_users (computed from the global counts)
+// and, with [WithRevenueFrom], at_risk from its activity's ARPPU. Across
+// replicas in memory, sum the counters and recompute the estimates from
+// the sums.
 // An attempt that no failure touched takes no more memory; an impaired
 // one takes an entry of its shard's map of impaired steps.
 //
@@ -574,9 +581,9 @@
 //	customer.funnel.tracked_users,
 //	customer.goal.tracked_users          per replica: sum   (not reported)
 //	customer.funnel.impaired_users,
-//	  .impaired_step_users               per replica: sum   (not reported)
+//	  .impaired_step_users               per replica: sum   global: max
 //	customer.funnel.lost_users,
-//	customer.revenue.at_risk             per replica        (not reported)
+//	customer.revenue.at_risk             per replica        global: max
 //	kpikit.dropped (every reason)        per replica: sum   per replica: sum
 //
 // A global value is the same on every replica, so dashboards aggregate it

@@ -331,8 +331,7 @@ func WithSLOs(slos ...slo.SLO) Option {
 // records the revenue of the funnel's users: the funnel then reports
 // customer.revenue.at_risk, its lost users times the ARPPU of the
 // activity's current period, per currency (see the package
-// documentation, "Cost of failures"). A nil activity is an error, and so
-// is a funnel in Redis, which counts no impaired attempts.
+// documentation, "Cost of failures"). A nil activity is an error.
 func WithRevenueFrom(a *Activity) Option {
 	return optionFunc(func(c config) config {
 		c.revenueFrom = a
