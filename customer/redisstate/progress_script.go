@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 
+	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/shared"
 )
 
@@ -227,7 +227,7 @@ func (p *progress) build(i int, pt *progressShard) {
 	for _, e := range pt.events {
 		ki, ok := p.keyIdx[e.h]
 		if !ok {
-			keys = append(keys, base+"u:"+member(e.h))
+			keys = append(keys, base+"u:"+redisstore.Member(e.h))
 			ki = len(keys)
 			p.keyIdx[e.h] = ki
 		}
@@ -317,7 +317,7 @@ func (p *progress) send(ctx context.Context) error {
 				p.report(res)
 			case redis.HasErrorPrefix(err, "NOSCRIPT"):
 				noScript = true
-			case permanent(err):
+			case redisstore.Permanent(err):
 				pt.done = true
 				otel.Handle(fmt.Errorf("redisstate: %s: Redis refused %d events: %w", p.name, len(pt.events), err))
 				p.lost.Add(context.Background(), int64(len(pt.events)))
@@ -356,34 +356,4 @@ func boolArg(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// member is the key part of a user hash h: 16 lower-case hex digits,
-// zero-padded.
-func member(h uint64) string {
-	const digits = "0123456789abcdef"
-	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = digits[h&15]
-		h >>= 4
-	}
-	return string(b[:])
-}
-
-// permanent reports whether err is Redis refusing a command for good
-// (wrong type, bad argument, script error), as opposed to a connection
-// problem or a server that is loading, busy or read-only: retry only when
-// it is false.
-func permanent(err error) bool {
-	var re redis.Error
-	if !errors.As(err, &re) {
-		return false
-	}
-	msg := err.Error()
-	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "OOM", "NOAUTH", "WRONGPASS", "NOPERM"} {
-		if strings.HasPrefix(msg, p) {
-			return false
-		}
-	}
-	return true
 }
