@@ -17,6 +17,7 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/shared"
 )
 
@@ -47,11 +48,11 @@ type activity struct {
 	client  redis.UniversalClient
 	base    string // "{a:" + activity name + "}:", the hash tag of every key of the activity
 	cur     shared.Currencies
-	keysMu  sync.Mutex        // serialises building money keys
-	curKeys []string          // without declared currencies: the key of every ISO 4217 currency, for discovery
-	codes   []string          // the currencies of curKeys
-	periods *ring[periodKeys] // alongside the recorder's periods
-	days    *ring[hkey]       // the horizon's days, not only ActiveDays
+	keysMu  sync.Mutex             // serialises building money keys
+	curKeys []string               // without declared currencies: the key of every ISO 4217 currency, for discovery
+	codes   []string               // the currencies of curKeys
+	periods *ring.Ring[periodKeys] // alongside the recorder's periods
+	days    *ring.Ring[hkey]       // the horizon's days, not only ActiveDays
 	sent    *sentCache
 	ttl     time.Duration // of the first-seen and money keys
 	closed  atomic.Bool   // Shutdown began
@@ -287,10 +288,10 @@ func (s *Store) NewActivity(cfg shared.ActivityConfig) (shared.Activity, error) 
 			a.curKeys = append(a.curKeys, a.currencyKey(code).String())
 		}
 	}
-	a.periods = newRing(cfg.Horizon, func(i int64, k *periodKeys) {
+	a.periods = ring.New(cfg.Horizon, func(i int64, k *periodKeys) {
 		a.initPeriod(k, a.unit.Label(a.unit.Start(i, a.loc), a.loc), cfg.Horizon)
 	})
-	a.days = newRing(max(shared.ActiveDays, (cfg.Horizon+1)*periodDays(cfg.Unit)), func(d int64, k *hkey) {
+	a.days = ring.New(max(shared.ActiveDays, (cfg.Horizon+1)*periodDays(cfg.Unit)), func(d int64, k *hkey) {
 		*k = a.key(a.dayName(d))
 	})
 	go a.run(redisstore.DefaultFlushInterval)
@@ -374,20 +375,20 @@ func (c *cellKeys) moneyFor(a *activity, i int) *cellMoneyKeys {
 // refund is activity, in its day and, when the cohort is known and within
 // the horizon, in the cohort's cell.
 func (a *activity) Record(e shared.ActivityEvent) bool {
-	pe := a.periods.get(e.Period)
+	pe := a.periods.Get(e.Period)
 	if pe == nil {
 		return true
 	}
-	var ce *entry[periodKeys]
+	var ce *ring.Entry[periodKeys]
 	var cl *cellKeys
 	if e.Known {
 		if e.Cohort == e.Period {
 			ce = pe
 		} else {
-			ce = a.periods.get(e.Cohort)
+			ce = a.periods.Get(e.Cohort)
 		}
 		if ce != nil {
-			cl = ce.v.cell(e.Period - e.Cohort)
+			cl = ce.V.cell(e.Period - e.Cohort)
 		}
 	}
 	var keys [3]redisstore.Key
@@ -395,7 +396,7 @@ func (a *activity) Record(e shared.ActivityEvent) bool {
 	sent := a.sent
 	h := e.User
 	if e.Kind != shared.Active {
-		mk := pe.v.moneyFor(e.Currency)
+		mk := pe.V.moneyFor(e.Currency)
 		var cm *cellMoneyKeys
 		if cl != nil {
 			cm = cl.moneyFor(a, e.Currency)
@@ -419,9 +420,9 @@ func (a *activity) Record(e shared.ActivityEvent) bool {
 		if cm != nil && e.Kind == shared.Purchase {
 			cm.pending.purchases.Add(1)
 		}
-		markDirty(&pe.v)
+		markDirty(&pe.V)
 		if ce != nil {
-			markDirty(&ce.v)
+			markDirty(&ce.V)
 		}
 		if e.Kind == shared.Refund {
 			return true
@@ -433,8 +434,8 @@ func (a *activity) Record(e shared.ActivityEvent) bool {
 	if cl != nil && sent.fresh(cl.users.h, h) {
 		ks = append(ks, cl.users.k)
 	}
-	if de := a.days.get(e.Day); de != nil && sent.fresh(de.v.h, h) {
-		ks = append(ks, de.v.k)
+	if de := a.days.Get(e.Day); de != nil && sent.fresh(de.V.h, h) {
+		ks = append(ks, de.V.k)
 	}
 	if len(ks) > 0 {
 		a.store.PFAddEach(h, ks...)
@@ -576,7 +577,7 @@ func (a *activity) resolveDeferred(ctx context.Context, final bool) error {
 				continue
 			}
 		}
-		if a.periods.get(e.Period) == nil {
+		if a.periods.Get(e.Period) == nil {
 			a.drops.Late.Add(bg, 1)
 			continue
 		}

@@ -196,7 +196,7 @@ func TestMoneyScriptOnce(t *testing.T) {
 	if rev != 1234 {
 		t.Errorf("%s = %d after a hand-over sent twice, want 1234", b.keys[0], rev)
 	}
-	if p := a.periods.get(testMonth).v.money[0].pending.revenue.Load(); p != 0 {
+	if p := a.periods.Get(testMonth).V.money[0].pending.revenue.Load(); p != 0 {
 		t.Errorf("pending revenue after the acknowledgement = %d, want 0", p)
 	}
 }

@@ -46,12 +46,12 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 	top := q.Top
 	pipe := a.client.Pipeline()
 	var ps []readPeriod
-	for i := top - a.periods.n + 1; i <= top; i++ {
-		ke := a.periods.get(i)
+	for i := top - a.periods.Len() + 1; i <= top; i++ {
+		ke := a.periods.Get(i)
 		if ke == nil {
 			continue
 		}
-		k := &ke.v
+		k := &ke.V
 		rp := readPeriod{index: i, k: k, active: pipe.PFCount(ctx, a.dayNames(k, i)...),
 			members: pipe.PFCount(ctx, cellNames(k, top-i)...)}
 		if nCur > 0 {
@@ -65,12 +65,12 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 		}
 		ps = append(ps, rp)
 	}
-	end := max(q.Today, a.days.top.Load())
+	end := max(q.Today, a.days.Top())
 	window := func(n int64) *redis.IntCmd {
 		names := make([]string, 0, n)
 		for d := end - n + 1; d <= end; d++ {
-			if e := a.days.get(d); e != nil {
-				names = append(names, e.v.k.String())
+			if e := a.days.Get(d); e != nil {
+				names = append(names, e.V.k.String())
 			}
 		}
 		return pipe.PFCount(ctx, names...)
