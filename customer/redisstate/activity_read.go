@@ -38,7 +38,7 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 	defer a.readMu.Unlock()
 	ctx, cancel := redisstore.Bound(ctx)
 	defer cancel()
-	a.sent.forget()
+	a.forget()
 	if err := a.discoverCurrencies(ctx); err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 			names := make([]string, 0, 3*nCur)
 			for i := range nCur {
 				m := k.moneyFor(i)
-				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.k.String()))
+				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.String()))
 				names = append(names, m.revenue.String(), m.purchases.String(), m.refunds.String())
 			}
 			rp.money = pipe.MGet(ctx, names...)
@@ -204,7 +204,7 @@ func (a *activity) dayNames(k *periodKeys, i int64) []string {
 func cellNames(k *periodKeys, last int64) []string {
 	names := make([]string, last+1)
 	for off := range names {
-		names[off] = k.cell(int64(off)).users.k.String()
+		names[off] = k.cell(int64(off)).users.String()
 	}
 	return names
 }
