@@ -3,6 +3,7 @@ package customer
 import (
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/sketch"
 )
 
@@ -23,7 +24,7 @@ type unionCache struct {
 // to FutureTolerance ahead of the clock).
 func (a *Activity) windowEnd() int64 {
 	now := a.clock()
-	return max(a.dayOf(now, now.Unix()), a.days.top.Load())
+	return max(a.dayOf(now, now.Unix()), a.days.Top())
 }
 
 // union returns the estimated distinct users of the days end-n+1 to end.
@@ -32,9 +33,9 @@ func (a *Activity) union(c *unionCache, end, n int64) uint64 {
 	var gen uint64
 	k := 0
 	for d := end - n + 1; d <= end; d++ {
-		if e := a.days.lookup(d); e != nil {
-			gen += e.v.Generation() + 1
-			sets[k] = &e.v
+		if e := a.days.Lookup(d); e != nil {
+			gen += e.V.Generation() + 1
+			sets[k] = &e.V
 			k++
 		}
 	}
@@ -54,13 +55,13 @@ func (a *Activity) union(c *unionCache, end, n int64) uint64 {
 }
 
 func (a *Activity) observeActive(o metric.Observer) {
-	if a.days.top.Load() == noTop {
+	if a.days.Top() == ring.NoTop {
 		return
 	}
 	end := a.windowEnd()
 	var dau uint64
-	if e := a.days.lookup(end); e != nil {
-		dau = e.v.Estimate()
+	if e := a.days.Lookup(end); e != nil {
+		dau = e.V.Estimate()
 	}
 	wau := a.union(&a.wau, end, 7)
 	mau := a.union(&a.mau, end, ActiveDays)

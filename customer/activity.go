@@ -15,6 +15,7 @@ import (
 	"github.com/kpikit/kpikit/internal/money"
 	reqoutcome "github.com/kpikit/kpikit/internal/outcome"
 	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/sketch"
@@ -85,8 +86,8 @@ type Activity struct {
 	closed  atomic.Bool
 	bound   atomic.Int64 // latest clock reading plus FutureTolerance, Unix s
 
-	periods *ring[periodState]
-	days    *ring[sketch.Set]
+	periods *ring.Ring[periodState]
+	days    *ring.Ring[sketch.Set]
 	seen    *firstSeen
 
 	activeUsers, periodUsers, cohortSize, retUsers, purchases, refunds, paying, cohortPurchases metric.Int64ObservableGauge
@@ -252,11 +253,11 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	nCur := a.cur.slots()
 	newState := func() {
 		a.cur = newCurrencies(units, declared)
-		a.periods = newRing(c.horizon, func(_ int64, p *periodState) {
+		a.periods = ring.New(c.horizon, func(_ int64, p *periodState) {
 			p.money = make([]periodMoney, nCur)
 			p.cells = make([]atomic.Pointer[cell], c.horizon)
 		})
-		a.days = newRing[sketch.Set](ActiveDays, nil)
+		a.days = ring.New[sketch.Set](ActiveDays, nil)
 		a.seen = newFirstSeen(c.maxUsers)
 	}
 	newState()
@@ -532,7 +533,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	}
 	d := a.dayOf(at, sec)
 	q := a.periodOf(d)
-	if q <= a.periods.top.Load()-a.horizon {
+	if q <= a.periods.Top()-a.horizon {
 		a.drops.late.Add(ctx, 1)
 		return
 	}
@@ -565,7 +566,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		a.drops.beforeCohort.Add(ctx, 1)
 		return
 	}
-	pe := a.periods.get(q)
+	pe := a.periods.Get(q)
 	if pe == nil {
 		a.drops.late.Add(ctx, 1)
 		return
@@ -576,20 +577,20 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		a.recordShared(ctx, h, q, c, d, known, signup.IsZero() && !capped && (c == pendingCohort || !known), kind, cur, amount, user)
 		return
 	}
-	var ce *entry[periodState]
+	var ce *ring.Entry[periodState]
 	var cl *cell
 	if known {
 		if c == q {
 			ce = pe
 		} else {
-			ce = a.periods.get(c) // nil when the cohort is beyond the horizon
+			ce = a.periods.Get(c) // nil when the cohort is beyond the horizon
 		}
 		if ce != nil {
-			if cl = ce.v.cells[q-c].Load(); cl == nil { // ce.v.cell, inlined by hand
-				cl = ce.v.newCell(q-c, a.cur.slots())
+			if cl = ce.V.cells[q-c].Load(); cl == nil { // ce.v.cell, inlined by hand
+				cl = ce.V.newCell(q-c, a.cur.slots())
 			}
 			if member && kind != kindRefund {
-				ce.v.members.Insert(h)
+				ce.V.members.Insert(h)
 			}
 		}
 	}
@@ -598,7 +599,7 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		if kind == kindRefund {
 			delta = -amount
 		}
-		pm := &pe.v.money[cur]
+		pm := &pe.V.money[cur]
 		if !pm.revenue.Add(delta) {
 			a.drops.overflow.Add(ctx, 1)
 			return
@@ -619,12 +620,12 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 	}
 	if kind != kindRefund { // a refund is not activity
-		pe.v.active.Insert(h)
+		pe.V.active.Insert(h)
 		if cl != nil {
 			cl.users.Insert(h)
 		}
-		if de := a.days.get(d); de != nil {
-			de.v.Insert(h)
+		if de := a.days.Get(d); de != nil {
+			de.V.Insert(h)
 		}
 	}
 	// The event is accepted: link its user to the request, if any.

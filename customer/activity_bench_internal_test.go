@@ -43,7 +43,7 @@ func BenchmarkActivityCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	top := a.periods.top.Load()
+	top := a.periods.Top()
 	end := a.unit.Start(top, a.loc).AddDate(0, 0, 6).Add(12 * 3600e9)
 	n := 0
 	fresh := func() string { n++; return "fresh-" + strconv.Itoa(n) }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/kpikit/kpikit/internal/period"
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/sketch"
 )
 
@@ -38,20 +39,20 @@ func (a *Activity) stateBytes() (bytes, dense int) {
 			dense++
 		}
 	}
-	a.periods.each(a.periods.top.Load(), func(e *entry[periodState]) {
-		add(e.v.active.SizeBytes(), e.v.active.Exact())
-		add(e.v.members.SizeBytes(), e.v.members.Exact())
-		for i := range e.v.money {
-			add(e.v.money[i].paying.SizeBytes()+24, e.v.money[i].paying.Exact())
+	a.periods.Each(a.periods.Top(), func(e *ring.Entry[periodState]) {
+		add(e.V.active.SizeBytes(), e.V.active.Exact())
+		add(e.V.members.SizeBytes(), e.V.members.Exact())
+		for i := range e.V.money {
+			add(e.V.money[i].paying.SizeBytes()+24, e.V.money[i].paying.Exact())
 		}
-		bytes += 8 * len(e.v.cells)
-		for k := range e.v.cells {
-			if c := e.v.cells[k].Load(); c != nil {
+		bytes += 8 * len(e.V.cells)
+		for k := range e.V.cells {
+			if c := e.V.cells[k].Load(); c != nil {
 				add(c.users.SizeBytes()+16*len(c.money), c.users.Exact())
 			}
 		}
 	})
-	a.days.each(a.days.top.Load(), func(e *entry[sketch.Set]) { add(e.v.SizeBytes(), e.v.Exact()) })
+	a.days.Each(a.days.Top(), func(e *ring.Entry[sketch.Set]) { add(e.V.SizeBytes(), e.V.Exact()) })
 	return bytes, dense
 }
 

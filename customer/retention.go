@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/sketch"
 )
 
@@ -53,10 +54,10 @@ func observeOpt(kv ...attribute.KeyValue) []metric.ObserveOption {
 
 // view returns the attribute sets of e, building them once, with those of
 // offsets 0 to last and of every currency slot in use.
-func (a *Activity) view(e *entry[periodState], last int64) *periodView {
-	v := &e.v.view
+func (a *Activity) view(e *ring.Entry[periodState], last int64) *periodView {
+	v := &e.V.view
 	if !v.built {
-		v.label = a.unit.Label(a.unit.Start(e.index, a.loc), a.loc)
+		v.label = a.unit.Label(a.unit.Start(e.Index, a.loc), a.loc)
 		v.period = observeOpt(a.nameAttr, periodKey.String(v.label))
 		v.cohort = observeOpt(a.nameAttr, cohortKey.String(v.label))
 		v.built = true
@@ -89,11 +90,11 @@ func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
 		return a.observeShared(ctx, o)
 	}
-	top := a.periods.top.Load()
-	a.periods.each(top, func(e *entry[periodState]) {
-		v := a.view(e, top-e.index)
+	top := a.periods.Top()
+	a.periods.Each(top, func(e *ring.Entry[periodState]) {
+		v := a.view(e, top-e.Index)
 		a.observePeriod(o, e, v)
-		a.observeCohort(o, e, v, top-e.index)
+		a.observeCohort(o, e, v, top-e.Index)
 	})
 	a.observeActive(o)
 	o.ObserveInt64(a.tracked, a.seen.n.Load(), a.nameOpt...)
@@ -101,8 +102,8 @@ func (a *Activity) observe(ctx context.Context, o metric.Observer) error {
 }
 
 // observeCohort reports the cohort of e at offsets 0 to last.
-func (a *Activity) observeCohort(o metric.Observer, e *entry[periodState], v *periodView, last int64) {
-	size := e.v.members.Estimate()
+func (a *Activity) observeCohort(o metric.Observer, e *ring.Entry[periodState], v *periodView, last int64) {
+	size := e.V.members.Estimate()
 	if size == 0 {
 		return
 	}
@@ -112,7 +113,7 @@ func (a *Activity) observeCohort(o metric.Observer, e *entry[periodState], v *pe
 	var overflow [MaxCurrencies]bool
 	for k := int64(0); k <= last; k++ {
 		ov := &v.offsets[k]
-		cl := e.v.cells[k].Load()
+		cl := e.V.cells[k].Load()
 		var on uint64
 		if cl != nil {
 			on = cl.users.Estimate()
@@ -161,10 +162,10 @@ func ratio(n, size uint64) float64 {
 // onOrAfter returns, for each offset k up to last, the estimated number of
 // users of e's cohort active at offset k or later: the estimate of the
 // union of the cells k to last. It is recomputed only when a cell changed.
-func (a *Activity) onOrAfter(e *entry[periodState], v *periodView, last int64) []uint64 {
+func (a *Activity) onOrAfter(e *ring.Entry[periodState], v *periodView, last int64) []uint64 {
 	var gen uint64
 	for k := int64(0); k <= last; k++ {
-		if cl := e.v.cells[k].Load(); cl != nil {
+		if cl := e.V.cells[k].Load(); cl != nil {
 			gen += cl.users.Generation() + 1
 		}
 	}
@@ -174,7 +175,7 @@ func (a *Activity) onOrAfter(e *entry[periodState], v *periodView, last int64) [
 	v.ooa = append(v.ooa[:0], make([]uint64, last+1)...)
 	acc := new(sketch.Set)
 	for k := last; k >= 0; k-- {
-		if cl := e.v.cells[k].Load(); cl != nil {
+		if cl := e.V.cells[k].Load(); cl != nil {
 			acc.Merge(&cl.users)
 		}
 		v.ooa[k] = acc.Estimate()

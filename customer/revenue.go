@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kpikit/kpikit/internal/money"
+	"github.com/kpikit/kpikit/internal/ring"
 )
 
 // This file reports the per-period figures of an Activity: active users,
@@ -15,8 +16,8 @@ import (
 // and turned into float64 major units only here.
 
 // observePeriod reports the period of e.
-func (a *Activity) observePeriod(o metric.Observer, e *entry[periodState], v *periodView) {
-	active := e.v.active.Estimate()
+func (a *Activity) observePeriod(o metric.Observer, e *ring.Entry[periodState], v *periodView) {
+	active := e.V.active.Estimate()
 	o.ObserveInt64(a.periodUsers, int64(active), v.period...)
 	for i := range v.money {
 		rev, n, r, paying := moneyOf(e, i)
@@ -29,8 +30,8 @@ func (a *Activity) observePeriod(o metric.Observer, e *entry[periodState], v *pe
 
 // moneyOf returns the money of the period of e in currency slot i:
 // revenue (in the currency's scale), purchases, refunds and paying users.
-func moneyOf(e *entry[periodState], i int) (revUnits, n, r int64, paying uint64) {
-	pm := &e.v.money[i]
+func moneyOf(e *ring.Entry[periodState], i int) (revUnits, n, r int64, paying uint64) {
+	pm := &e.V.money[i]
 	return pm.revenue.Load(), pm.purchases.Load(), pm.refunds.Load(), pm.paying.Estimate()
 }
 
@@ -57,11 +58,11 @@ func (a *Activity) currentARPPU(fn func(currency string, arppu float64)) {
 		return
 	}
 	now := a.clock()
-	cur := max(a.periodOf(a.dayOf(now, now.Unix())), a.periods.top.Load())
+	cur := max(a.periodOf(a.dayOf(now, now.Unix())), a.periods.Top())
 	for i := range a.cur.len() {
 		u := a.cur.unit(i)
 		for p := cur; p > cur-a.horizon; p-- {
-			e := a.periods.lookup(p)
+			e := a.periods.Lookup(p)
 			if e == nil {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/shared"
 	"github.com/kpikit/kpikit/internal/sketch"
 	"github.com/kpikit/kpikit/internal/snapshot"
@@ -58,7 +59,7 @@ func (f *firstSeen) resolve(h uint64, c int64) {
 func (a *Activity) observeShared(ctx context.Context, o metric.Observer) error {
 	now := a.clock()
 	today := a.dayOf(now, now.Unix())
-	top := max(a.periods.top.Load(), a.periodOf(today))
+	top := max(a.periods.Top(), a.periodOf(today))
 	f, err := a.st.Read(ctx, shared.ActivityQuery{Top: top, Today: today})
 	if f == nil {
 		return err
@@ -66,7 +67,7 @@ func (a *Activity) observeShared(ctx context.Context, o metric.Observer) error {
 	current := false // the current period's money was read
 	for j := range f.Periods {
 		p := &f.Periods[j]
-		e := a.periods.get(p.Index)
+		e := a.periods.Get(p.Index)
 		if e == nil {
 			continue
 		}
@@ -143,21 +144,21 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 	nCur := a.cur.len() // a currency taken after this is not in the snapshot
 	b = a.appendHeader(b, nCur)
 	b = a.seen.appendTo(b)
-	top := a.periods.top.Load()
-	var periods []*entry[periodState]
-	a.periods.each(top, func(e *entry[periodState]) { periods = append(periods, e) })
+	top := a.periods.Top()
+	var periods []*ring.Entry[periodState]
+	a.periods.Each(top, func(e *ring.Entry[periodState]) { periods = append(periods, e) })
 	b = binary.AppendUvarint(b, uint64(len(periods)))
 	var err error
 	for _, e := range periods {
-		b = binary.AppendVarint(b, e.index)
-		if b, err = appendSet(b, &e.v.active); err != nil {
+		b = binary.AppendVarint(b, e.Index)
+		if b, err = appendSet(b, &e.V.active); err != nil {
 			return nil, err
 		}
-		if b, err = appendSet(b, &e.v.members); err != nil {
+		if b, err = appendSet(b, &e.V.members); err != nil {
 			return nil, err
 		}
 		for i := range nCur {
-			pm := &e.v.money[i]
+			pm := &e.V.money[i]
 			b = binary.AppendVarint(b, pm.revenue.Load())
 			b = binary.AppendVarint(b, pm.purchases.Load())
 			b = binary.AppendVarint(b, pm.refunds.Load())
@@ -166,14 +167,14 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 			}
 		}
 		var cells []int64
-		for k := range e.v.cells {
-			if e.v.cells[k].Load() != nil {
+		for k := range e.V.cells {
+			if e.V.cells[k].Load() != nil {
 				cells = append(cells, int64(k))
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(cells)))
 		for _, k := range cells {
-			cl := e.v.cells[k].Load()
+			cl := e.V.cells[k].Load()
 			b = binary.AppendVarint(b, k)
 			if b, err = appendSet(b, &cl.users); err != nil {
 				return nil, err
@@ -184,12 +185,12 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 			}
 		}
 	}
-	var days []*entry[sketch.Set]
-	a.days.each(a.days.top.Load(), func(e *entry[sketch.Set]) { days = append(days, e) })
+	var days []*ring.Entry[sketch.Set]
+	a.days.Each(a.days.Top(), func(e *ring.Entry[sketch.Set]) { days = append(days, e) })
 	b = binary.AppendUvarint(b, uint64(len(days)))
 	for _, e := range days {
-		b = binary.AppendVarint(b, e.index)
-		if b, err = appendSet(b, &e.v); err != nil {
+		b = binary.AppendVarint(b, e.Index)
+		if b, err = appendSet(b, &e.V); err != nil {
 			return nil, err
 		}
 	}
@@ -372,17 +373,17 @@ func (a *Activity) restoreState(p []byte) error {
 		}
 	}
 	for n := d.count(3); n > 0 && d.err == nil; n-- {
-		e := a.periods.get(d.varint())
+		e := a.periods.Get(d.varint())
 		if d.err != nil {
 			break
 		}
 		if e == nil {
 			return errors.New("periods out of order")
 		}
-		d.set(&e.v.active)
-		d.set(&e.v.members)
+		d.set(&e.V.active)
+		d.set(&e.V.members)
 		for i := range nCur {
-			pm := &e.v.money[i]
+			pm := &e.V.money[i]
 			pm.revenue.Store(d.varint())
 			pm.purchases.Store(d.varint())
 			pm.refunds.Store(d.varint())
@@ -393,7 +394,7 @@ func (a *Activity) restoreState(p []byte) error {
 			if d.err == nil && (k < 0 || k >= a.horizon) {
 				return fmt.Errorf("cohort offset %d out of range", k)
 			}
-			cl := e.v.cell(k, a.cur.slots())
+			cl := e.V.cell(k, a.cur.slots())
 			d.set(&cl.users)
 			for i := range nCur {
 				cl.money[i].revenue.Store(d.varint())
@@ -402,14 +403,14 @@ func (a *Activity) restoreState(p []byte) error {
 		}
 	}
 	for n := d.count(2); n > 0 && d.err == nil; n-- {
-		e := a.days.get(d.varint())
+		e := a.days.Get(d.varint())
 		if d.err != nil {
 			break
 		}
 		if e == nil {
 			return errors.New("days out of order")
 		}
-		d.set(&e.v)
+		d.set(&e.V)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d bytes left over", len(d.b))

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/bojanz/currency"
-	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 
 	"github.com/kpikit/kpikit/internal/money"
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/shared"
 )
 
@@ -47,15 +47,17 @@ type activity struct {
 	client  redis.UniversalClient
 	base    string // "{a:" + activity name + "}:", the hash tag of every key of the activity
 	cur     shared.Currencies
-	keysMu  sync.Mutex        // serialises building money keys
-	curKeys []string          // without declared currencies: the key of every ISO 4217 currency, for discovery
-	codes   []string          // the currencies of curKeys
-	periods *ring[periodKeys] // alongside the recorder's periods
-	days    *ring[hkey]       // the horizon's days, not only ActiveDays
-	sent    *sentCache
-	ttl     time.Duration // of the first-seen and money keys
-	closed  atomic.Bool   // Shutdown began
-	readMu  sync.Mutex    // serialises Read, which builds key names
+	keysMu  sync.Mutex             // serialises building money keys
+	curKeys []string               // without declared currencies: the key of every ISO 4217 currency, for discovery
+	codes   []string               // the currencies of curKeys
+	periods *ring.Ring[periodKeys] // alongside the recorder's periods
+	days    *ring.Ring[dayKeys]    // the horizon's days, not only ActiveDays
+	ttl     time.Duration          // of the first-seen and money keys
+	// unwritten is the store's dropped and rejected writes when the
+	// mirrors were last checked (forgetIfUnwritten).
+	unwritten atomic.Uint64
+	closed    atomic.Bool // Shutdown began
+	readMu    sync.Mutex  // serialises Read, which builds key names
 
 	// Events of users whose first-seen cohort is not known yet, resolved
 	// by resolveDeferred.
@@ -119,61 +121,60 @@ func (m ctxMutex) unlock() { <-m }
 // resolutions are dropped as store_unavailable.
 const maxDeferred = 1 << 16
 
-// hkey is a Redis key with a hash of its name for the sent cache.
-type hkey struct {
-	k redisstore.Key
-	h uint64
-}
-
-func (a *activity) key(name string) hkey {
-	k := a.store.Key(name)
-	return hkey{k: k, h: xxhash.Sum64String(k.String())}
-}
-
-// sentCacheSize is the number of (key, user) pairs the sent cache holds
-// (2 MiB), in buckets of sentCacheWays.
-const (
-	sentCacheSize = 1 << 18
-	sentCacheWays = 4
-)
-
-// sentCache remembers which (key, user) pairs were handed to the store
-// recently, so that a user active again adds nothing to the buffer: a
-// four-way set-associative table of tagged pair hashes, read and written
-// with atomic operations. A collision evicts a pair, which is then written
-// again (PFADD is idempotent). Bumping the generation forgets every pair:
-// it happens at each Read and Flush, so that a write the store had to
-// drop during an outage is written again at the user's next event after
+// sentSet remembers, for one HyperLogLog key, what the writes handed to
+// the store set in it (a redisstore.HLLMirror, made at the key's first
+// write), so that an event that would change nothing in Redis adds
+// nothing to the buffer: a user written before, or any user whose
+// register holds as much already. Almost every event of a busy key is
+// such an event. forget resets the mirrors at each Read, and at a Flush
+// after the store dropped writes, so that a write the store had to drop
+// during an outage is written again at the next event that needs it after
 // the next collection.
-type sentCache struct {
-	gen   atomic.Uint64
-	slots [sentCacheSize]atomic.Uint64
+type sentSet struct {
+	m atomic.Pointer[redisstore.HLLMirror]
 }
 
-// fresh reports whether the pair (key hash kh, user hash h) is not in the
-// cache, and adds it: to an empty way of its bucket, else to one chosen by
-// the pair's hash.
-func (c *sentCache) fresh(kh, h uint64) bool {
-	d := kh*0x9e3779b97f4a7c15 ^ h
-	v := (d ^ c.gen.Load()*0xbf58476d1ce4e5b9) | 1
-	b := c.slots[d&(sentCacheSize-sentCacheWays) : d&(sentCacheSize-sentCacheWays)+sentCacheWays]
-	empty := -1
-	for w := range b {
-		switch x := b[w].Load(); {
-		case x == v:
-			return false
-		case x == 0 && empty < 0:
-			empty = w
+// fresh reports whether PFADD of a member with register reg and value rho
+// would change the key, as far as the writes handed over so far tell, and
+// then counts it as handed over.
+func (s *sentSet) fresh(reg int, rho uint8) bool {
+	m := s.m.Load()
+	if m == nil {
+		if !s.m.CompareAndSwap(nil, new(redisstore.HLLMirror)) {
+			return s.fresh(reg, rho)
 		}
+		m = s.m.Load()
 	}
-	if empty < 0 {
-		empty = int(d>>40) & (sentCacheWays - 1)
-	}
-	b[empty].Store(v)
-	return true
+	return m.Raise(reg, rho)
 }
 
-func (c *sentCache) forget() { c.gen.Add(1) }
+func (s *sentSet) reset() {
+	if m := s.m.Load(); m != nil {
+		m.Reset()
+	}
+}
+
+// dayKeys is the key of the active users of one day.
+type dayKeys struct {
+	k    redisstore.Key
+	sent sentSet
+}
+
+// forget resets the mirror of every key of the activity's live periods
+// and days.
+func (a *activity) forget() {
+	a.days.Each(a.days.Top(), func(e *ring.Entry[dayKeys]) { e.V.sent.reset() })
+	a.periods.Each(a.periods.Top(), func(e *ring.Entry[periodKeys]) {
+		for i := range e.V.cells {
+			if c := e.V.cells[i].Load(); c != nil {
+				c.sent.reset()
+			}
+		}
+		for i := range e.V.money {
+			e.V.money[i].sent.reset()
+		}
+	})
+}
 
 // periodKeys are the Redis keys of one period index: its money per
 // currency and, built at collection, the names of its days.
@@ -189,7 +190,8 @@ type periodKeys struct {
 type moneyKeys struct {
 	ready                       atomic.Bool // the keys are built
 	revenue, purchases, refunds redisstore.Key
-	paying                      hkey
+	paying                      redisstore.Key
+	sent                        sentSet // of paying
 	pending                     pendingMoney
 }
 
@@ -206,7 +208,8 @@ type pendingMoney struct {
 // cellKeys are the Redis keys of one cohort at one offset.
 type cellKeys struct {
 	name  string // of the cell, the prefix of its keys
-	users hkey
+	users redisstore.Key
+	sent  sentSet         // of users
 	money []cellMoneyKeys // by currency slot, built on first use
 }
 
@@ -277,7 +280,7 @@ func (s *Store) NewActivity(cfg shared.ActivityConfig) (shared.Activity, error) 
 	}
 	a := &activity{name: cfg.Name, unit: cfg.Unit, loc: cfg.Location, drops: cfg.Drops, resolve: cfg.Resolved,
 		store: store, client: s.client, base: "{a:" + cfg.Name + "}:", cur: cfg.Currencies,
-		sent: new(sentCache), ttl: ttl, stop: make(chan struct{}), done: make(chan struct{})}
+		ttl: ttl, stop: make(chan struct{}), done: make(chan struct{})}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	a.resolveM, a.moneyMu = newCtxMutex(), newCtxMutex()
 	a.money = newMoneyWriter(a)
@@ -287,11 +290,11 @@ func (s *Store) NewActivity(cfg shared.ActivityConfig) (shared.Activity, error) 
 			a.curKeys = append(a.curKeys, a.currencyKey(code).String())
 		}
 	}
-	a.periods = newRing(cfg.Horizon, func(i int64, k *periodKeys) {
+	a.periods = ring.New(cfg.Horizon, func(i int64, k *periodKeys) {
 		a.initPeriod(k, a.unit.Label(a.unit.Start(i, a.loc), a.loc), cfg.Horizon)
 	})
-	a.days = newRing(max(shared.ActiveDays, (cfg.Horizon+1)*periodDays(cfg.Unit)), func(d int64, k *hkey) {
-		*k = a.key(a.dayName(d))
+	a.days = ring.New(max(shared.ActiveDays, (cfg.Horizon+1)*periodDays(cfg.Unit)), func(d int64, k *dayKeys) {
+		k.k = a.store.Key(a.dayName(d))
 	})
 	go a.run(redisstore.DefaultFlushInterval)
 	return a, nil
@@ -330,7 +333,7 @@ func (k *periodKeys) moneyFor(i int) *moneyKeys {
 		m.revenue = a.store.Key(a.base + "revenue:" + k.label + ":" + c)
 		m.purchases = a.store.Key(a.base + "purchases:" + k.label + ":" + c)
 		m.refunds = a.store.Key(a.base + "refunds:" + k.label + ":" + c)
-		m.paying = a.key(a.base + "paying:" + k.label + ":" + c)
+		m.paying = a.store.Key(a.base + "paying:" + k.label + ":" + c)
 		m.ready.Store(true)
 	}
 	return m
@@ -344,7 +347,7 @@ func (k *periodKeys) cell(off int64) *cellKeys {
 	}
 	a := k.a
 	cohort := a.base + "cohort:" + k.label + ":" + strconv.FormatInt(off, 10)
-	c := &cellKeys{name: cohort, users: a.key(cohort + ":users"), money: make([]cellMoneyKeys, a.cur.Slots())}
+	c := &cellKeys{name: cohort, users: a.store.Key(cohort + ":users"), money: make([]cellMoneyKeys, a.cur.Slots())}
 	if k.cells[off].CompareAndSwap(nil, c) {
 		return c
 	}
@@ -374,28 +377,25 @@ func (c *cellKeys) moneyFor(a *activity, i int) *cellMoneyKeys {
 // refund is activity, in its day and, when the cohort is known and within
 // the horizon, in the cohort's cell.
 func (a *activity) Record(e shared.ActivityEvent) bool {
-	pe := a.periods.get(e.Period)
+	pe := a.periods.Get(e.Period)
 	if pe == nil {
 		return true
 	}
-	var ce *entry[periodKeys]
+	var ce *ring.Entry[periodKeys]
 	var cl *cellKeys
 	if e.Known {
 		if e.Cohort == e.Period {
 			ce = pe
 		} else {
-			ce = a.periods.get(e.Cohort)
+			ce = a.periods.Get(e.Cohort)
 		}
 		if ce != nil {
-			cl = ce.v.cell(e.Period - e.Cohort)
+			cl = ce.V.cell(e.Period - e.Cohort)
 		}
 	}
-	var keys [3]redisstore.Key
-	ks := keys[:0]
-	sent := a.sent
-	h := e.User
+	var mk *moneyKeys
 	if e.Kind != shared.Active {
-		mk := pe.v.moneyFor(e.Currency)
+		mk = pe.V.moneyFor(e.Currency)
 		var cm *cellMoneyKeys
 		if cl != nil {
 			cm = cl.moneyFor(a, e.Currency)
@@ -419,25 +419,29 @@ func (a *activity) Record(e shared.ActivityEvent) bool {
 		if cm != nil && e.Kind == shared.Purchase {
 			cm.pending.purchases.Add(1)
 		}
-		markDirty(&pe.v)
+		markDirty(&pe.V)
 		if ce != nil {
-			markDirty(&ce.v)
+			markDirty(&ce.V)
 		}
 		if e.Kind == shared.Refund {
 			return true
 		}
-		if sent.fresh(mk.paying.h, h) {
-			ks = append(ks, mk.paying.k)
-		}
 	}
-	if cl != nil && sent.fresh(cl.users.h, h) {
-		ks = append(ks, cl.users.k)
+	// Only what would change a set in Redis is buffered.
+	var keys [3]redisstore.Key
+	ks := keys[:0]
+	reg, rho := redisstore.HLLPos(e.User)
+	if mk != nil && mk.sent.fresh(reg, rho) {
+		ks = append(ks, mk.paying)
 	}
-	if de := a.days.get(e.Day); de != nil && sent.fresh(de.v.h, h) {
-		ks = append(ks, de.v.k)
+	if cl != nil && cl.sent.fresh(reg, rho) {
+		ks = append(ks, cl.users)
+	}
+	if de := a.days.Get(e.Day); de != nil && de.V.sent.fresh(reg, rho) {
+		ks = append(ks, de.V.k)
 	}
 	if len(ks) > 0 {
-		a.store.PFAddEach(h, ks...)
+		a.store.PFAddEach(e.User, ks...)
 	}
 	return true
 }
@@ -576,7 +580,7 @@ func (a *activity) resolveDeferred(ctx context.Context, final bool) error {
 				continue
 			}
 		}
-		if a.periods.get(e.Period) == nil {
+		if a.periods.Get(e.Period) == nil {
 			a.drops.Late.Add(bg, 1)
 			continue
 		}
@@ -640,12 +644,24 @@ func (a *activity) giveUp() error {
 // Flush implements shared.Activity. After Shutdown it only waits for the
 // store, which then reports what it could not write.
 func (a *activity) Flush(ctx context.Context) error {
-	a.sent.forget()
 	var err error
 	if !a.closed.Load() {
 		err = errors.Join(a.resolveDeferred(ctx, false), a.flushMoney(ctx))
 	}
-	return errors.Join(err, a.store.Flush(ctx))
+	err = errors.Join(err, a.store.Flush(ctx))
+	a.forgetIfUnwritten()
+	return err
+}
+
+// forgetIfUnwritten forgets what was handed to the store when the store
+// dropped or Redis rejected writes since the last time: else every write
+// handed over is in Redis, or still buffered.
+func (a *activity) forgetIfUnwritten() {
+	st := a.store.Stats()
+	if n := st.Dropped + st.Rejected; n != a.unwritten.Load() {
+		a.unwritten.Store(n)
+		a.forget()
+	}
 }
 
 // Shutdown implements shared.Activity. It stops the goroutine, resolves

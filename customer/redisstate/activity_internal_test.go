@@ -128,8 +128,9 @@ func TestActivityRedisOverflow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	before := a.store.Stats()
 	srv.Kill()
-	active(n, 3*n) // 400 writes into a buffer of 64
+	active(n, 3*n) // about 400 writes into a buffer of 64
 	srv.Restart()
 	if err := a.Flush(fctx); err != nil {
 		t.Fatal(err)
@@ -138,8 +139,13 @@ func TestActivityRedisOverflow(t *testing.T) {
 	if st.Pending != 0 || st.Enqueued != st.Written+st.Dropped+st.Rejected {
 		t.Errorf("stats %+v: enqueued is not written + dropped + rejected", st)
 	}
-	const writes = 2 * 2 * n
-	if minDrop := uint64(writes - 2*buffer); st.Dropped < minDrop {
+	// A user whose registers the users written before already hold as
+	// much needs no write: a few of the 200.
+	writes := st.Enqueued - before.Enqueued
+	if writes > 2*2*n || writes < 2*2*n*9/10 {
+		t.Errorf("%d writes buffered for %d events of two keys", writes, 2*n)
+	}
+	if minDrop := writes - 2*buffer; st.Dropped < minDrop {
 		t.Errorf("dropped %d writes, want at least %d (%d writes, buffer %d)", st.Dropped, minDrop, writes, buffer)
 	}
 	f, err := a.Read(fctx, shared.ActivityQuery{Top: testMonth, Today: testDay})
@@ -196,7 +202,7 @@ func TestMoneyScriptOnce(t *testing.T) {
 	if rev != 1234 {
 		t.Errorf("%s = %d after a hand-over sent twice, want 1234", b.keys[0], rev)
 	}
-	if p := a.periods.get(testMonth).v.money[0].pending.revenue.Load(); p != 0 {
+	if p := a.periods.Get(testMonth).V.money[0].pending.revenue.Load(); p != 0 {
 		t.Errorf("pending revenue after the acknowledgement = %d, want 0", p)
 	}
 }

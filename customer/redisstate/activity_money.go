@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/kpikit/kpikit/internal/redisstore"
+	"github.com/kpikit/kpikit/internal/ring"
 )
 
 // Money is never dropped for want of Redis. Recording adds to the pending
@@ -123,9 +124,9 @@ func (a *activity) buildMoney(w *moneyWriter) bool {
 	n := a.cur.Len()
 	moved := make([]bool, n)
 	at := make(map[*pendingMoney]int) // period groups
-	var dirty []*entry[periodKeys]
-	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
-		k := &e.v
+	var dirty []*ring.Entry[periodKeys]
+	a.periods.Each(a.periods.Top(), func(e *ring.Entry[periodKeys]) {
+		k := &e.V
 		if !k.dirty.Load() {
 			return
 		}
@@ -148,7 +149,7 @@ func (a *activity) buildMoney(w *moneyWriter) bool {
 		}
 	})
 	for _, e := range dirty {
-		k := &e.v
+		k := &e.V
 		for j := range k.cells {
 			cl := k.cells[j].Load()
 			if cl == nil {
@@ -165,8 +166,8 @@ func (a *activity) buildMoney(w *moneyWriter) bool {
 				}
 				// The cell's events are those of period index+j: find its group.
 				slot := -1
-				if pe := a.periods.lookup(e.index + int64(j)); pe != nil {
-					if s, ok := at[&pe.v.money[i].pending]; ok {
+				if pe := a.periods.Lookup(e.Index + int64(j)); pe != nil {
+					if s, ok := at[&pe.V.money[i].pending]; ok {
 						slot = s
 					}
 				}
@@ -314,15 +315,15 @@ func (w *moneyWriter) succeeded() {
 func (a *activity) takePending() int64 {
 	var n int64
 	nCur := a.cur.Len()
-	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
+	a.periods.Each(a.periods.Top(), func(e *ring.Entry[periodKeys]) {
 		for i := range nCur {
-			if m := &e.v.money[i]; m.ready.Load() {
+			if m := &e.V.money[i]; m.ready.Load() {
 				m.pending.revenue.Swap(0)
 				n += m.pending.purchases.Swap(0) + m.pending.refunds.Swap(0)
 			}
 		}
-		for j := range e.v.cells {
-			if cl := e.v.cells[j].Load(); cl != nil {
+		for j := range e.V.cells {
+			if cl := e.V.cells[j].Load(); cl != nil {
 				for i := range nCur {
 					cl.money[i].pending.revenue.Swap(0)
 					cl.money[i].pending.purchases.Swap(0)
@@ -371,8 +372,8 @@ func (a *activity) flushMoney(ctx context.Context) error {
 // anyDirty reports whether a period has money not taken into a hand-over.
 func (a *activity) anyDirty() bool {
 	dirty := false
-	a.periods.each(a.periods.top.Load(), func(e *entry[periodKeys]) {
-		dirty = dirty || e.v.dirty.Load()
+	a.periods.Each(a.periods.Top(), func(e *ring.Entry[periodKeys]) {
+		dirty = dirty || e.V.dirty.Load()
 	})
 	return dirty
 }

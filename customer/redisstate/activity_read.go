@@ -38,7 +38,7 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 	defer a.readMu.Unlock()
 	ctx, cancel := redisstore.Bound(ctx)
 	defer cancel()
-	a.sent.forget()
+	a.forget()
 	if err := a.discoverCurrencies(ctx); err != nil {
 		return nil, err
 	}
@@ -46,31 +46,31 @@ func (a *activity) Read(ctx context.Context, q shared.ActivityQuery) (*shared.Ac
 	top := q.Top
 	pipe := a.client.Pipeline()
 	var ps []readPeriod
-	for i := top - a.periods.n + 1; i <= top; i++ {
-		ke := a.periods.get(i)
+	for i := top - a.periods.Len() + 1; i <= top; i++ {
+		ke := a.periods.Get(i)
 		if ke == nil {
 			continue
 		}
-		k := &ke.v
+		k := &ke.V
 		rp := readPeriod{index: i, k: k, active: pipe.PFCount(ctx, a.dayNames(k, i)...),
 			members: pipe.PFCount(ctx, cellNames(k, top-i)...)}
 		if nCur > 0 {
 			names := make([]string, 0, 3*nCur)
 			for i := range nCur {
 				m := k.moneyFor(i)
-				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.k.String()))
+				rp.paying = append(rp.paying, pipe.PFCount(ctx, m.paying.String()))
 				names = append(names, m.revenue.String(), m.purchases.String(), m.refunds.String())
 			}
 			rp.money = pipe.MGet(ctx, names...)
 		}
 		ps = append(ps, rp)
 	}
-	end := max(q.Today, a.days.top.Load())
+	end := max(q.Today, a.days.Top())
 	window := func(n int64) *redis.IntCmd {
 		names := make([]string, 0, n)
 		for d := end - n + 1; d <= end; d++ {
-			if e := a.days.get(d); e != nil {
-				names = append(names, e.v.k.String())
+			if e := a.days.Get(d); e != nil {
+				names = append(names, e.V.k.String())
 			}
 		}
 		return pipe.PFCount(ctx, names...)
@@ -204,7 +204,7 @@ func (a *activity) dayNames(k *periodKeys, i int64) []string {
 func cellNames(k *periodKeys, last int64) []string {
 	names := make([]string, last+1)
 	for off := range names {
-		names[off] = k.cell(int64(off)).users.k.String()
+		names[off] = k.cell(int64(off)).users.String()
 	}
 	return names
 }
