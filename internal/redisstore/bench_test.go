@@ -24,7 +24,7 @@ var ids = func() []string {
 // flusher drains the buffer concurrently, as in production.
 func benchStore(b *testing.B) *redisstore.Store {
 	srv := redistest.Start(b)
-	return newStore(b, redisstore.WithAddr(srv.Addr()))
+	return newStore(b, clientAt(b, srv.Addr()))
 }
 
 // BenchmarkHotPath compares one activity recorded into three periods (day,
@@ -63,7 +63,7 @@ func BenchmarkHotPath(b *testing.B) {
 		// No server: the buffer is full and every insert drops the oldest
 		// event, the costliest path.
 		captureErrors(b)
-		s := newStore(b, redisstore.WithAddr("127.0.0.1:1"))
+		s := newStore(b, clientAt(b, "127.0.0.1:1"))
 		day, week, month := s.Key("d"), s.Key("w"), s.Key("m")
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
@@ -126,7 +126,7 @@ func BenchmarkHotPath(b *testing.B) {
 // PFADD events written.
 func BenchmarkIngest(b *testing.B) {
 	srv := redistest.Start(b)
-	s := newStore(b, redisstore.WithAddr(srv.Addr()), redisstore.WithFlushInterval(10*time.Millisecond),
+	s := newStore(b, clientAt(b, srv.Addr()), redisstore.WithFlushInterval(10*time.Millisecond),
 		redisstore.WithBatchSize(4096), redisstore.WithBufferSize(1<<16))
 	keys := make([]redisstore.Key, 30)
 	for i := range keys {

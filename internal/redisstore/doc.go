@@ -8,7 +8,7 @@
 //
 // # Usage
 //
-//	store, err := redisstore.New(redisstore.WithAddr("redis:6379"),
+//	store, err := redisstore.New(redisstore.WithClient(client),
 //		redisstore.WithKeyPrefix("shop:prod:"), redisstore.WithTTL(400*24*time.Hour),
 //		redisstore.WithDropCounter(dropped.Reason("store_unavailable")))
 //	day := store.Key("active:2025-06-01") // once per period, not per event
@@ -33,14 +33,14 @@
 //
 // # Configuration
 //
-// Connection: [WithAddr], [WithUsername], [WithPassword], [WithDB], [WithTLS],
-// or a caller's client with [WithClient] (never closed by the store).
+// Connection: the caller's client with [WithClient] (required, any
+// redis.UniversalClient, never closed by the store).
 // Keys: [WithKeyPrefix] and [WithTTL] (expiry of every written key,
 // refreshed per flush; tie it to the retained horizon). Buffering:
 // [WithBufferSize], [WithBatchSize], [WithFlushInterval],
 // [WithMaxBackoff]. Loss accounting: [WithDropCounter]. Nil options are
-// ignored; contradictory or out-of-range ones, and a nil client or TLS
-// configuration, make [New] fail.
+// ignored; out-of-range ones, and a missing or nil client, make [New]
+// fail.
 //
 // # Delivery
 //
@@ -66,12 +66,10 @@
 // Every wait on Redis has a deadline: a round trip (a batch, a read) ends
 // by [Timeout] or the caller's earlier deadline, also against a server
 // that accepts connections and never answers, and a Shutdown whose
-// context ends closes the store's own client, which ends a round trip in
-// flight; with a client of [WithClient] it returns at once instead,
-// counts what is buffered and in flight as dropped, and the flusher ends
-// with its round trip. The client the store makes honours context
-// deadlines; a client of [WithClient] should set ContextTimeoutEnabled,
-// or its own read and write timeouts bound the waits instead.
+// context ends returns at once, counts what is buffered and in flight as
+// dropped, and the flusher ends with its round trip (by [WriteTimeout]).
+// The client should set ContextTimeoutEnabled, or its own read and write
+// timeouts bound the waits instead.
 //
 // De-duplication: a PFADD whose key and member are already waiting in the
 // buffer is not buffered again ([Stats].Deduplicated). The window is the

@@ -19,7 +19,7 @@ func TestEventsDroppedWhole(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t)
 	drop, dropped := dropReader(t)
-	s := newStore(t, redisstore.WithAddr(srv.Addr()), redisstore.WithBufferSize(16),
+	s := newStore(t, clientAt(t, srv.Addr()), redisstore.WithBufferSize(16),
 		redisstore.WithFlushInterval(5*time.Millisecond), redisstore.WithMaxBackoff(50*time.Millisecond),
 		redisstore.WithDropCounter(drop))
 	srv.Stop()
@@ -60,7 +60,7 @@ func TestEventsDroppedWhole(t *testing.T) {
 // holds is dropped and counted once.
 func TestEventLargerThanBuffer(t *testing.T) {
 	drop, dropped := dropReader(t)
-	s := newStore(t, redisstore.WithAddr(faultnet.Refused(t)), redisstore.WithBufferSize(2), redisstore.WithDropCounter(drop))
+	s := newStore(t, clientAt(t, faultnet.Refused(t)), redisstore.WithBufferSize(2), redisstore.WithDropCounter(drop))
 	s.PFAddEach(7, s.Key("x:a"), s.Key("x:b"), s.Key("x:c"))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -33,6 +33,14 @@ func newStore(tb testing.TB, opts ...redisstore.Option) *redisstore.Store {
 	return s
 }
 
+// clientAt is WithClient of a client of the server at addr that honours
+// context deadlines, closed when the test ends.
+func clientAt(tb testing.TB, addr string) redisstore.Option {
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	tb.Cleanup(func() { _ = c.Close() })
+	return redisstore.WithClient(c)
+}
+
 func newClient(tb testing.TB, srv *redistest.Server) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	tb.Cleanup(func() { _ = c.Close() })

@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 // Defaults of the options.
 const (
-	DefaultAddr          = "localhost:6379"
 	DefaultKeyPrefix     = "kpikit:"
 	DefaultBufferSize    = 1 << 16
 	DefaultBatchSize     = 1024
@@ -24,10 +22,9 @@ const (
 	MinBackoff = 50 * time.Millisecond
 	// Timeout bounds one round trip to Redis (a flushed batch, a read),
 	// retries of the client included, when the caller's context has no
-	// earlier deadline. The client the store makes itself honours context
-	// deadlines; a client given with [WithClient] honours them only when
-	// its ContextTimeoutEnabled option is set, and otherwise its own read
-	// and write timeouts bound the wait.
+	// earlier deadline, when the client honours context deadlines
+	// (ContextTimeoutEnabled); otherwise its own read and write timeouts
+	// bound the wait.
 	Timeout = 5 * time.Second
 )
 
@@ -36,13 +33,6 @@ type Option interface{ apply(config) config }
 
 type config struct {
 	client        redis.UniversalClient
-	addr          string
-	cluster       []string
-	username      string
-	password      string
-	db            int
-	tls           *tls.Config
-	connSet       bool // any of addr, username, password, db, tls was given
 	prefix        string
 	ttl           time.Duration
 	bufferSize    int
@@ -59,7 +49,6 @@ func (f optionFunc) apply(c config) config { return f(c) }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		addr:          DefaultAddr,
 		prefix:        DefaultKeyPrefix,
 		bufferSize:    DefaultBufferSize,
 		batchSize:     DefaultBatchSize,
@@ -72,17 +61,8 @@ func newConfig(opts []Option) (config, error) {
 		}
 	}
 	errs := append([]error(nil), c.errs...)
-	if c.client != nil && c.connSet {
-		errs = append(errs, errors.New("redisstore: connection options given together with a client"))
-	}
-	if c.addr == "" {
-		errs = append(errs, errors.New("redisstore: empty address"))
-	}
-	if len(c.cluster) > 0 && (c.addr != DefaultAddr || c.db != 0) {
-		errs = append(errs, fmt.Errorf("redisstore: cluster addresses %q given with a server address %q or database %d", c.cluster, c.addr, c.db))
-	}
-	if c.db < 0 {
-		errs = append(errs, fmt.Errorf("redisstore: database %d is negative", c.db))
+	if c.client == nil && len(c.errs) == 0 {
+		errs = append(errs, errors.New("redisstore: no client: give one with WithClient"))
 	}
 	if c.ttl < 0 || c.ttl > 0 && c.ttl < time.Second {
 		errs = append(errs, fmt.Errorf("redisstore: ttl %v must be zero or at least 1s", c.ttl))
@@ -102,68 +82,17 @@ func newConfig(opts []Option) (config, error) {
 	return c, errors.Join(errs...)
 }
 
-// WithClient makes the store use client instead of connecting itself; the
-// store never closes it. It cannot be combined with [WithAddr],
-// [WithUsername], [WithPassword], [WithDB] or [WithTLS]. A nil client is
-// an error.
+// WithClient gives the client the store writes through (required); the
+// store never closes it. Give it ContextTimeoutEnabled, so that [Timeout],
+// [WriteTimeout] and the deadline of a Shutdown end a round trip in
+// flight. A nil client is an error.
 func WithClient(client redis.UniversalClient) Option {
 	return optionFunc(func(c config) config {
-		if IsNil(client) {
+		if isNil(client) {
 			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClient(nil)"))
 			return c
 		}
 		c.client = client
-		return c
-	})
-}
-
-// WithAddr sets the server's host:port (default [DefaultAddr]).
-func WithAddr(addr string) Option {
-	return optionFunc(func(c config) config { c.addr, c.connSet = addr, true; return c })
-}
-
-// WithClusterAddrs connects to the Redis Cluster that has nodes at addrs
-// (host:port each; one is enough, the client discovers the others)
-// instead of one server. It excludes [WithAddr] and [WithDB].
-func WithClusterAddrs(addrs ...string) Option {
-	return optionFunc(func(c config) config {
-		c.cluster, c.connSet = append([]string(nil), addrs...), true
-		if len(addrs) == 0 {
-			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClusterAddrs without an address"))
-		}
-		for _, a := range addrs {
-			if a == "" {
-				c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithClusterAddrs with an empty address"))
-			}
-		}
-		return c
-	})
-}
-
-// WithUsername sets the ACL user name.
-func WithUsername(user string) Option {
-	return optionFunc(func(c config) config { c.username, c.connSet = user, true; return c })
-}
-
-// WithPassword sets the password (AUTH).
-func WithPassword(password string) Option {
-	return optionFunc(func(c config) config { c.password, c.connSet = password, true; return c })
-}
-
-// WithDB selects the logical database (default 0).
-func WithDB(db int) Option {
-	return optionFunc(func(c config) config { c.db, c.connSet = db, true; return c })
-}
-
-// WithTLS connects with TLS using cfg. A nil cfg is an error: the
-// connection would not use TLS.
-func WithTLS(cfg *tls.Config) Option {
-	return optionFunc(func(c config) config {
-		if cfg == nil {
-			c.errs = append(c.errs[:len(c.errs):len(c.errs)], errors.New("redisstore: WithTLS(nil)"))
-			return c
-		}
-		c.tls, c.connSet = cfg, true
 		return c
 	})
 }

@@ -67,10 +67,9 @@ type Stats struct {
 // Store buffers writes for Redis and writes them from one goroutine. See
 // the package documentation.
 type Store struct {
-	client    redis.UniversalClient
-	ownClient bool
-	cfg       config
-	instance  string // random id of this store, for the INCRBY guard
+	client   redis.UniversalClient
+	cfg      config
+	instance string // random id of this store, for the INCRBY guard
 
 	mu           sync.Mutex
 	ring         []record
@@ -135,10 +134,6 @@ func New(opts ...Option) (*Store, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		batch:    make([]record, 0, c.batchSize),
-	}
-	if s.client == nil {
-		s.ownClient = true
-		s.client = newClient(c)
 	}
 	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
 	go s.run()
@@ -464,11 +459,9 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // Shutdown stops accepting events, writes what is buffered until ctx ends,
-// counts the rest as dropped, stops the flusher goroutine and closes the
-// client unless it was passed with [WithClient]. With Redis down and no
-// deadline on ctx it waits for Redis. When ctx ends first, the store's own
-// client is closed at once, which ends a round trip in flight. With a
-// client of [WithClient], Shutdown returns at once then: the events
+// counts the rest as dropped and stops the flusher goroutine; it never
+// closes the client. With Redis down and no deadline on ctx it waits for
+// Redis. When ctx ends first, Shutdown returns at once: the events
 // buffered and those of the round trip in flight are counted as dropped
 // (a batch whose reply comes later counts as not written, though Redis
 // may have applied it), and the flusher ends with that round trip, by
@@ -487,25 +480,14 @@ func (s *Store) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.stop)
 	var err error
-	closed := false
 	select {
 	case <-s.done:
 	case <-ctx.Done():
 		s.cancelRun()
-		if s.ownClient {
-			// Ends a round trip in flight on the silent server.
-			closed = true
-			err = s.client.Close()
-			<-s.done
-		} else {
-			s.giveUp()
-		}
-		err = errors.Join(ctx.Err(), err)
+		s.giveUp()
+		err = ctx.Err()
 	}
 	s.cancelRun()
 	s.reportDrops()
-	if s.ownClient && !closed {
-		err = errors.Join(err, s.client.Close())
-	}
 	return err
 }

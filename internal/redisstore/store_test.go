@@ -209,7 +209,7 @@ func TestOutageRecovery(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t, redistest.WithDurable())
 	drop, dropped := dropReader(t)
-	s := newStore(t, redisstore.WithAddr(srv.Addr()), redisstore.WithFlushInterval(5*time.Millisecond),
+	s := newStore(t, clientAt(t, srv.Addr()), redisstore.WithFlushInterval(5*time.Millisecond),
 		redisstore.WithBatchSize(256), redisstore.WithBufferSize(1<<15),
 		redisstore.WithMaxBackoff(100*time.Millisecond), redisstore.WithDropCounter(drop))
 	ctx := context.Background()
@@ -252,7 +252,7 @@ func TestOverflowCountsDrops(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t)
 	drop, dropped := dropReader(t)
-	s := newStore(t, redisstore.WithAddr(srv.Addr()), redisstore.WithFlushInterval(5*time.Millisecond),
+	s := newStore(t, clientAt(t, srv.Addr()), redisstore.WithFlushInterval(5*time.Millisecond),
 		redisstore.WithBatchSize(100), redisstore.WithBufferSize(1000),
 		redisstore.WithMaxBackoff(50*time.Millisecond), redisstore.WithDropCounter(drop))
 	srv.Stop()
@@ -280,7 +280,7 @@ func TestOverflowCountsDrops(t *testing.T) {
 func TestHotPathNeverBlocks(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t)
-	s := newStore(t, redisstore.WithAddr(srv.Addr()), redisstore.WithFlushInterval(time.Millisecond),
+	s := newStore(t, clientAt(t, srv.Addr()), redisstore.WithFlushInterval(time.Millisecond),
 		redisstore.WithBufferSize(1024), redisstore.WithBatchSize(64))
 	srv.Stop()
 	k := s.Key("n")
@@ -341,7 +341,7 @@ func TestShutdown(t *testing.T) {
 	}
 
 	// Redis down: Shutdown gives up when its context ends and counts the rest.
-	s2 := newStore(t, redisstore.WithAddr(srv.Addr()), redisstore.WithFlushInterval(time.Millisecond))
+	s2 := newStore(t, clientAt(t, srv.Addr()), redisstore.WithFlushInterval(time.Millisecond))
 	srv.Stop()
 	for range 10 {
 		s2.IncrBy(k, 1)
@@ -363,7 +363,7 @@ func TestShutdown(t *testing.T) {
 func TestFlushHonoursContext(t *testing.T) {
 	captureErrors(t)
 	srv := redistest.Start(t)
-	s := newStore(t, redisstore.WithAddr(srv.Addr()))
+	s := newStore(t, clientAt(t, srv.Addr()))
 	srv.Stop()
 	s.IncrBy(s.Key("n"), 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -380,16 +380,14 @@ func TestNewErrors(t *testing.T) {
 		name string
 		opts []redisstore.Option
 	}{
-		{"client and address", []redisstore.Option{redisstore.WithClient(c), redisstore.WithAddr("x:1")}},
-		{"empty address", []redisstore.Option{redisstore.WithAddr("")}},
-		{"negative db", []redisstore.Option{redisstore.WithDB(-1)}},
-		{"sub-second ttl", []redisstore.Option{redisstore.WithTTL(time.Millisecond)}},
-		{"zero buffer", []redisstore.Option{redisstore.WithBufferSize(0)}},
-		{"zero batch", []redisstore.Option{redisstore.WithBatchSize(0)}},
-		{"zero interval", []redisstore.Option{redisstore.WithFlushInterval(0)}},
-		{"tiny backoff", []redisstore.Option{redisstore.WithMaxBackoff(time.Millisecond)}},
+		{"no client", nil},
+		{"sub-second ttl", []redisstore.Option{redisstore.WithClient(c), redisstore.WithTTL(time.Millisecond)}},
+		{"zero buffer", []redisstore.Option{redisstore.WithClient(c), redisstore.WithBufferSize(0)}},
+		{"zero batch", []redisstore.Option{redisstore.WithClient(c), redisstore.WithBatchSize(0)}},
+		{"zero interval", []redisstore.Option{redisstore.WithClient(c), redisstore.WithFlushInterval(0)}},
+		{"tiny backoff", []redisstore.Option{redisstore.WithClient(c), redisstore.WithMaxBackoff(time.Millisecond)}},
 		{"nil client", []redisstore.Option{redisstore.WithClient(nil)}},
-		{"nil TLS configuration", []redisstore.Option{redisstore.WithTLS(nil)}},
+		{"typed nil client", []redisstore.Option{redisstore.WithClient((*redis.Client)(nil))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,7 +428,7 @@ func TestHotPathAllocs(t *testing.T) {
 	captureErrors(t)
 	// No server: events pile up and the oldest are dropped, which is the
 	// most expensive path.
-	s := newStore(t, redisstore.WithAddr("127.0.0.1:1"), redisstore.WithBufferSize(1024),
+	s := newStore(t, clientAt(t, "127.0.0.1:1"), redisstore.WithBufferSize(1024),
 		redisstore.WithFlushInterval(time.Hour))
 	k, k2, k3 := s.Key("k"), s.Key("k2"), s.Key("k3")
 	var i uint64
@@ -452,7 +450,7 @@ func TestHotPathAllocs(t *testing.T) {
 // flusher is in the middle of a round trip, and counts the event dropped.
 func TestShutdownSilentServer(t *testing.T) {
 	captureErrors(t)
-	s, err := redisstore.New(redisstore.WithAddr(faultnet.Silent(t)), redisstore.WithFlushInterval(time.Millisecond))
+	s, err := redisstore.New(clientAt(t, faultnet.Silent(t)), redisstore.WithFlushInterval(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
