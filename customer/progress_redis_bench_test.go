@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/kpikit/kpikit/customer"
 	"github.com/kpikit/kpikit/customer/redisstate"
@@ -64,7 +60,7 @@ func BenchmarkFunnelIngest(b *testing.B) {
 			f := closingFunnel(b, "ingest", redisSteps, opts...)
 			ctx := context.Background()
 			b.ReportAllocs()
-			server0, client0 := serversCPU(b, st.addrs), processCPU()
+			server0, client0 := redistest.UsedCPU(b, st.addrs...), processCPU()
 			start := time.Now()
 			i := 0
 			for b.Loop() {
@@ -80,7 +76,7 @@ func BenchmarkFunnelIngest(b *testing.B) {
 				b.Fatal(err)
 			}
 			wall := time.Since(start)
-			server, client := serversCPU(b, st.addrs)-server0, processCPU()-client0
+			server, client := redistest.UsedCPU(b, st.addrs...)-server0, processCPU()-client0
 			b.ReportMetric(float64(i)/wall.Seconds(), "events/s")
 			if st.state != nil {
 				b.ReportMetric(server.Seconds()*1e6/float64(i), "server-µs/event")
@@ -92,28 +88,6 @@ func BenchmarkFunnelIngest(b *testing.B) {
 			}
 		})
 	}
-}
-
-// serversCPU is the CPU time the Redis servers at addrs used so far.
-func serversCPU(b *testing.B, addrs []string) time.Duration {
-	b.Helper()
-	var s float64
-	for _, addr := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		info, err := c.Info(context.Background(), "cpu").Result()
-		_ = c.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for line := range strings.SplitSeq(info, "\n") {
-			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-			if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-				f, _ := strconv.ParseFloat(v, 64)
-				s += f
-			}
-		}
-	}
-	return time.Duration(s * float64(time.Second))
 }
 
 // processCPU is the CPU time this process used so far.

@@ -2,12 +2,9 @@ package customer_test
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/kpikit/kpikit/customer"
@@ -110,29 +107,6 @@ func BenchmarkActivityRedisIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(pfaddUsec(b, srv.Addr())/float64(b.N), "redis-us/event")
-}
-
-// pfaddUsec returns the microseconds Redis spent in PFADD, from INFO
-// commandstats.
-func pfaddUsec(tb testing.TB, addr string) (usec float64) {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_pfadd:")
-		if !ok {
-			continue
-		}
-		for f := range strings.SplitSeq(rest, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			if k == "usec" {
-				usec, _ = strconv.ParseFloat(v, 64)
-			}
-		}
-	}
-	return usec
+	_, pfaddUsec := redistest.CommandStat(b, srv.Addr(), "pfadd")
+	b.ReportMetric(pfaddUsec/float64(b.N), "redis-us/event")
 }

@@ -3,8 +3,6 @@ package redisstate_test
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +36,7 @@ func BenchmarkProgressApply(b *testing.B) {
 	b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 	ctx := context.Background()
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).UnixNano()
-	cpu0 := serverCPU(b, client)
+	cpu0 := redistest.UsedCPU(b, srv.Addr())
 	start := time.Now()
 	i := 0
 	for b.Loop() {
@@ -55,26 +53,8 @@ func BenchmarkProgressApply(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric((serverCPU(b, client)-cpu0)*1e6/float64(i), "redis-µs/event")
+	b.ReportMetric((redistest.UsedCPU(b, srv.Addr())-cpu0).Seconds()*1e6/float64(i), "redis-µs/event")
 }
 
 // runs numbers the runs of BenchmarkProgressApply.
 var runs int
-
-// serverCPU is the CPU time, in seconds, the Redis server used so far.
-func serverCPU(b *testing.B, client *redis.Client) float64 {
-	b.Helper()
-	info, err := client.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var s float64
-	for line := range strings.SplitSeq(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			f, _ := strconv.ParseFloat(v, 64)
-			s += f
-		}
-	}
-	return s
-}

@@ -2,8 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,22 +43,6 @@ func newClient(tb testing.TB, srv *redistest.Server) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// commandCalls returns the calls of one command from INFO commandstats.
-func commandCalls(tb testing.TB, c *redis.Client, cmd string) int {
-	tb.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
-			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-			return n
-		}
-	}
-	return 0
 }
 
 func flush(tb testing.TB, s *redisstore.Store, d time.Duration) {

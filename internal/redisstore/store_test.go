@@ -44,7 +44,7 @@ func TestBatchingAndDedup(t *testing.T) {
 	if st.Enqueued != keys*users || st.Deduplicated != keys*users*(repeats-1) || st.Written != keys*users || st.Dropped != 0 {
 		t.Errorf("stats = %+v, want %d enqueued and written, %d deduplicated", st, keys*users, keys*users*(repeats-1))
 	}
-	if n := commandCalls(t, c, "pfadd"); n != keys {
+	if n, _ := redistest.CommandStat(t, srv.Addr(), "pfadd"); n != keys {
 		t.Errorf("PFADD commands = %d, want %d (one per key per batch)", n, keys)
 	}
 	ctx := context.Background()

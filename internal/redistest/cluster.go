@@ -112,3 +112,51 @@ func command(addr, cmd string) (string, error) {
 	}
 	return line[1:], nil
 }
+
+// UsedCPU returns the CPU time (user and system) the Redis servers at addrs
+// have used so far, from INFO cpu: benchmarks report it per event, which
+// the benchmark process sharing the cores blurs less than wall time.
+func UsedCPU(tb testing.TB, addrs ...string) time.Duration {
+	tb.Helper()
+	var s float64
+	for _, addr := range addrs {
+		info, err := command(addr, "INFO cpu")
+		if err != nil {
+			tb.Fatalf("redistest: INFO cpu of %s: %v", addr, err)
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+				f, _ := strconv.ParseFloat(v, 64)
+				s += f
+			}
+		}
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// CommandStat returns how many times the server at addr ran cmd (lower
+// case, as INFO commandstats names it) and the microseconds it spent in
+// it; zeros for a command it never ran.
+func CommandStat(tb testing.TB, addr, cmd string) (calls int64, usec float64) {
+	tb.Helper()
+	info, err := command(addr, "INFO commandstats")
+	if err != nil {
+		tb.Fatalf("redistest: INFO commandstats of %s: %v", addr, err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":")
+		if !ok {
+			continue
+		}
+		for f := range strings.SplitSeq(rest, ",") {
+			switch k, v, _ := strings.Cut(f, "="); k {
+			case "calls":
+				calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return calls, usec
+}

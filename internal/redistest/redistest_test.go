@@ -80,3 +80,24 @@ func TestCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandStatAndUsedCPU(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		if err := c.PFAdd(ctx, "h", i).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls, usec := redistest.CommandStat(t, srv.Addr(), "pfadd"); calls != 50 || usec <= 0 {
+		t.Errorf("pfadd: %d calls, %v µs; want 50 calls and some time", calls, usec)
+	}
+	if calls, usec := redistest.CommandStat(t, srv.Addr(), "xadd"); calls != 0 || usec != 0 {
+		t.Errorf("xadd never ran: %d calls, %v µs", calls, usec)
+	}
+	if cpu := redistest.UsedCPU(t, srv.Addr()); cpu <= 0 {
+		t.Errorf("UsedCPU = %v, want > 0", cpu)
+	}
+}
