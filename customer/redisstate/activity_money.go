@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,14 +105,15 @@ type moneyWriter struct {
 	seq      uint64
 	batch    moneyBatch // pending acknowledgement when len(groups) > 0
 	failures int
-	next     time.Time     // no attempt before
-	backoff  time.Duration // after the next failure
+	next     time.Time // no attempt before
+	backoff  redisstore.Backoff
 }
 
 func newMoneyWriter(a *activity) moneyWriter {
 	var id [8]byte
 	_, _ = crand.Read(id[:])
-	return moneyWriter{guard: a.store.Key(a.base + "applied:" + hex.EncodeToString(id[:])).String()}
+	return moneyWriter{guard: a.store.Key(a.base + "applied:" + hex.EncodeToString(id[:])).String(),
+		backoff: redisstore.Backoff{Max: redisstore.DefaultMaxBackoff}}
 }
 
 // buildMoney takes the pending money of every dirty period and of its
@@ -298,16 +298,12 @@ func (w *moneyWriter) failed(err error) {
 	if w.failures&(w.failures-1) == 0 {
 		otel.Handle(err)
 	}
-	if w.backoff == 0 {
-		w.backoff = redisstore.MinBackoff
-	}
-	wait := w.backoff/2 + rand.N(w.backoff/2+1)
-	w.next = time.Now().Add(wait)
-	w.backoff = min(2*w.backoff, redisstore.DefaultMaxBackoff)
+	w.next = time.Now().Add(w.backoff.Next())
 }
 
 func (w *moneyWriter) succeeded() {
-	w.failures, w.backoff, w.next = 0, 0, time.Time{}
+	w.failures, w.next = 0, time.Time{}
+	w.backoff.Reset()
 }
 
 // takePending empties the pending money and returns the purchases and

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 
+	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/selfobs"
 	"github.com/kpikit/kpikit/internal/shared"
 )
@@ -50,7 +50,6 @@ const (
 	progressBatch     = 4096 // events per flush at most
 	progressInterval  = 100 * time.Millisecond
 	progressBackoff   = 5 * time.Second
-	minBackoff        = 50 * time.Millisecond
 	progressRoundTrip = 500 * time.Millisecond // bound of one flush's round trip
 	readTimeout       = 5 * time.Second        // bound of a Read without an earlier deadline
 )
@@ -313,7 +312,7 @@ func (p *progress) drain(stopping bool) bool {
 		}
 		p.seq++
 		p.split(b)
-		backoff := minBackoff
+		backoff := redisstore.Backoff{Max: progressBackoff}
 		for attempt := 1; ; attempt++ {
 			err := p.send(p.runCtx)
 			if err == nil {
@@ -327,8 +326,7 @@ func (p *progress) drain(stopping bool) bool {
 			if attempt&(attempt-1) == 0 {
 				otel.Handle(fmt.Errorf("redisstate: %s: writing %d buffered events to Redis failed (attempt %d): %w", p.name, p.pending(), attempt, err))
 			}
-			wait := backoff/2 + rand.N(backoff/2+1)
-			backoff = min(2*backoff, progressBackoff)
+			wait := backoff.Next()
 			if stopping {
 				wait = min(wait, 100*time.Millisecond)
 			}

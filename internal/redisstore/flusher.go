@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -94,7 +93,7 @@ func (s *Store) flushPending() {
 // writeWithRetry writes s.batch until it succeeds; it returns false when
 // the run context ended first.
 func (s *Store) writeWithRetry() bool {
-	backoff := MinBackoff
+	backoff := Backoff{Max: s.cfg.maxBackoff}
 	var seq uint64 // assigned once, kept across retries
 	for attempt := 1; ; attempt++ {
 		rejected, err := s.write(&seq)
@@ -108,11 +107,10 @@ func (s *Store) writeWithRetry() bool {
 		}
 		if attempt&(attempt-1) == 0 { // 1st, 2nd, 4th, 8th … failure
 			otel.Handle(fmt.Errorf("redisstore: writing %d buffered events failed (attempt %d, retrying in up to %v): %w",
-				len(s.batch), attempt, backoff, err))
+				len(s.batch), attempt, backoff.Delay(), err))
 		}
 		s.reportDrops()
-		wait := backoff/2 + rand.N(backoff/2+1)
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(backoff.Next())
 		select {
 		case <-timer.C:
 		case <-s.runCtx.Done():
@@ -123,7 +121,6 @@ func (s *Store) writeWithRetry() bool {
 			// context ends.
 			timer.Stop()
 		}
-		backoff = min(2*backoff, s.cfg.maxBackoff)
 	}
 }
 

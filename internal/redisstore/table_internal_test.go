@@ -3,6 +3,7 @@ package redisstore
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestDedupTable checks insert and backward-shift delete against a map,
@@ -39,5 +40,25 @@ func TestDedupTable(t *testing.T) {
 				t.Fatalf("step %d: %#x not found", i, d)
 			}
 		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Max: 400 * time.Millisecond}
+	for i, want := range []time.Duration{50, 100, 200, 400, 400, 400} {
+		want *= time.Millisecond
+		if d := b.Delay(); d != want {
+			t.Fatalf("retry %d: delay %v, want %v", i, d, want)
+		}
+		if w := b.Next(); w < want/2 || w > want {
+			t.Fatalf("retry %d: wait %v outside [%v, %v]", i, w, want/2, want)
+		}
+	}
+	b.Reset()
+	if d := b.Delay(); d != MinBackoff {
+		t.Errorf("after Reset: delay %v, want %v", d, MinBackoff)
+	}
+	if z := (Backoff{}); z.Next() > MinBackoff || z.Delay() != MinBackoff {
+		t.Errorf("a zero Max caps the delay at MinBackoff: %v", z.Delay())
 	}
 }
