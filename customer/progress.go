@@ -296,13 +296,24 @@ const (
 	stCap
 )
 
-func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k int, segs []string, mayReclaim bool) (outcome, status) {
-	wm := s.wm.Load()
+// admitTime checks event time at against the watermark, which it
+// advances to min(at, now) when that is a granule later, and returns the
+// watermark; ok is false for an event older than the window allows.
+func (s *progressStore) admitTime(now, at int64) (wm int64, ok bool) {
+	wm = s.wm.Load()
 	if at < wm-s.window {
-		return outcome{reached: -1}, stLate
+		return wm, false
 	}
 	if w := min(at, now); w > wm+s.gran {
 		wm = s.advanceWatermark(w)
+	}
+	return wm, true
+}
+
+func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k int, segs []string, mayReclaim bool) (outcome, status) {
+	wm, ok := s.admitTime(now, at)
+	if !ok {
+		return outcome{reached: -1}, stLate
 	}
 	h := maphash.String(s.seed, user)
 	sh := &s.shards[h%numShards]

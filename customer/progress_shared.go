@@ -110,13 +110,9 @@ func newSharedProgress(c config, kind shared.ProgressKind, name string, s *progr
 // one that reaches the state's buffer is accepted, even if a full buffer
 // drops it later.
 func (s *progressStore) pushShared(ctx context.Context, now, at int64, user string, k int, segs []string) bool {
-	wm := s.wm.Load()
-	if at < wm-s.window {
+	if _, ok := s.admitTime(now, at); !ok {
 		s.drops.late.Add(ctx, 1)
 		return false
-	}
-	if w := min(at, now); w > wm+s.gran {
-		s.advanceWatermark(w)
 	}
 	h := sketch.Hash(user)
 	id := ""
