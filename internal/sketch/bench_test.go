@@ -73,6 +73,57 @@ func BenchmarkInsert(b *testing.B) {
 	})
 }
 
+// BenchmarkInsertTiers compares an insert into a set of 5,000 users in
+// its sparse tier with the same insert into the dense registers that held
+// such a set before the sparse tier existed (sub-benchmark "p14"), in the
+// same run: an insert of a user already present (the common case: an
+// active user's next event), and the filling of a set with 5,000 new
+// users, per insert.
+func BenchmarkInsertTiers(b *testing.B) {
+	const n = 5000
+	hs := make([]uint64, n)
+	for i := range hs {
+		hs[i] = userHash(32, i)
+	}
+	present := func(b *testing.B, s *sketch.Set) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Insert(hs[i])
+			if i++; i == n {
+				i = 0
+			}
+		}
+	}
+	b.Run("present/sparse", func(b *testing.B) {
+		s := filled(32, 0, n)
+		if !s.Sparse() {
+			b.Fatal("not sparse")
+		}
+		present(b, s)
+	})
+	b.Run("present/p14", func(b *testing.B) {
+		s := filled(32, 0, n)
+		sketch.ForceDense(s)
+		present(b, s)
+	})
+	fill := func(b *testing.B, denseAt int) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := sketch.New()
+			for i, h := range hs {
+				if i == denseAt {
+					sketch.ForceDense(s)
+				}
+				s.Insert(h)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/insert")
+	}
+	b.Run("fill/sparse", func(b *testing.B) { fill(b, -1) })
+	b.Run("fill/p14", func(b *testing.B) { fill(b, sketch.ExactLimit) })
+}
+
 // BenchmarkInsertParallel inserts distinct hashes into one shared set from
 // every goroutine; run with -cpu 1,2,... to see the scaling.
 func BenchmarkInsertParallel(b *testing.B) {

@@ -62,7 +62,7 @@ func TestUnmarshalErrors(t *testing.T) {
 	}{
 		{name: "nil", data: nil, want: sketch.ErrCorrupt},
 		{name: "version only", data: []byte{sketch.FormatVersion}, want: sketch.ErrCorrupt},
-		{name: "future version", data: mod(exact, func(b []byte) []byte { b[0] = 2; return b }), want: sketch.ErrVersion},
+		{name: "future version", data: mod(exact, func(b []byte) []byte { b[0] = sketch.FormatVersion + 1; return b }), want: sketch.ErrVersion},
 		{name: "unknown kind", data: mod(exact, func(b []byte) []byte { b[1] = 9; return b }), want: sketch.ErrCorrupt},
 		{name: "exact short header", data: exact[:4], want: sketch.ErrCorrupt},
 		{name: "exact truncated", data: exact[:len(exact)-1], want: sketch.ErrCorrupt},

@@ -36,8 +36,11 @@ type registers [wordCount]atomic.Uint64
 
 // insert raises the register of h and reports whether it changed.
 func (r *registers) insert(h uint64) bool {
-	i := h >> (64 - Precision)
-	rho := uint64(bits.LeadingZeros64(h<<Precision|1<<(Precision-1))) + 1
+	return r.raise(h>>(64-Precision), uint64(bits.LeadingZeros64(h<<Precision|1<<(Precision-1)))+1)
+}
+
+// raise raises register i to at least rho and reports whether it changed.
+func (r *registers) raise(i, rho uint64) bool {
 	w := &r[i>>3]
 	sh := (i & 7) * 8
 	for {

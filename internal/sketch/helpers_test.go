@@ -1,6 +1,9 @@
 package sketch_test
 
 import (
+	"bytes"
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/kpikit/kpikit/internal/sketch"
@@ -28,7 +31,42 @@ func filled(seed, from, to int) *sketch.Set {
 func mustMarshal(t interface{ Fatal(...any) }, s *sketch.Set) []byte {
 	b, err := s.MarshalBinary()
 	if err != nil {
+		if t == nil {
+			panic(err)
+		}
 		t.Fatal(err)
 	}
 	return b
+}
+
+// same returns "" when a and b are the same set: the same mode, the same
+// estimate, and the same hashes (exact), fingerprints (sparse) or registers
+// (dense); otherwise what differs. Where a sparse fingerprint sits depends
+// on the order of insertion, so sparse encodings are not compared.
+func same(a, b *sketch.Set) string {
+	mode := func(s *sketch.Set) string {
+		switch {
+		case s.Exact():
+			return "exact"
+		case s.Sparse():
+			return "sparse"
+		}
+		return "dense"
+	}
+	if ma, mb := mode(a), mode(b); ma != mb {
+		return fmt.Sprintf("mode %s, want %s", ma, mb)
+	}
+	if ea, eb := a.Estimate(), b.Estimate(); ea != eb {
+		return fmt.Sprintf("estimate %d, want %d", ea, eb)
+	}
+	if a.Sparse() {
+		if !slices.Equal(sketch.Fingerprints(a), sketch.Fingerprints(b)) {
+			return "fingerprints differ"
+		}
+		return ""
+	}
+	if !bytes.Equal(mustMarshal(nil, a), mustMarshal(nil, b)) {
+		return "encodings differ"
+	}
+	return ""
 }

@@ -9,10 +9,19 @@ import (
 // HyperLogLog returns s as a dense precision-14 sketch of
 // github.com/axiomhq/hyperloglog with the same registers: its Estimate
 // equals s's in dense mode, and it merges with other such sketches. An
-// exact set is inserted hash by hash.
+// exact set is inserted hash by hash; a sparse set gives the registers its
+// hashes would have set.
 func (s *Set) HyperLogLog() (*hyperloglog.Sketch, error) {
 	sk := hyperloglog.NewNoSparse()
-	if d := s.dense.Load(); d != nil {
+	d, sp, t, z := s.snapshot()
+	if sp != nil {
+		d = new(registers)
+		sp.each(func(f uint32, rho uint8) {
+			idx, _ := register(f)
+			d.raise(uint64(idx), uint64(rho))
+		})
+	}
+	if d != nil {
 		// axiomhq version-2 dense layout: version, precision, 0, 0,
 		// register count (uint32 big-endian), registers.
 		b := make([]byte, 0, 8+registerCount)
@@ -24,14 +33,10 @@ func (s *Set) HyperLogLog() (*hyperloglog.Sketch, error) {
 		}
 		return sk, nil
 	}
-	c := s.Clone() // a consistent snapshot of an exact set
-	if !c.Exact() {
-		return c.HyperLogLog() // s turned dense meanwhile
-	}
-	if t := c.table.Load(); t != nil {
+	if t != nil {
 		t.each(sk.InsertHash)
 	}
-	if c.zero.Load() {
+	if z {
 		sk.InsertHash(0)
 	}
 	return sk, nil
