@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -270,4 +271,41 @@ func (t *sparseTable) appendTo(b []byte) []byte {
 			byte(w>>32), byte(w>>40), byte(w>>48), byte(w>>56))
 	}
 	return b
+}
+
+// Fingerprint returns the fingerprint a sparse [Set] keeps of the hash h
+// (its top [SparseBits] bits) and the value of h's dense register (one plus
+// the leading zeros of the 50 bits after the top 14). A store that keeps a
+// sparse table of its own (a Redis string) inserts these two.
+func Fingerprint(h uint64) (f uint32, rho uint8) { return fingerprint(h) }
+
+// NewSparse returns an empty set that starts in the sparse tier instead of
+// the exact one: its counts are those of a table filled from empty, as a
+// store that keeps only fingerprints fills it.
+func NewSparse() *Set {
+	s := new(Set)
+	s.sparse.Store(new(sparseTable))
+	return s
+}
+
+// FromSparse returns the sparse set whose table is b: the slot bytes of a
+// sparse encoding (see [Set.MarshalBinary]) without its header. A shorter
+// b is padded with empty slots, so a store may keep a table only as long
+// as its last written slot. Anything that is not a valid table returns an
+// error wrapping [ErrCorrupt].
+func FromSparse(b []byte) (*Set, error) {
+	if len(b) > SparseBytes {
+		return nil, fmt.Errorf("%w: sparse table of %d bytes, want at most %d", ErrCorrupt, len(b), SparseBytes)
+	}
+	if len(b) < SparseBytes {
+		b = append(append(make([]byte, 0, SparseBytes), b...), make([]byte, SparseBytes-len(b))...)
+	}
+	sp, n, err := decodeSparse(b)
+	if err != nil {
+		return nil, err
+	}
+	s := new(Set)
+	s.n.Store(n)
+	s.sparse.Store(sp)
+	return s, nil
 }
