@@ -20,6 +20,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 		{name: "zero hash only", set: func() *sketch.Set { s := sketch.New(); s.Insert(0); return s }()},
 		{name: "exact with zero hash", set: withZero},
 		{name: "exact at limit", set: filled(20, 0, sketch.ExactLimit)},
+		{name: "sparse", set: filled(20, 0, 5000)},
+		{name: "sparse from empty", set: func() *sketch.Set { s := sketch.NewSparse(); s.Insert(crafted(9<<9, 33)); return s }()},
 		{name: "dense", set: filled(20, 0, 100_000)},
 	}
 	for _, tt := range tests {
@@ -32,8 +34,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if err := got.UnmarshalBinary(b); err != nil {
 				t.Fatalf("UnmarshalBinary: %v", err)
 			}
-			if got.Exact() != tt.set.Exact() || got.Estimate() != tt.set.Estimate() {
-				t.Errorf("decoded exact=%v estimate=%d, want exact=%v estimate=%d", got.Exact(), got.Estimate(), tt.set.Exact(), tt.set.Estimate())
+			if msg := same(got, tt.set); msg != "" {
+				t.Errorf("decoded: %s", msg)
 			}
 			if !bytes.Equal(mustMarshal(t, got), b) {
 				t.Error("re-encoding differs")

@@ -29,3 +29,10 @@ func ForceDense(s *Set) {
 	defer s.mu.Unlock()
 	s.toDenseLocked()
 }
+
+// ForceSparse turns an empty exact s sparse.
+func ForceSparse(s *Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.toSparseLocked()
+}
