@@ -113,8 +113,8 @@ func relErr(got uint64, want int) float64 {
 func TestAccuracy(t *testing.T) {
 	const sigma = sketch.StandardError
 	tests := []struct {
-		name  string
-		n     int
+		name   string
+		n      int
 		exact  bool
 		sparse bool
 		long   bool
