@@ -24,8 +24,8 @@ func benchActivity(b *testing.B, sdk bool) (*customer.Activity, time.Time) {
 	return a, at
 }
 
-// BenchmarkActivity records one event for users already seen: activity
-// with a signup time (no per-user state), activity with a first-seen
+// BenchmarkActivity records one event for users already seen (16,384 of
+// them, or 4,096): activity with a signup time (no per-user state), activity with a first-seen
 // cohort (one shard lock and map lookup), a purchase, and the dropped and
 // nil paths.
 func BenchmarkActivity(b *testing.B) {
@@ -49,6 +49,15 @@ func BenchmarkActivity(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				a.ActiveAt(ctx, at, ids[i%nUsers], signup)
+			}
+		})
+		// 4,096 users: the day, week and retention sets stay in their
+		// sparse tier (exact up to 1,536, dense above about 7,000).
+		b.Run("active_signup_4k/"+provider, func(b *testing.B) {
+			a, at := benchActivity(b, sdk)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				a.ActiveAt(ctx, at, ids[i%4096], signup)
 			}
 		})
 		b.Run("active_first_seen/"+provider, func(b *testing.B) {
