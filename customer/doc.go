@@ -89,9 +89,10 @@
 //	app.PurchaseAt(ctx, orderTime, userID, signupTime, "USD", 1999) // 19.99 USD
 //	app.RefundAt(ctx, refundTime, userID, signupTime, "USD", 500)
 //
-// An [Activity] counts distinct users in distinct-count sets (exact up to
-// 1536 users, then a HyperLogLog sketch of precision 14, 0.81% standard
-// error in 16 KiB) keyed by period: the users active in each period, the
+// An [Activity] counts distinct users in distinct-count sets of at most
+// 16 KiB (exact up to 1,536 users, then 23-bit fingerprints with 0.024%
+// standard error up to about 7,000 users, then a HyperLogLog sketch of
+// precision 14, 0.81% standard error) keyed by period: the users active in each period, the
 // members of each cohort, the users of each cohort active in each period
 // (one set per cohort and offset), the paying users of each period and
 // currency, and one set per day for the rolling windows. Every figure is
