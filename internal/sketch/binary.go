@@ -189,8 +189,8 @@ func decodeSparse(b []byte) (*sparseTable, uint32, error) {
 		return nil, 0, fmt.Errorf("%w: sparse set needs %d slot bytes, have %d", ErrCorrupt, SparseBytes, len(b))
 	}
 	sp := new(sparseTable)
-	for i := range sp.w {
-		sp.w[i].Store(binary.LittleEndian.Uint64(b[8*i:]))
+	for i := range sparseWords {
+		sp.w[i/bucketWords][i%bucketWords].Store(binary.LittleEndian.Uint64(b[8*i:]))
 	}
 	n := uint32(0)
 	for bk := range uint32(sparseBuckets) {

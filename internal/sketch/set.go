@@ -80,7 +80,7 @@ func (s *Set) Insert(h uint64) Outcome {
 		return Unknown
 	}
 	if sp := s.sparse.Load(); sp != nil {
-		if sp.contains(fingerprint(h)) {
+		if sp.contains(uint32(h>>(64-SparseBits)), h) {
 			return Unknown
 		}
 	} else if h == 0 {

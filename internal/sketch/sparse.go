@@ -64,7 +64,7 @@ const (
 // Slots only go from 0 to a value, except a rho slot, which only grows;
 // readers use atomic loads and writers hold Set.mu.
 type sparseTable struct {
-	w [sparseWords]atomic.Uint64
+	w [sparseBuckets][bucketWords]atomic.Uint64
 }
 
 // fingerprint returns the sparse fingerprint of h and the rho of its dense
@@ -97,7 +97,7 @@ func register(f uint32) (idx uint32, rho uint8) {
 func (t *sparseTable) find(b uint32, code uint16) int {
 	pat := uint64(code) * lanes
 	for i := range bucketWords {
-		w := t.w[b*bucketWords+uint32(i)].Load()
+		w := t.w[b%sparseBuckets][i].Load()
 		if x := w ^ pat; (x-lanes)&^x&highs != 0 {
 			return i*4 + bits.TrailingZeros64((x-lanes)&^x&highs)/16
 		}
@@ -110,12 +110,12 @@ func (t *sparseTable) find(b uint32, code uint16) int {
 
 // slot returns slot j of bucket b.
 func (t *sparseTable) slot(b uint32, j int) uint16 {
-	return uint16(t.w[b*bucketWords+uint32(j/4)].Load() >> (16 * (j % 4)))
+	return uint16(t.w[b%sparseBuckets][j/4%bucketWords].Load() >> (16 * (j % 4)))
 }
 
 // set writes slot j of bucket b. Caller holds Set.mu.
 func (t *sparseTable) set(b uint32, j int, v uint16) {
-	w := &t.w[b*bucketWords+uint32(j/4)]
+	w := &t.w[b%sparseBuckets][j/4%bucketWords]
 	sh := 16 * (j % 4)
 	w.Store(w.Load()&^(0xffff<<sh) | uint64(v)<<sh)
 }
@@ -159,11 +159,11 @@ func (t *sparseTable) locate(f uint32) (b uint32, alt bool, j int) {
 	return b2, true, t.find(b2, entryFlag|altFlag|uint16(rem))
 }
 
-// contains reports whether f is in t with a register of at least rho.
-// Safe without the lock. It reads both buckets whole, without a branch per
+// contains reports whether the fingerprint f of hash h is in t with a
+// register at least h's. Safe without the lock. It reads both buckets whole, without a branch per
 // slot: a branch on where f sits would be mispredicted for one lookup in
 // three.
-func (t *sparseTable) contains(f uint32, rho uint8) bool {
+func (t *sparseTable) contains(f uint32, h uint64) bool {
 	b1, b2, rem := buckets(f)
 	if t.match(b1, uint64(entryFlag|rem))|t.match(b2, uint64(entryFlag|altFlag|rem)) == 0 {
 		return false
@@ -171,6 +171,7 @@ func (t *sparseTable) contains(f uint32, rho uint8) bool {
 	if f&tailMask != 0 {
 		return true
 	}
+	_, rho := fingerprint(h)
 	b, alt, _ := t.locate(f)
 	r := t.rhoSlot(b, alt, rem)
 	return r >= 0 && uint8(t.slot(b, r)&0x3f) >= rho
@@ -178,7 +179,7 @@ func (t *sparseTable) contains(f uint32, rho uint8) bool {
 
 // match returns a non-zero value when bucket b holds code.
 func (t *sparseTable) match(b uint32, code uint64) uint64 {
-	w := (*[bucketWords]atomic.Uint64)(t.w[b*bucketWords:])
+	w := &t.w[b%sparseBuckets]
 	p := code * lanes
 	x0, x1, x2, x3 := w[0].Load()^p, w[1].Load()^p, w[2].Load()^p, w[3].Load()^p
 	return ((x0-lanes)&^x0 | (x1-lanes)&^x1 | (x2-lanes)&^x2 | (x3-lanes)&^x3) & highs
@@ -265,8 +266,8 @@ func sparseEstimate(n uint32) uint64 {
 // appendTo appends the slots, two bytes each (little-endian), bucket by
 // bucket.
 func (t *sparseTable) appendTo(b []byte) []byte {
-	for i := range t.w {
-		w := t.w[i].Load()
+	for i := range sparseWords {
+		w := t.w[i/bucketWords][i%bucketWords].Load()
 		b = append(b, byte(w), byte(w>>8), byte(w>>16), byte(w>>24),
 			byte(w>>32), byte(w>>40), byte(w>>48), byte(w>>56))
 	}
