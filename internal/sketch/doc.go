@@ -41,8 +41,8 @@
 // fingerprint, in a table of [SparseBytes] = 16 KiB, 512 buckets of 16
 // two-byte slots. The bucket number is 9 bits of the fingerprint, so a slot
 // keeps the other 14; each fingerprint may sit in one of two buckets
-// (two-choice hashing), which fills the table to about 90% (6,900 to 7,500
-// values over 20 random sets). The count is linear counting over 2^23
+// (two-choice hashing; the first until it holds 12), which fills the table
+// to about 85% (6,600 to 7,400 values over 20 random sets). The count is linear counting over 2^23
 // virtual registers, which corrects for fingerprint collisions: relative
 // standard error 1/sqrt(2^24) = 0.024% whatever the count (measured
 // 0.027-0.031% from 1,537 to 6,500 values, rounding included; the dense
@@ -81,17 +81,13 @@
 // dense set holds 16,520 bytes whatever its count, a sparse one the same;
 // 174 of them (a 12x12 retention matrix and 30 daily sets) take 2.7 MB.
 //
-// A sparse lookup reads two buckets of 32 bytes where a dense one reads one
-// register: inserting a user already present into a set of 5,000 costs
-// 11.3 ns in the sparse tier against 4.7 ns in the dense registers that
-// held such a set before (BenchmarkInsertTiers, same run, 2.4x), and
-// filling a set with 5,000 new users 68 against 25 ns per insert, as the
-// first 7,000 users of a set take the lock to be added. An activity event
-// touches four sets: with 4,096 users it costs 73 ns against 36 ns before
-// the tier. This is the price of the accuracy; placing more fingerprints in
-// their first bucket (so that most lookups read one) saved 1-2 ns and cost
-// a seventh of the capacity. A sparse estimate is a logarithm of the count:
-// no scan, no cache.
+// A sparse lookup reads 32 bytes (four words compared at once) where a
+// dense one reads one register: inserting a user already present into a
+// set of 5,000 costs 5.7 ns in the sparse tier against 3.8 ns in the dense
+// registers that held such a set before (BenchmarkInsertTiers, same run,
+// 1.5x), and filling a set with 5,000 new users costs more per insert, as
+// the first 7,000 users of a set take the lock to be added. A sparse
+// estimate is a logarithm of the count: no scan, no cache.
 //
 // # Concurrency
 //

@@ -80,7 +80,12 @@ func (s *Set) Insert(h uint64) Outcome {
 		return Unknown
 	}
 	if sp := s.sparse.Load(); sp != nil {
-		if sp.contains(uint32(h>>(64-SparseBits)), h) {
+		// Most fingerprints sit in their first bucket: look there first.
+		f := uint32(h >> (64 - SparseBits))
+		if f&tailMask != 0 && hasCode(&sp.w[f>>remBits%sparseBuckets], uint64(entryFlag|f&remMask)*lanes) {
+			return Unknown
+		}
+		if sp.contains(f, h) {
 			return Unknown
 		}
 	} else if h == 0 {
