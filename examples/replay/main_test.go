@@ -172,24 +172,25 @@ func compute(t testing.TB, path, userCol, timeCol, amountCol, unit string) truth
 	return tr
 }
 
-// Distinct counts are exact up to exactLimit users, near-exact (23-bit
-// fingerprints, 0.024% standard error) up to sparseLimit (a set holds at
-// least 6,900 fingerprints; 6,500 leaves room), dense p14 above.
+// Distinct counts are exact up to exactLimit users, near-exact in the two
+// sparse tiers up to sparseLimit (23-bit fingerprints, 0.024% standard
+// error, then 21-bit ones, 0.049%, to 10,053 fingerprints), dense p14
+// above.
 const (
 	exactLimit  = 1536
-	sparseLimit = 6500
+	sparseLimit = 9800
 )
 
 // tolerance is three standard errors of a dense p14 sketch; sparseTolerance
-// is 0.1%, four standard errors of the sparse tier.
+// is 0.2%, four standard errors of the second sparse tier.
 const (
 	tolerance       = 3 * 0.0081
-	sparseTolerance = 0.001
+	sparseTolerance = 0.002
 )
 
-// checkCount compares a distinct count: exact while small, within 0.1% in
-// the sparse tier, within three standard errors when dense. It returns the
-// relative error.
+// checkCount compares a distinct count: exact while small, within 0.2% in
+// the sparse tiers, within three standard errors when dense. It returns
+// the relative error.
 func checkCount(t *testing.T, what string, got int64, want int) float64 {
 	t.Helper()
 	rel := math.Abs(float64(got)-float64(want)) / float64(want)
@@ -327,6 +328,11 @@ func TestCDNOW(t *testing.T) {
 	}
 	n, worst := compare(t, out, compute(t, path, "user_id", "order_date", "amount", "month"), true)
 	t.Logf("%d periods, %d cohorts, %d distinct counts compared, largest relative error %.4f", len(out.Periods), len(out.Cohorts), n, worst)
+	// Every CDNOW count is at most 9,633 users: in the sparse tiers, so an
+	// analyst's COUNT(DISTINCT) and the replay agree within 0.5%.
+	if worst > 0.005 {
+		t.Errorf("largest relative error %.4f, want at most 0.005", worst)
+	}
 	if len(out.Cohorts) != 3 {
 		t.Errorf("%d cohorts, want 3 (first purchases in 1997 Q1)", len(out.Cohorts))
 	}

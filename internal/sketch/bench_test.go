@@ -120,6 +120,24 @@ func BenchmarkInsertTiers(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/insert")
 	}
+	b.Run("present/packed-8500", func(b *testing.B) {
+		s := filled(35, 0, 8500)
+		if sketch.Tier(s) != "packed" {
+			b.Fatal("not packed")
+		}
+		hs := make([]uint64, 8500)
+		for i := range hs {
+			hs[i] = userHash(35, i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Insert(hs[i])
+			if i++; i == len(hs) {
+				i = 0
+			}
+		}
+	})
 	b.Run("fill/sparse", func(b *testing.B) { fill(b, -1) })
 	b.Run("fill/p14", func(b *testing.B) { fill(b, sketch.ExactLimit) })
 }

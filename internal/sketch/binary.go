@@ -17,10 +17,12 @@ const (
 	kindExact  = 1
 	kindDense  = 2
 	kindSparse = 3
+	kindPacked = 4
 
-	exactHeader  = 2 + 4 // version, kind, uint32 count
-	denseHeader  = 2 + 1 // version, kind, precision
-	sparseHeader = 2 + 1 // version, kind, fingerprint bits
+	exactHeader  = 2 + 4                           // version, kind, uint32 count
+	denseHeader  = 2 + 1                           // version, kind, precision
+	sparseHeader = 2 + 1                           // version, kind, fingerprint bits
+	packedHeader = 2 + 1 + 2 + 1 + 2*packedBuckets // ..., entries, side entries, offsets
 )
 
 var (
@@ -38,6 +40,10 @@ var (
 //	exact:  version, 1, count (uint32 LE), count hashes (uint64 LE, strictly ascending)
 //	dense:  version, 2, precision (14), 16384 registers (one byte each, at most 51)
 //	sparse: version, 3, fingerprint bits (23), 8192 slots (uint16 LE)
+//	packed: version, 4, fingerprint bits (21), entries n (uint16 LE), side
+//	        entries k (one byte), 1024 bucket offsets (uint16 LE), k side
+//	        entries f<<6|rho (uint32 LE, ascending), n 11-bit remainders
+//	        packed little-endian, ascending within each bucket
 //
 // The sparse slots are the table itself (see [SparseBytes]): 512 buckets of
 // 16 slots, each 0 (empty), 0x8000|rem (the fingerprint b<<14|rem of its
@@ -50,11 +56,15 @@ func (s *Set) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
 // AppendBinary appends the encoding of s (see [Set.MarshalBinary]) to b.
 func (s *Set) AppendBinary(b []byte) ([]byte, error) {
-	d, sp, t, z := s.snapshot()
+	v := s.snapshot()
+	d, sp, t, z := v.d, v.sp, v.t, v.z
 	if d != nil {
 		b = slices.Grow(b, denseHeader+registerCount)
 		b = append(b, FormatVersion, kindDense, Precision)
 		return d.appendTo(b), nil
+	}
+	if v.pk != nil {
+		return v.pk.appendTo(b), nil
 	}
 	if sp != nil {
 		b = slices.Grow(b, sparseHeader+SparseBytes)
@@ -97,6 +107,15 @@ func (s *Set) UnmarshalBinary(data []byte) error {
 		return s.unmarshalDense(data)
 	case data[1] == kindSparse && data[0] >= 2:
 		return s.unmarshalSparse(data)
+	case data[1] == kindPacked && data[0] >= 2:
+		pk, err := decodePacked(data)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.replaceLocked(view{pk: pk}, 0)
+		return nil
 	default:
 		return fmt.Errorf("%w: unknown kind %d", ErrCorrupt, data[1])
 	}
@@ -137,7 +156,7 @@ func (s *Set) unmarshalExact(data []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replaceLocked(nil, nil, t, zero, n)
+	s.replaceLocked(view{t: t, z: zero}, n)
 	return nil
 }
 
@@ -161,7 +180,7 @@ func (s *Set) unmarshalDense(data []byte) error {
 	d.load(regs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replaceLocked(d, nil, nil, false, 0)
+	s.replaceLocked(view{d: d}, 0)
 	return nil
 }
 
@@ -178,7 +197,7 @@ func (s *Set) unmarshalSparse(data []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replaceLocked(nil, sp, nil, false, n)
+	s.replaceLocked(view{sp: sp}, n)
 	return nil
 }
 
@@ -228,4 +247,113 @@ func decodeSparse(b []byte) (*sparseTable, uint32, error) {
 		}
 	}
 	return sp, n, nil
+}
+
+// appendTo appends the packed encoding of p (see [Set.MarshalBinary]).
+// Caller holds Set.mu or owns p.
+func (p *packedTable) appendTo(b []byte) []byte {
+	n, k := p.n.Load(), p.sideN.Load()
+	side := make([]uint32, k)
+	for i := range side {
+		side[i] = uint32(p.side[i/2].Load() >> (32 * (i % 2)))
+	}
+	slices.Sort(side)
+	b = slices.Grow(b, packedHeader+4*len(side)+int(packedRemBits*n+7)/8)
+	b = append(b, FormatVersion, kindPacked, PackedBits)
+	b = binary.LittleEndian.AppendUint16(b, uint16(n))
+	b = append(b, byte(k))
+	for bk := range uint32(packedBuckets) {
+		b = binary.LittleEndian.AppendUint16(b, uint16(p.offset(bk)))
+	}
+	for _, e := range side {
+		b = binary.LittleEndian.AppendUint32(b, e)
+	}
+	var acc uint64
+	nb := 0
+	for i := range n {
+		acc |= uint64(p.entry(i)) << nb
+		for nb += packedRemBits; nb >= 8; nb -= 8 {
+			b = append(b, byte(acc))
+			acc >>= 8
+		}
+	}
+	if nb > 0 {
+		b = append(b, byte(acc))
+	}
+	return b
+}
+
+// decodePacked checks and loads a packed encoding.
+func decodePacked(data []byte) (*packedTable, error) {
+	if len(data) < packedHeader {
+		return nil, fmt.Errorf("%w: packed header needs %d bytes, have %d", ErrCorrupt, packedHeader, len(data))
+	}
+	if data[2] != PackedBits {
+		return nil, fmt.Errorf("%w: fingerprint bits %d, want %d", ErrCorrupt, data[2], PackedBits)
+	}
+	n, k := uint32(binary.LittleEndian.Uint16(data[3:])), uint32(data[5])
+	if n > PackedLimit || k > packedSideMax {
+		return nil, fmt.Errorf("%w: %d entries and %d side entries, at most %d and %d", ErrCorrupt, n, k, PackedLimit, packedSideMax)
+	}
+	if want := packedHeader + 4*int(k) + int(packedRemBits*n+7)/8; len(data) != want {
+		return nil, fmt.Errorf("%w: packed set of %d entries needs %d bytes, have %d", ErrCorrupt, n, want, len(data))
+	}
+	p := new(packedTable)
+	prev := uint32(0)
+	for bk := range uint32(packedBuckets) {
+		o := uint32(binary.LittleEndian.Uint16(data[6+2*bk:]))
+		if bk == 0 && o != 0 || o < prev || o > n {
+			return nil, fmt.Errorf("%w: bucket %d starts at %d (previous %d, %d entries)", ErrCorrupt, bk, o, prev, n)
+		}
+		p.off[bk/4].Store(p.off[bk/4].Load() | uint64(o)<<(16*(bk%4)))
+		prev = o
+	}
+	sideAt := packedHeader
+	for i := range k {
+		e := binary.LittleEndian.Uint32(data[sideAt+4*int(i):])
+		f2, rho := e>>6, e&0x3f
+		if f2>>PackedBits != 0 || f2&(1<<packedTailBits-1) != 0 || rho <= packedTailBits || rho > maxRho ||
+			i > 0 && e>>6 <= binary.LittleEndian.Uint32(data[sideAt+4*int(i-1):])>>6 {
+			return nil, fmt.Errorf("%w: side entry %d = %#x", ErrCorrupt, i, e)
+		}
+		p.side[i/2].Store(p.side[i/2].Load() | uint64(e)<<(32*(i%2)))
+	}
+	p.sideN.Store(k)
+	ents := data[sideAt+4*int(k):]
+	var acc uint64
+	nb, j := 0, 0
+	for i := range n {
+		for nb < packedRemBits {
+			acc |= uint64(ents[j]) << nb
+			j++
+			nb += 8
+		}
+		p.setEntry(i, uint32(acc)&(1<<packedRemBits-1))
+		acc >>= packedRemBits
+		nb -= packedRemBits
+	}
+	if acc != 0 {
+		return nil, fmt.Errorf("%w: packed entries end with set bits", ErrCorrupt)
+	}
+	p.n.Store(n)
+	zeroTails := uint32(0)
+	for bk := range uint32(packedBuckets) {
+		start, end := p.bucketRange(bk)
+		for i := start; i < end; i++ {
+			e := p.entry(i)
+			if i > start && e <= p.entry(i-1) {
+				return nil, fmt.Errorf("%w: bucket %d entry %d not above the previous one", ErrCorrupt, bk, i)
+			}
+			if f2 := bk<<packedRemBits | e; f2&(1<<packedTailBits-1) == 0 {
+				if p.sideRho(f2) == 0 {
+					return nil, fmt.Errorf("%w: fingerprint %#x without its side entry", ErrCorrupt, f2)
+				}
+				zeroTails++
+			}
+		}
+	}
+	if zeroTails != k {
+		return nil, fmt.Errorf("%w: %d side entries for %d fingerprints", ErrCorrupt, k, zeroTails)
+	}
+	return p, nil
 }

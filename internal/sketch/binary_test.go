@@ -21,6 +21,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 		{name: "exact with zero hash", set: withZero},
 		{name: "exact at limit", set: filled(20, 0, sketch.ExactLimit)},
 		{name: "sparse", set: filled(20, 0, 5000)},
+		{name: "packed", set: filled(20, 0, 9000)},
 		{name: "sparse from empty", set: func() *sketch.Set { s := sketch.NewSparse(); s.Insert(crafted(9<<9, 33)); return s }()},
 		{name: "dense", set: filled(20, 0, 100_000)},
 	}
@@ -106,6 +107,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	f.Add(mustMarshal(f, sketch.New()))
 	f.Add(mustMarshal(f, filled(24, 0, 5)))
 	f.Add(mustMarshal(f, filled(24, 0, 3000)))
+	f.Add(mustMarshal(f, filled(24, 0, 8000)))
 	f.Add([]byte{sketch.FormatVersion, 2, 14})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s sketch.Set

@@ -2,17 +2,33 @@ package sketch
 
 import "slices"
 
-// Fingerprints returns the fingerprints of a sparse set with the rho of
-// their registers (f<<8 | rho), sorted, or nil when s is not sparse.
+// Fingerprints returns the fingerprints of a set in either sparse tier
+// with the rho of their registers (f<<8 | rho), sorted, or nil.
 func Fingerprints(s *Set) []uint64 {
-	sp := s.sparse.Load()
-	if sp == nil {
-		return nil
-	}
+	v := s.snapshot()
 	var fs []uint64
-	sp.each(func(f uint32, rho uint8) { fs = append(fs, uint64(f)<<8|uint64(rho)) })
+	add := func(f uint32, rho uint8) { fs = append(fs, uint64(f)<<8|uint64(rho)) }
+	switch {
+	case v.pk != nil:
+		v.pk.each(add)
+	case v.sp != nil:
+		v.sp.each(add)
+	}
 	slices.Sort(fs)
 	return fs
+}
+
+// Tier names the tier s is in: exact, sparse, packed or dense.
+func Tier(s *Set) string {
+	switch {
+	case s.dense.Load() != nil:
+		return "dense"
+	case s.packed.Load() != nil:
+		return "packed"
+	case s.sparse.Load() != nil:
+		return "sparse"
+	}
+	return "exact"
 }
 
 // FingerprintOf returns the fingerprint and register value of h, as

@@ -44,16 +44,7 @@ func mustMarshal(t interface{ Fatal(...any) }, s *sketch.Set) []byte {
 // (dense); otherwise what differs. Where a sparse fingerprint sits depends
 // on the order of insertion, so sparse encodings are not compared.
 func same(a, b *sketch.Set) string {
-	mode := func(s *sketch.Set) string {
-		switch {
-		case s.Exact():
-			return "exact"
-		case s.Sparse():
-			return "sparse"
-		}
-		return "dense"
-	}
-	if ma, mb := mode(a), mode(b); ma != mb {
+	if ma, mb := sketch.Tier(a), sketch.Tier(b); ma != mb {
 		return fmt.Sprintf("mode %s, want %s", ma, mb)
 	}
 	if ea, eb := a.Estimate(), b.Estimate(); ea != eb {

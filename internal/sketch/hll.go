@@ -13,13 +13,12 @@ import (
 // hashes would have set.
 func (s *Set) HyperLogLog() (*hyperloglog.Sketch, error) {
 	sk := hyperloglog.NewNoSparse()
-	d, sp, t, z := s.snapshot()
-	if sp != nil {
+	v := s.snapshot()
+	d, t, z := v.d, v.t, v.z
+	if v.pk != nil || v.sp != nil {
 		d = new(registers)
-		sp.each(func(f uint32, rho uint8) {
-			idx, _ := register(f)
-			d.raise(uint64(idx), uint64(rho))
-		})
+		v.each(func(idx, rho uint64) { d.raise(idx, rho) })
+		t, z = nil, false
 	}
 	if d != nil {
 		// axiomhq version-2 dense layout: version, precision, 0, 0,

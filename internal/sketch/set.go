@@ -43,10 +43,11 @@ func (o Outcome) String() string {
 // or Merge racing with them may be lost (but never corrupts the set).
 type Set struct {
 	dense  atomic.Pointer[registers]   // non-nil once dense
-	sparse atomic.Pointer[sparseTable] // sparse mode; nil otherwise
+	packed atomic.Pointer[packedTable] // second sparse tier; nil otherwise
+	sparse atomic.Pointer[sparseTable] // first sparse tier; nil otherwise
 	table  atomic.Pointer[table]       // exact mode; nil when empty, sparse or dense
 	zero   atomic.Bool                 // exact mode: hash 0 is a member
-	n      atomic.Uint32               // exact and sparse modes: number of members
+	n      atomic.Uint32               // exact and first sparse tier: number of members
 	mu     sync.Mutex                  // serialises exact and sparse writers and mode changes
 
 	_ [64]byte // keep exact-mode writes off the line read by Insert
@@ -79,7 +80,12 @@ func (s *Set) Insert(h uint64) Outcome {
 		}
 		return Unknown
 	}
-	if sp := s.sparse.Load(); sp != nil {
+	if pk := s.packed.Load(); pk != nil {
+		f, rho := fingerprint(h)
+		if found, ok := pk.contains(packedOf(f), rho); found && ok {
+			return Unknown
+		}
+	} else if sp := s.sparse.Load(); sp != nil {
 		// Most fingerprints sit in their first bucket: look there first.
 		f := uint32(h >> (64 - SparseBits))
 		if f&tailMask != 0 && hasCode(&sp.w[f>>remBits%sparseBuckets], uint64(entryFlag|f&remMask)*lanes) {
@@ -109,7 +115,7 @@ func (s *Set) insertLocked(h uint64) Outcome {
 		}
 		return Unknown
 	}
-	if s.sparse.Load() != nil {
+	if s.packed.Load() != nil || s.sparse.Load() != nil {
 		return s.addLocked(fingerprint(h))
 	}
 	t := s.table.Load()
@@ -141,11 +147,11 @@ func (s *Set) insertLocked(h uint64) Outcome {
 	return Added
 }
 
-// addLocked inserts fingerprint f whose register has rho into a sparse or
-// dense set, turning a full sparse set dense. Caller holds s.mu.
+// addLocked inserts fingerprint f whose register has rho into a set in
+// either sparse tier or dense, turning a full first tier into the second
+// and a full second tier dense. Caller holds s.mu.
 func (s *Set) addLocked(f uint32, rho uint8) Outcome {
-	sp := s.sparse.Load()
-	if sp != nil {
+	if sp := s.sparse.Load(); sp != nil {
 		added, ok := sp.add(f, rho)
 		if ok {
 			if added {
@@ -158,13 +164,58 @@ func (s *Set) addLocked(f uint32, rho uint8) Outcome {
 			}
 			return Unknown
 		}
+		s.toPackedLocked()
+		if out := s.addPackedLocked(packedOf(f), rho); out != Added {
+			// f was new to the first tier, so it is new to the set.
+			s.changed()
+		}
+		return Added
 	}
-	idx, _ := register(f)
-	if s.toDenseLocked().raise(uint64(idx), uint64(rho)) || sp != nil {
+	return s.addPackedLocked(packedOf(f), rho)
+}
+
+// addPackedLocked inserts second-tier fingerprint f2 whose register has
+// rho into a set in the second tier or dense, turning a full second tier
+// dense. Caller holds s.mu.
+func (s *Set) addPackedLocked(f2 uint32, rho uint8) Outcome {
+	pk := s.packed.Load()
+	if pk != nil {
+		added, ok := pk.add(f2, rho)
+		if ok {
+			if added || f2&(1<<packedTailBits-1) == 0 {
+				s.changed()
+			}
+			if added {
+				return Added
+			}
+			return Unknown
+		}
+	}
+	idx, _ := packedRegister(f2)
+	if s.toDenseLocked().raise(uint64(idx), uint64(rho)) || pk != nil {
 		s.changed()
 		return Added
 	}
 	return Unknown
+}
+
+// toPackedLocked converts s from the first sparse tier (or exact) to the
+// second, or dense when its fingerprints do not fit. Caller holds s.mu.
+func (s *Set) toPackedLocked() {
+	if s.dense.Load() != nil || s.packed.Load() != nil {
+		return
+	}
+	if s.sparse.Load() == nil {
+		s.toSparseLocked()
+	}
+	pk := newPacked(s.sparse.Load())
+	if pk == nil {
+		s.toDenseLocked()
+		return
+	}
+	s.packed.Store(pk)
+	s.sparse.Store(nil)
+	s.changed()
 }
 
 // toSparseLocked converts an exact s to sparse mode. Caller holds s.mu. The
@@ -200,6 +251,12 @@ func (s *Set) toDenseLocked() *registers {
 		return d
 	}
 	d := new(registers)
+	if pk := s.packed.Load(); pk != nil {
+		pk.each(func(f2 uint32, rho uint8) {
+			idx, _ := packedRegister(f2)
+			d.raise(uint64(idx), uint64(rho))
+		})
+	}
 	if sp := s.sparse.Load(); sp != nil {
 		sp.each(func(f uint32, rho uint8) {
 			idx, _ := register(f)
@@ -213,6 +270,7 @@ func (s *Set) toDenseLocked() *registers {
 		d.insert(0)
 	}
 	s.dense.Store(d)
+	s.packed.Store(nil)
 	s.sparse.Store(nil)
 	s.table.Store(nil)
 	s.zero.Store(false)
@@ -220,10 +278,15 @@ func (s *Set) toDenseLocked() *registers {
 }
 
 // Exact reports whether s still counts exactly.
-func (s *Set) Exact() bool { return s.dense.Load() == nil && s.sparse.Load() == nil }
+func (s *Set) Exact() bool {
+	return s.dense.Load() == nil && s.packed.Load() == nil && s.sparse.Load() == nil
+}
 
-// Sparse reports whether s keeps fingerprints (see [SparseBits]).
-func (s *Set) Sparse() bool { return s.sparse.Load() != nil && s.dense.Load() == nil }
+// Sparse reports whether s keeps fingerprints, in either sparse tier (see
+// [SparseBits] and [PackedBits]).
+func (s *Set) Sparse() bool {
+	return (s.sparse.Load() != nil || s.packed.Load() != nil) && s.dense.Load() == nil
+}
 
 // Estimate returns the number of distinct values in s: exact in exact mode,
 // linear counting of the fingerprints in sparse mode, the HyperLogLog
@@ -232,9 +295,12 @@ func (s *Set) Sparse() bool { return s.sparse.Load() != nil && s.dense.Load() ==
 func (s *Set) Estimate() uint64 {
 	d := s.dense.Load()
 	if d == nil {
-		n, sp := s.n.Load(), s.sparse.Load()
+		n, pk, sp := s.n.Load(), s.packed.Load(), s.sparse.Load()
 		if d = s.dense.Load(); d == nil {
-			if sp != nil {
+			switch {
+			case pk != nil:
+				return packedEstimate(pk.n.Load())
+			case sp != nil:
 				return sparseEstimate(n)
 			}
 			return uint64(n)
@@ -287,11 +353,6 @@ func (s *Set) changed() {
 // in a private register array, so a union of many sets costs one pass of
 // atomic updates on s. Otherwise the values are added under s's lock.
 func (s *Set) Merge(others ...*Set) {
-	type view struct {
-		sp *sparseTable
-		t  *table
-		z  bool
-	}
 	var acc [wordCount]uint64
 	dense := s.dense.Load() != nil
 	views := make([]view, 0, len(others))
@@ -299,32 +360,19 @@ func (s *Set) Merge(others ...*Set) {
 		if o == nil || o == s {
 			continue
 		}
-		d, sp, t, z := o.snapshot()
-		if d != nil {
+		v := o.snapshot()
+		if v.d != nil {
 			for i := range acc {
-				acc[i] = maxBytes(acc[i], d[i].Load())
+				acc[i] = maxBytes(acc[i], v.d[i].Load())
 			}
 			dense = true
 			continue
 		}
-		views = append(views, view{sp, t, z})
+		views = append(views, v)
 	}
 	if dense {
 		for _, v := range views {
-			if v.sp != nil {
-				v.sp.each(func(f uint32, rho uint8) {
-					idx, _ := register(f)
-					raiseWord(&acc, uint64(idx), uint64(rho))
-				})
-			}
-			if v.t != nil {
-				v.t.each(func(h uint64) {
-					raiseWord(&acc, h>>(64-Precision), uint64(bits.LeadingZeros64(h<<Precision|1<<(Precision-1)))+1)
-				})
-			}
-			if v.z {
-				raiseWord(&acc, 0, maxRho)
-			}
+			v.each(func(idx, rho uint64) { raiseWord(&acc, idx, rho) })
 		}
 		if s.denseForMerge().mergeWords(&acc) {
 			s.changed()
@@ -337,18 +385,58 @@ func (s *Set) Merge(others ...*Set) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range views {
-		if v.sp != nil {
-			if s.dense.Load() == nil && s.sparse.Load() == nil {
+		switch {
+		case v.pk != nil:
+			s.toPackedLocked()
+			v.pk.each(func(f2 uint32, rho uint8) { s.addPackedLocked(f2, rho) })
+		case v.sp != nil:
+			if s.Exact() {
 				s.toSparseLocked()
 			}
 			v.sp.each(func(f uint32, rho uint8) { s.addLocked(f, rho) })
+		default:
+			if v.t != nil {
+				v.t.each(func(h uint64) { s.insertLocked(h) })
+			}
+			if v.z {
+				s.insertLocked(0)
+			}
 		}
-		if v.t != nil {
-			v.t.each(func(h uint64) { s.insertLocked(h) })
-		}
-		if v.z {
-			s.insertLocked(0)
-		}
+	}
+}
+
+// view is what a set holds at one instant: its registers, or one of its
+// sparse tables, or its exact table and zero flag.
+type view struct {
+	d  *registers
+	pk *packedTable
+	sp *sparseTable
+	t  *table
+	z  bool
+}
+
+// each calls fn with the register index and value of every member of a
+// view that is not dense.
+func (v view) each(fn func(idx, rho uint64)) {
+	if v.pk != nil {
+		v.pk.each(func(f2 uint32, rho uint8) {
+			idx, _ := packedRegister(f2)
+			fn(uint64(idx), uint64(rho))
+		})
+	}
+	if v.sp != nil {
+		v.sp.each(func(f uint32, rho uint8) {
+			idx, _ := register(f)
+			fn(uint64(idx), uint64(rho))
+		})
+	}
+	if v.t != nil {
+		v.t.each(func(h uint64) {
+			fn(h>>(64-Precision), uint64(bits.LeadingZeros64(h<<Precision|1<<(Precision-1)))+1)
+		})
+	}
+	if v.z {
+		fn(0, maxRho)
 	}
 }
 
@@ -360,24 +448,36 @@ func raiseWord(acc *[wordCount]uint64, i, rho uint64) {
 	}
 }
 
-// snapshot returns o's registers, or its sparse table, or its exact table
-// and zero flag.
-func (o *Set) snapshot() (*registers, *sparseTable, *table, bool) {
+// snapshot returns what o holds now. A second-tier table is read under
+// o's lock, as its writers move entries.
+func (o *Set) snapshot() view {
 	for {
 		if d := o.dense.Load(); d != nil {
-			return d, nil, nil, false
+			return view{d: d}
+		}
+		if o.packed.Load() != nil {
+			o.mu.Lock()
+			v := view{d: o.dense.Load(), pk: o.packed.Load()}
+			if v.pk != nil {
+				v.pk = v.pk.clone()
+			}
+			o.mu.Unlock()
+			if v.d != nil || v.pk != nil {
+				return v
+			}
+			continue
 		}
 		if sp := o.sparse.Load(); sp != nil {
-			if o.dense.Load() == nil {
-				return nil, sp, nil, false
+			if o.dense.Load() == nil && o.packed.Load() == nil {
+				return view{sp: sp}
 			}
-			continue // o turned dense meanwhile and may have dropped it
+			continue // o changed tier meanwhile
 		}
 		t, z := o.table.Load(), o.zero.Load()
-		if o.dense.Load() == nil && o.sparse.Load() == nil {
-			return nil, nil, t, z
+		if o.Exact() {
+			return view{t: t, z: z}
 		}
-		// o changed mode meanwhile and may have dropped its table.
+		// o changed tier meanwhile and may have dropped its table.
 	}
 }
 
@@ -404,15 +504,18 @@ func (s *Set) Clone() *Set { return Union(s) }
 func (s *Set) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replaceLocked(nil, nil, nil, false, 0)
+	s.replaceLocked(view{}, 0)
 }
 
-func (s *Set) replaceLocked(d *registers, sp *sparseTable, t *table, zero bool, n uint32) {
-	s.table.Store(t)
-	s.zero.Store(zero)
+// replaceLocked replaces the contents of s with v, n members in the exact
+// or first sparse tier. Caller holds s.mu.
+func (s *Set) replaceLocked(v view, n uint32) {
+	s.table.Store(v.t)
+	s.zero.Store(v.z)
 	s.n.Store(n)
-	s.sparse.Store(sp)
-	s.dense.Store(d)
+	s.sparse.Store(v.sp)
+	s.packed.Store(v.pk)
+	s.dense.Store(v.d)
 	s.changed()
 }
 
@@ -422,6 +525,9 @@ func (s *Set) SizeBytes() int {
 	n := int(unsafe.Sizeof(*s))
 	if s.dense.Load() != nil {
 		return n + int(unsafe.Sizeof(registers{}))
+	}
+	if s.packed.Load() != nil {
+		return n + int(unsafe.Sizeof(packedTable{}))
 	}
 	if s.sparse.Load() != nil {
 		return n + int(unsafe.Sizeof(sparseTable{}))

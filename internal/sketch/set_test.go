@@ -160,6 +160,9 @@ func TestAccuracy(t *testing.T) {
 // TestErrorDistribution checks that the error over many independent sets
 // behaves like the advertised standard error, not just one lucky seed.
 func TestErrorDistribution(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a statistical test: the race detector only makes it slow")
+	}
 	const trials, n = 40, 20_000
 	var sumSq float64
 	for seed := range trials {
@@ -178,6 +181,9 @@ func TestErrorDistribution(t *testing.T) {
 // counting over the registers keeps the error under the dense standard
 // error.
 func TestSmallDenseError(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a statistical test: the race detector only makes it slow")
+	}
 	for _, n := range []int{8000, 11000} {
 		const trials = 40
 		var sumSq float64
@@ -291,7 +297,8 @@ func TestMerge(t *testing.T) {
 // checks that the result is the same set as a serial insert: HyperLogLog
 // registers do not depend on the order of inserts.
 func TestConcurrent(t *testing.T) {
-	for _, n := range []int{1000, 8000, 40_000} {
+	// 875, 3,500, 8,400 and 35,000 users: every tier.
+	for _, n := range []int{1000, 4000, 9600, 40_000} {
 		s := sketch.New()
 		side := sketch.New()
 		var wg sync.WaitGroup
@@ -345,6 +352,7 @@ func TestAllocs(t *testing.T) {
 	exact := filled(9, 0, 100)
 	exact.Insert(0)
 	sparse := filled(9, 0, 3000)
+	packed := filled(9, 0, 8500)
 	dense.Estimate()
 	i := 0
 	tests := []struct {
@@ -358,6 +366,8 @@ func TestAllocs(t *testing.T) {
 		{name: "Insert/sparse present", fn: func() { i++; sparse.Insert(userHash(9, i%3000)) }},
 		{name: "Estimate/cached", fn: func() { dense.Estimate() }},
 		{name: "Estimate/sparse", fn: func() { sparse.Estimate() }},
+		{name: "Insert/packed present", fn: func() { i++; packed.Insert(userHash(9, i%8500)) }},
+		{name: "Estimate/packed", fn: func() { packed.Estimate() }},
 		{name: "Estimate/exact", fn: func() { exact.Estimate() }},
 	}
 	for _, tt := range tests {
