@@ -86,10 +86,15 @@ func (s *Set) Insert(h uint64) Outcome {
 			return Unknown
 		}
 	} else if sp := s.sparse.Load(); sp != nil {
-		// Most fingerprints sit in their first bucket: look there first.
+		// Most fingerprints sit in the first eight slots of their first
+		// bucket: look there first.
 		f := uint32(h >> (64 - SparseBits))
-		if f&tailMask != 0 && hasCode(&sp.w[f>>remBits%sparseBuckets], uint64(entryFlag|f&remMask)*lanes) {
-			return Unknown
+		if f&tailMask != 0 {
+			w, p := &sp.w[f>>remBits%sparseBuckets], uint64(entryFlag|f&remMask)*lanes
+			x, y := w[0].Load()^p, w[1].Load()^p
+			if ((x-lanes)&^x|(y-lanes)&^y)&highs != 0 {
+				return Unknown
+			}
 		}
 		if sp.contains(f, h) {
 			return Unknown
