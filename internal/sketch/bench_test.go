@@ -85,12 +85,12 @@ func BenchmarkInsertTiers(b *testing.B) {
 	for i := range hs {
 		hs[i] = userHash(32, i)
 	}
-	present := func(b *testing.B, s *sketch.Set) {
+	present := func(b *testing.B, s *sketch.Set, hs []uint64) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			s.Insert(hs[i])
-			if i++; i == n {
+			if i++; i == len(hs) {
 				i = 0
 			}
 		}
@@ -100,12 +100,12 @@ func BenchmarkInsertTiers(b *testing.B) {
 		if !s.Sparse() {
 			b.Fatal("not sparse")
 		}
-		present(b, s)
+		present(b, s, hs)
 	})
 	b.Run("present/p14", func(b *testing.B) {
 		s := filled(32, 0, n)
 		sketch.ForceDense(s)
-		present(b, s)
+		present(b, s, hs)
 	})
 	fill := func(b *testing.B, denseAt int) {
 		b.ReportAllocs()
@@ -129,14 +129,7 @@ func BenchmarkInsertTiers(b *testing.B) {
 		for i := range hs {
 			hs[i] = userHash(35, i)
 		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			s.Insert(hs[i])
-			if i++; i == len(hs) {
-				i = 0
-			}
-		}
+		present(b, s, hs)
 	})
 	b.Run("fill/sparse", func(b *testing.B) { fill(b, -1) })
 	b.Run("fill/p14", func(b *testing.B) { fill(b, sketch.ExactLimit) })

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"math"
 	"testing"
 
 	"github.com/axiomhq/hyperloglog"
@@ -20,22 +19,8 @@ func TestPackedAccuracy(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a statistical test: the race detector only makes it slow")
 	}
-	const trials, bound = 40, 0.001
 	for _, n := range []int{7600, 8500, 9500} {
-		var sumSq float64
-		for seed := range trials {
-			s := filled(500+seed, 0, n)
-			if tier := sketch.Tier(s); tier != "packed" {
-				t.Fatalf("n=%d seed %d: %s, want packed", n, seed, tier)
-			}
-			d := (float64(s.Estimate()) - float64(n)) / float64(n)
-			sumSq += d * d
-		}
-		rmse := math.Sqrt(sumSq / trials)
-		t.Logf("n=%d: rmse over %d sets %.4f%%", n, trials, 100*rmse)
-		if rmse > bound {
-			t.Errorf("n=%d: rmse %.4f%%, want at most %.2f%%", n, 100*rmse, 100*bound)
-		}
+		checkRMSE(t, n, 40, 500, "packed", 0.001)
 	}
 }
 

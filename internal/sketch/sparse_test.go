@@ -30,22 +30,28 @@ func TestSparseAccuracy(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a statistical test: the race detector only makes it slow")
 	}
-	const trials, bound = 100, 0.0005
 	for _, n := range []int{sketch.ExactLimit + 1, 2000, 3000, 5000, 6500} {
-		var sumSq float64
-		for seed := range trials {
-			s := filled(300+seed, 0, n)
-			if !s.Sparse() {
-				t.Fatalf("n=%d seed %d: not sparse", n, seed)
-			}
-			d := (float64(s.Estimate()) - float64(n)) / float64(n)
-			sumSq += d * d
+		checkRMSE(t, n, 100, 300, "sparse", 0.0005)
+	}
+}
+
+// checkRMSE fills trials sets of n users (seeds from seed0), each in the
+// given tier, and checks the relative RMSE of their estimates.
+func checkRMSE(t *testing.T, n, trials, seed0 int, tier string, bound float64) {
+	t.Helper()
+	var sumSq float64
+	for seed := range trials {
+		s := filled(seed0+seed, 0, n)
+		if got := sketch.Tier(s); got != tier {
+			t.Fatalf("n=%d seed %d: %s, want %s", n, seed, got, tier)
 		}
-		rmse := math.Sqrt(sumSq / trials)
-		t.Logf("n=%d: rmse over %d sets %.4f%%", n, trials, 100*rmse)
-		if rmse > bound {
-			t.Errorf("n=%d: rmse %.4f%%, want at most %.2f%%", n, 100*rmse, 100*bound)
-		}
+		d := (float64(s.Estimate()) - float64(n)) / float64(n)
+		sumSq += d * d
+	}
+	rmse := math.Sqrt(sumSq / float64(trials))
+	t.Logf("n=%d: rmse over %d sets %.4f%%", n, trials, 100*rmse)
+	if rmse > bound {
+		t.Errorf("n=%d: rmse %.4f%%, want at most %.2f%%", n, 100*rmse, 100*bound)
 	}
 }
 
