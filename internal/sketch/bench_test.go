@@ -236,13 +236,24 @@ func BenchmarkEstimate(b *testing.B) {
 // BenchmarkUnion30 builds a rolling MAU: the union of 30 dense daily sets
 // and its estimate.
 func BenchmarkUnion30(b *testing.B) {
-	days := make([]*sketch.Set, 30)
-	for d := range days {
-		days[d] = filled(36, d*2000, d*2000+20_000)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		sketch.Union(days...).Estimate()
+	for _, c := range []struct {
+		name       string
+		step, size int
+	}{
+		{"dense", 2000, 20_000},     // 30 dense days, 78,000 users
+		{"sparse", 1000, 3000},      // 30 days in the first sparse tier, 32,000 users
+		{"sparse-small", 100, 2000}, // 4,900 users: the union stays sparse
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			days := make([]*sketch.Set, 30)
+			for d := range days {
+				days[d] = filled(36, d*c.step, d*c.step+c.size)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				sketch.Union(days...).Estimate()
+			}
+		})
 	}
 }
 

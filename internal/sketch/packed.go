@@ -231,28 +231,45 @@ func newPacked(sp *sparseTable) *packedTable {
 	var fs []uint64 // f2<<8 | rho
 	sp.each(func(f uint32, rho uint8) { fs = append(fs, uint64(packedOf(f))<<8|uint64(rho)) })
 	slices.Sort(fs)
+	return buildPacked(func(yield func(f2 uint32, rho uint8) bool) {
+		for _, e := range fs {
+			if !yield(uint32(e>>8), uint8(e)) {
+				return
+			}
+		}
+	})
+}
+
+// buildPacked returns a second-tier table of the fingerprints that seq
+// yields in ascending order (repeats allowed: the largest register value
+// of a fingerprint is kept), or nil when they do not fit.
+func buildPacked(seq func(yield func(f2 uint32, rho uint8) bool)) *packedTable {
 	p := new(packedTable)
 	var counts [packedBuckets]uint32
-	n := uint32(0)
-	for i, e := range fs {
-		f2, rho := uint32(e>>8), uint8(e)
+	n, last, fits := uint32(0), ^uint32(0), true
+	seq(func(f2 uint32, rho uint8) bool {
 		if f2&(1<<packedTailBits-1) == 0 {
-			if p.sideRho(f2) == 0 && p.sideN.Load() >= packedSideMax {
-				return nil
-			}
-			if p.sideRho(f2) < rho {
+			if r := p.sideRho(f2); r == 0 && p.sideN.Load() >= packedSideMax {
+				fits = false
+				return false
+			} else if r < rho {
 				p.setSide(f2, rho)
 			}
 		}
-		if i > 0 && uint32(fs[i-1]>>8) == f2 { // two fingerprints became one
-			continue
+		if f2 == last {
+			return true
 		}
 		if n >= PackedLimit {
-			return nil
+			fits = false
+			return false
 		}
 		p.setEntry(n, f2&(1<<packedRemBits-1))
 		counts[f2>>packedRemBits]++
-		n++
+		n, last = n+1, f2
+		return true
+	})
+	if !fits {
+		return nil
 	}
 	start := uint32(0)
 	for b, c := range counts {

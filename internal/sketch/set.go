@@ -389,6 +389,27 @@ func (s *Set) Merge(others ...*Set) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Exact sets first, one by one, while s stays exact: a union of exact
+	// sets that fits the exact tier stays exact.
+	for len(views) > 0 && views[0].pk == nil && views[0].sp == nil && s.Exact() {
+		if views[0].t != nil {
+			views[0].t.each(func(h uint64) { s.insertLocked(h) })
+		}
+		if views[0].z {
+			s.insertLocked(0)
+		}
+		views = views[1:]
+	}
+	if s.dense.Load() == nil {
+		total := s.viewLocked().count()
+		for _, v := range views {
+			total += v.count()
+		}
+		if total > mergeDirect {
+			s.mergeBulkLocked(views)
+			return
+		}
+	}
 	for _, v := range views {
 		switch {
 		case v.pk != nil:
@@ -418,6 +439,7 @@ type view struct {
 	sp *sparseTable
 	t  *table
 	z  bool
+	n  uint32 // members in the exact or a sparse tier (without the zero hash)
 }
 
 // each calls fn with the register index and value of every member of a
@@ -465,6 +487,7 @@ func (o *Set) snapshot() view {
 			v := view{d: o.dense.Load(), pk: o.packed.Load()}
 			if v.pk != nil {
 				v.pk = v.pk.clone()
+				v.n = v.pk.n.Load()
 			}
 			o.mu.Unlock()
 			if v.d != nil || v.pk != nil {
@@ -473,14 +496,18 @@ func (o *Set) snapshot() view {
 			continue
 		}
 		if sp := o.sparse.Load(); sp != nil {
+			n := o.n.Load()
 			if o.dense.Load() == nil && o.packed.Load() == nil {
-				return view{sp: sp}
+				return view{sp: sp, n: n}
 			}
 			continue // o changed tier meanwhile
 		}
-		t, z := o.table.Load(), o.zero.Load()
+		t, z, n := o.table.Load(), o.zero.Load(), o.n.Load()
 		if o.Exact() {
-			return view{t: t, z: z}
+			if z {
+				n-- // counted by z
+			}
+			return view{t: t, z: z, n: n}
 		}
 		// o changed tier meanwhile and may have dropped its table.
 	}

@@ -191,6 +191,24 @@ func TestMergeTiers(t *testing.T) {
 		{name: "exact+packed", ranges: [][2]int{{0, 100}, {50, 8500}}},
 		{name: "packed+packed to dense", ranges: [][2]int{{0, 8500}, {8500, 17_000}}},
 		{name: "packed+dense", ranges: [][2]int{{0, 8500}, {0, 20_000}}},
+		{name: "thirty exact days, exact union", ranges: func() (r [][2]int) {
+			for d := range 30 {
+				r = append(r, [2]int{d * 10, d*10 + 1200})
+			}
+			return r
+		}()},
+		{name: "thirty days to packed", ranges: func() (r [][2]int) {
+			for d := range 30 {
+				r = append(r, [2]int{d * 250, d*250 + 2000})
+			}
+			return r
+		}()},
+		{name: "thirty sparse days to dense", ranges: func() (r [][2]int) {
+			for d := range 30 {
+				r = append(r, [2]int{d * 1000, d*1000 + 3000})
+			}
+			return r
+		}()},
 		{name: "seven sparse days", ranges: func() (r [][2]int) {
 			for d := range 7 {
 				r = append(r, [2]int{d * 500, d*500 + 2000})
