@@ -287,11 +287,15 @@ func (s *Set) Exact() bool {
 	return s.dense.Load() == nil && s.packed.Load() == nil && s.sparse.Load() == nil
 }
 
-// Sparse reports whether s keeps fingerprints, in either sparse tier (see
-// [SparseBits] and [PackedBits]).
+// Sparse reports whether s is in its first sparse tier: it keeps the
+// 23-bit fingerprints of [SparseBits] in a two-choice table.
 func (s *Set) Sparse() bool {
-	return (s.sparse.Load() != nil || s.packed.Load() != nil) && s.dense.Load() == nil
+	return s.sparse.Load() != nil && s.packed.Load() == nil && s.dense.Load() == nil
 }
+
+// Packed reports whether s is in its second sparse tier: it keeps the
+// 21-bit fingerprints of [PackedBits], sorted and packed.
+func (s *Set) Packed() bool { return s.packed.Load() != nil && s.dense.Load() == nil }
 
 // Estimate returns the number of distinct values in s: exact in exact mode,
 // linear counting of the fingerprints in sparse mode, the HyperLogLog
