@@ -16,7 +16,8 @@ import (
 // states in one run: memory (the default), memory with a snapshot file
 // (the same path; snapshots run off it) and Redis (writes buffered for the
 // flusher). The Redis server runs on the same machine and shares its
-// cores with the benchmark.
+// cores with the benchmark. The sets of 16,384 users fill the sparse
+// tier; those of active_signup_4096 do not.
 func BenchmarkActivityState(b *testing.B) {
 	srv := redistest.Start(b)
 	ctx := context.Background()
@@ -54,6 +55,15 @@ func BenchmarkActivityState(b *testing.B) {
 				a.ActiveAt(ctx, at, ids[i%nUsers], signup)
 			}
 		})
+		b.Run("active_signup_4096/"+s.name, func(b *testing.B) {
+			// 4,096 users: with Redis every set's fingerprints stay sparse,
+			// so each event looks its user up in them.
+			a := newActivity(b, s.opts(b))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				a.ActiveAt(ctx, at, ids[i%4096], signup)
+			}
+		})
 		b.Run("purchase_signup/"+s.name, func(b *testing.B) {
 			a := newActivity(b, s.opts(b))
 			b.ReportAllocs()
@@ -77,8 +87,11 @@ func BenchmarkActivityState(b *testing.B) {
 // Redis from one process: b.N activity events of distinct users recorded
 // and then flushed, so that the figure includes the writes to Redis. An
 // event needs at most two PFADDs (cohort cell, day), and only those that
-// would change the HyperLogLog are sent; redis-us/event is the time
-// Redis spent in PFADD (INFO commandstats) per event.
+// would change the HyperLogLog are sent, with the fingerprints of the
+// first users of each key (about 7,000, until its companion is full);
+// redis-us/event is the time Redis spent in PFADD (INFO commandstats) per
+// event, script-us/event in the script that writes keys with their
+// companions while those are not full.
 func BenchmarkActivityRedisIngest(b *testing.B) {
 	srv := redistest.Start(b)
 	ctx := context.Background()
@@ -109,4 +122,8 @@ func BenchmarkActivityRedisIngest(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	_, pfaddUsec := redistest.CommandStat(b, srv.Addr(), "pfadd")
 	b.ReportMetric(pfaddUsec/float64(b.N), "redis-us/event")
+	// The script that writes a key and its companion of fingerprints
+	// together (its PFADDs are in both figures).
+	_, scriptUsec := redistest.CommandStat(b, srv.Addr(), "evalsha")
+	b.ReportMetric(scriptUsec/float64(b.N), "script-us/event")
 }

@@ -18,14 +18,16 @@ import (
 	"github.com/kpikit/kpikit/internal/redisstore"
 	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/shared"
+	"github.com/kpikit/kpikit/internal/sketch"
 )
 
 // This file keeps the state of an activity recorder in Redis. Recording
-// buffers PFADD in a redisstore.Store (one entry per event) and adds money
-// to pending sums that the activity's goroutine writes itself with
-// moneyScript (activity_money.go); the goroutine also resolves the
-// first-seen cohorts of deferred events (resolveDeferred). Collection
-// reads PFCOUNT and MGET (activity_read.go).
+// buffers PFADD and the fingerprints of the keys' companions in a
+// redisstore.Store (one entry per event) and adds money to pending sums
+// that the activity's goroutine writes itself with moneyScript
+// (activity_money.go); the goroutine also resolves the first-seen cohorts
+// of deferred events (resolveDeferred). Collection reads PFCOUNT, the
+// companions and MGET (activity_read.go, activity_sparse.go).
 //
 // Each event writes as few keys as the figures allow: the day's set of
 // active users, the set of its cohort at its offset and, for a purchase,
@@ -58,6 +60,9 @@ type activity struct {
 	unwritten atomic.Uint64
 	closed    atomic.Bool // Shutdown began
 	readMu    sync.Mutex  // serialises Read, which builds key names
+	// Companions that Reads found corrupt, and unions whose companions
+	// disagreed with PFCOUNT (activity_sparse.go): both counted by PFCOUNT.
+	corrupt, disagreed atomic.Int64
 
 	// Events of users whose first-seen cohort is not known yet, resolved
 	// by resolveDeferred.
@@ -130,8 +135,26 @@ const maxDeferred = 1 << 16
 // after the store dropped writes, so that a write the store had to drop
 // during an outage is written again at the next event that needs it after
 // the next collection.
+//
+// The same goes for the key's companion (redisstore.SparseSuffix), the
+// fingerprints of its users: prints is the sparse set of those handed
+// over, and a user whose fingerprint it adds is sent. When it turns dense
+// (this replica alone sent about 7,000 users to the key), the companion is
+// marked full once and no more fingerprints are sent; forget drops prints
+// with the mirror. When a Read finds the companion full (full), none are
+// sent again, nor is the companion read again. The PFADDs of a key whose
+// companion is full, as far as this replica knows, are plain PFADDs
+// (redisstore.Event.PFAddFull); the others go with the fingerprints.
 type sentSet struct {
-	m atomic.Pointer[redisstore.HLLMirror]
+	m      atomic.Pointer[redisstore.HLLMirror]
+	prints atomic.Pointer[sentPrints]
+	full   atomic.Bool // a Read found the companion full
+}
+
+// sentPrints are the fingerprints handed over for one companion.
+type sentPrints struct {
+	set    *sketch.Set // sparse until about 7,000
+	marked atomic.Bool // the companion was marked full
 }
 
 // fresh reports whether PFADD of a member with register reg and value rho
@@ -148,9 +171,44 @@ func (s *sentSet) fresh(reg int, rho uint8) bool {
 	return m.Raise(reg, rho)
 }
 
+// write adds to ev what user h needs in key k: PFADD when fresh, and the
+// addition of its fingerprint to the companion, or the mark that the
+// companion is full, when the fingerprints handed over tell so. The PFADD
+// of a key whose companion is full skips the companion's script.
+func (s *sentSet) write(ev *redisstore.Event, k redisstore.Key, h uint64, reg int, rho uint8) {
+	var p *sentPrints
+	full := s.full.Load()
+	if !full {
+		if p = s.prints.Load(); p == nil {
+			s.prints.CompareAndSwap(nil, &sentPrints{set: sketch.NewSparse()})
+			p = s.prints.Load()
+		}
+		full = p.marked.Load()
+	}
+	if s.fresh(reg, rho) {
+		if full {
+			ev.PFAddFull(k, h)
+		} else {
+			ev.PFAdd(k, h)
+		}
+	}
+	if full || p.set.Insert(h) != sketch.Added {
+		return
+	}
+	if p.set.Sparse() {
+		f, frho := sketch.Fingerprint(h)
+		ev.SparseAdd(k, f, frho)
+	} else if p.marked.CompareAndSwap(false, true) {
+		ev.SparseFull(k)
+	}
+}
+
 func (s *sentSet) reset() {
 	if m := s.m.Load(); m != nil {
 		m.Reset()
+	}
+	if s.prints.Load() != nil {
+		s.prints.Store(nil)
 	}
 }
 
@@ -185,6 +243,9 @@ type periodKeys struct {
 	cells []atomic.Pointer[cellKeys] // of the cohort, by offset
 	dirty atomic.Bool                // money pending in the period or in a cell of its cohort
 	days  []string                   // full key names of the period's days; collection only
+	// activeLarge: a Read found the union of the period's days too large
+	// for companions to count (largeUnion), and reads them no more.
+	activeLarge atomic.Bool
 }
 
 type moneyKeys struct {
@@ -294,7 +355,7 @@ func (s *Store) NewActivity(cfg shared.ActivityConfig) (shared.Activity, error) 
 		a.initPeriod(k, a.unit.Label(a.unit.Start(i, a.loc), a.loc), cfg.Horizon)
 	})
 	a.days = ring.New(max(shared.ActiveDays, (cfg.Horizon+1)*periodDays(cfg.Unit)), func(d int64, k *dayKeys) {
-		k.k = a.store.Key(a.dayName(d))
+		k.k = a.store.SparseKey(a.dayName(d))
 	})
 	go a.run(redisstore.DefaultFlushInterval)
 	return a, nil
@@ -333,7 +394,7 @@ func (k *periodKeys) moneyFor(i int) *moneyKeys {
 		m.revenue = a.store.Key(a.base + "revenue:" + k.label + ":" + c)
 		m.purchases = a.store.Key(a.base + "purchases:" + k.label + ":" + c)
 		m.refunds = a.store.Key(a.base + "refunds:" + k.label + ":" + c)
-		m.paying = a.store.Key(a.base + "paying:" + k.label + ":" + c)
+		m.paying = a.store.SparseKey(a.base + "paying:" + k.label + ":" + c)
 		m.ready.Store(true)
 	}
 	return m
@@ -347,7 +408,7 @@ func (k *periodKeys) cell(off int64) *cellKeys {
 	}
 	a := k.a
 	cohort := a.base + "cohort:" + k.label + ":" + strconv.FormatInt(off, 10)
-	c := &cellKeys{name: cohort, users: a.store.Key(cohort + ":users"), money: make([]cellMoneyKeys, a.cur.Slots())}
+	c := &cellKeys{name: cohort, users: a.store.SparseKey(cohort + ":users"), money: make([]cellMoneyKeys, a.cur.Slots())}
 	if k.cells[off].CompareAndSwap(nil, c) {
 		return c
 	}
@@ -428,21 +489,18 @@ func (a *activity) Record(e shared.ActivityEvent) bool {
 		}
 	}
 	// Only what would change a set in Redis is buffered.
-	var keys [3]redisstore.Key
-	ks := keys[:0]
+	var ev redisstore.Event
 	reg, rho := redisstore.HLLPos(e.User)
-	if mk != nil && mk.sent.fresh(reg, rho) {
-		ks = append(ks, mk.paying)
+	if mk != nil {
+		mk.sent.write(&ev, mk.paying, e.User, reg, rho)
 	}
-	if cl != nil && cl.sent.fresh(reg, rho) {
-		ks = append(ks, cl.users)
+	if cl != nil {
+		cl.sent.write(&ev, cl.users, e.User, reg, rho)
 	}
-	if de := a.days.Get(e.Day); de != nil && de.V.sent.fresh(reg, rho) {
-		ks = append(ks, de.V.k)
+	if de := a.days.Get(e.Day); de != nil {
+		de.V.sent.write(&ev, de.V.k, e.User, reg, rho)
 	}
-	if len(ks) > 0 {
-		a.store.PFAddEach(e.User, ks...)
-	}
+	a.store.Push(&ev)
 	return true
 }
 

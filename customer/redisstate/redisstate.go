@@ -1,21 +1,3 @@
-// Package redisstate keeps the state of customer recorders in Redis, shared
-// by every replica that uses the same server (or cluster), key prefix and
-// recorder name, so that every replica reports the same global figures:
-//
-//	client := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
-//	st, err := redisstate.New(client)
-//	...
-//	a, err := customer.NewActivity("shop", customer.WithState(st))
-//
-// It takes any redis.UniversalClient: a *redis.Client, a
-// *redis.ClusterClient (Redis Cluster: every key carries a hash tag, so
-// that each command and script touches one slot) or a failover client of
-// Sentinel. The client must honour context deadlines
-// (ContextTimeoutEnabled), so that a recorder's Flush, Shutdown and Close
-// return by their deadline whatever Redis does; the store never closes it.
-//
-// Package customer links no Redis client: only programs that import this
-// package do.
 package redisstate
 
 import (

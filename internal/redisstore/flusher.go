@@ -41,9 +41,12 @@ type scratch struct {
 	pf      []pfGroup
 	incr    map[string]int
 	incrs   []incrEntry
-	ttlKeys map[string]struct{}
+	ttlKeys map[string]bool // the keys to expire: whether each has a companion
 	expires map[string]time.Duration
 	order   []string
+	spKey   map[string][2]int // HyperLogLog key: its call and pair in sparse
+	spTag   map[string]int    // hash tag: its call in sparse
+	sparse  []sparseCall
 }
 
 type pfGroup struct {
@@ -159,16 +162,40 @@ func (s *Store) reportDrops() {
 }
 
 // write sends s.batch in one pipeline. It returns the number of commands
-// Redis refused and a non-nil error when the batch must be retried.
+// Redis refused and a non-nil error when the batch must be retried. When
+// Redis lost the sparse script (NOSCRIPT, after a restart or a failover),
+// it is loaded and the whole batch sent again: every command of a batch
+// may be applied twice.
 func (s *Store) write(seq *uint64) (int, error) {
 	ctx, cancel := BoundWrite(s.runCtx)
 	defer cancel()
-	sc := &s.scratch
+	s.scratch.build(s.batch)
+	for loaded := false; ; loaded = true {
+		rejected, noScript, err := s.send(ctx, seq)
+		if !noScript {
+			return rejected, err
+		}
+		if loaded {
+			return 0, errors.New("redisstore: Redis lost the sparse script again after loading it")
+		}
+		if err := sparseScript.Load(ctx, s.client).Err(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// build groups the commands of batch in s.
+func (sc *scratch) build(batch []record) {
 	sc.reset()
-	for i := range s.batch {
-		r := &s.batch[i]
+	for i := range batch {
+		r := &batch[i]
 		switch r.op {
 		case opPFAdd:
+			if r.sparse && !r.full {
+				sc.addMember(r)
+				sc.ttlKeys[r.key] = true
+				break
+			}
 			g, ok := sc.pfIndex[r.key]
 			if !ok {
 				g = len(sc.pf)
@@ -176,7 +203,10 @@ func (s *Store) write(seq *uint64) (int, error) {
 				sc.pf = append(sc.pf, pfGroup{key: r.key})
 			}
 			sc.pf[g].members = append(sc.pf[g].members, Member(uint64(r.v)))
-			sc.ttlKeys[r.key] = struct{}{}
+			sc.ttlKeys[r.key] = sc.ttlKeys[r.key] || r.sparse
+		case opSparse:
+			sc.addSparse(r)
+			sc.ttlKeys[r.key] = true
 		case opIncrBy:
 			j, ok := sc.incr[r.key]
 			if ok {
@@ -187,7 +217,9 @@ func (s *Store) write(seq *uint64) (int, error) {
 			}
 			sc.incr[r.key] = len(sc.incrs) // overflow or new key: a new entry
 			sc.incrs = append(sc.incrs, incrEntry{key: r.key, n: r.v})
-			sc.ttlKeys[r.key] = struct{}{}
+			if _, ok := sc.ttlKeys[r.key]; !ok {
+				sc.ttlKeys[r.key] = false
+			}
 		case opExpire:
 			if _, ok := sc.expires[r.key]; !ok {
 				sc.order = append(sc.order, r.key)
@@ -195,8 +227,19 @@ func (s *Store) write(seq *uint64) (int, error) {
 			sc.expires[r.key] = time.Duration(r.aux)
 		}
 	}
+}
 
+// send writes the commands that build grouped in one pipeline: the sparse
+// scripts (the keys with companions), PFADD, SET NX, the increments and
+// the expiries. noScript reports that Redis did not have the sparse
+// script.
+func (s *Store) send(ctx context.Context, seq *uint64) (rejected int, noScript bool, err error) {
+	sc := &s.scratch
 	pipe := s.client.Pipeline()
+	for i := range sc.sparse {
+		c := &sc.sparse[i]
+		c.cmd = sparseScript.EvalSha(ctx, pipe, c.keys, c.args()...)
+	}
 	for _, g := range sc.pf {
 		pipe.PFAdd(ctx, g.key, g.members...)
 	}
@@ -226,9 +269,12 @@ func (s *Store) write(seq *uint64) (int, error) {
 		incr = pipe.Eval(ctx, incrScript, keys, args...)
 	}
 	if s.cfg.ttl > 0 {
-		for k := range sc.ttlKeys {
+		for k, companion := range sc.ttlKeys {
 			if _, ok := sc.expires[k]; !ok {
 				pipe.Expire(ctx, k, s.cfg.ttl)
+				if companion {
+					pipe.Expire(ctx, k+SparseSuffix, s.cfg.ttl)
+				}
 			}
 		}
 	}
@@ -239,7 +285,11 @@ func (s *Store) write(seq *uint64) (int, error) {
 	if err == nil || errors.Is(err, redis.Nil) {
 		err = nil
 	}
-	rejected := 0
+	for i := range sc.sparse {
+		if e := sc.sparse[i].cmd.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
+			return 0, true, nil
+		}
+	}
 	var rerr error
 	for _, c := range cmds {
 		e := c.Err()
@@ -247,7 +297,7 @@ func (s *Store) write(seq *uint64) (int, error) {
 			continue
 		}
 		if !permanent(e) {
-			return 0, e
+			return 0, false, e
 		}
 		rejected++
 		if rerr == nil {
@@ -255,7 +305,7 @@ func (s *Store) write(seq *uint64) (int, error) {
 		}
 	}
 	if err != nil && rejected == 0 {
-		return 0, err
+		return 0, false, err
 	}
 	if incr != nil && incr.Err() == nil {
 		if n, _ := incr.Int64(); n > 0 {
@@ -265,10 +315,20 @@ func (s *Store) write(seq *uint64) (int, error) {
 			}
 		}
 	}
+	for i := range sc.sparse {
+		if c := &sc.sparse[i]; c.cmd.Err() == nil {
+			if n, _ := c.cmd.Int64(); n > 0 {
+				rejected += int(n)
+				if rerr == nil {
+					rerr = fmt.Errorf("redisstore: redis refused %d commands on %d keys with companions (another type), the first %q", n, len(c.keys)/2, c.keys[1])
+				}
+			}
+		}
+	}
 	if rerr != nil {
 		otel.Handle(rerr)
 	}
-	return rejected, nil
+	return rejected, false, nil
 }
 
 // permanent reports whether e is Redis refusing a command for good (wrong
@@ -301,9 +361,15 @@ func (sc *scratch) reset() {
 	if sc.pfIndex == nil {
 		sc.pfIndex = make(map[string]int)
 		sc.incr = make(map[string]int)
-		sc.ttlKeys = make(map[string]struct{})
+		sc.ttlKeys = make(map[string]bool)
 		sc.expires = make(map[string]time.Duration)
+		sc.spKey = make(map[string][2]int)
+		sc.spTag = make(map[string]int)
 	}
+	clear(sc.spKey)
+	clear(sc.spTag)
+	clear(sc.sparse)
+	sc.sparse = sc.sparse[:0]
 	clear(sc.pfIndex)
 	clear(sc.incr)
 	clear(sc.ttlKeys)
@@ -317,11 +383,15 @@ func (sc *scratch) reset() {
 // Member returns the PFADD member written for a user hash h: 16 lower-case
 // hex digits, zero-padded.
 func Member(h uint64) string {
-	const digits = "0123456789abcdef"
 	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = digits[h&15]
-		h >>= 4
+	return string(appendMember(b[:0], h))
+}
+
+// appendMember appends [Member](h) to b.
+func appendMember(b []byte, h uint64) []byte {
+	const digits = "0123456789abcdef"
+	for sh := 60; sh >= 0; sh -= 4 {
+		b = append(b, digits[h>>sh&15])
 	}
-	return string(b[:])
+	return b
 }

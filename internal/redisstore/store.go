@@ -23,8 +23,9 @@ var ErrClosed = errors.New("redisstore: store is shut down")
 // [Store.Key] off the hot path (at construction, or once per period) and
 // keep them; the zero Key is the key "" without prefix.
 type Key struct {
-	name string
-	h    uint64
+	name   string
+	h      uint64
+	sparse bool // has a companion: see SparseKey
 }
 
 // String returns the full Redis key, prefix included.
@@ -37,6 +38,7 @@ const (
 	opSetNX
 	opIncrBy
 	opExpire
+	opSparse
 )
 
 // record is one buffered command: a fixed-size value that holds the key's
@@ -44,12 +46,14 @@ const (
 // are contiguous in the buffer, the first carrying their number in ev, and
 // are taken and dropped together.
 type record struct {
-	key string
-	v   int64  // PFADD: member hash; SET: value; INCRBY: increment
-	aux uint64 // PFADD: de-duplication hash; SET, EXPIRE: ttl in ns
-	op  op
-	tab bool  // PFADD: aux is in the de-duplication table
-	ev  uint8 // first command of its event: the event's number of commands; else 0
+	key    string
+	v      int64  // PFADD: member hash; SET: value; INCRBY: increment; sparse: the operation
+	aux    uint64 // PFADD: de-duplication hash; SET, EXPIRE: ttl in ns
+	op     op
+	tab    bool  // PFADD: aux is in the de-duplication table
+	sparse bool  // key has a companion (SparseSuffix)
+	full   bool  // PFADD: the companion is full, PFADD need not go through sparseScript
+	ev     uint8 // first command of its event: the event's number of commands; else 0
 }
 
 // Stats are the store's counts since [New]. Commands are counted one by
@@ -165,7 +169,7 @@ func (s *Store) PFAdd(k Key, h uint64) {
 	if d == 0 {
 		d = 1
 	}
-	s.push(record{key: k.name, v: int64(h), aux: d, op: opPFAdd})
+	s.push(record{key: k.name, v: int64(h), aux: d, op: opPFAdd, sparse: k.sparse})
 }
 
 // maxEventKeys is the most keys one event of [Store.PFAddEach] takes.
@@ -188,7 +192,7 @@ func (s *Store) PFAddEach(h uint64, keys ...Key) {
 		if d == 0 {
 			d = 1
 		}
-		rs[n] = record{key: k.name, v: int64(h), aux: d, op: opPFAdd}
+		rs[n] = record{key: k.name, v: int64(h), aux: d, op: opPFAdd, sparse: k.sparse}
 		n++
 	}
 	s.pushEvent(rs[:n])

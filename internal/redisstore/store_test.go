@@ -438,6 +438,15 @@ func TestHotPathAllocs(t *testing.T) {
 		"IncrBy":    func() { s.IncrBy(k, 1) },
 		"SetNX":     func() { s.SetNX(k, 1, time.Minute) },
 		"Expire":    func() { s.Expire(k, time.Minute) },
+		"Push": func() {
+			i++
+			var ev redisstore.Event
+			for _, k := range []redisstore.Key{k, k2, k3} {
+				ev.PFAdd(k, i)
+				ev.SparseAdd(k, uint32(i), 3)
+			}
+			s.Push(&ev)
+		},
 	} {
 		if n := testing.AllocsPerRun(5000, fn); n != 0 {
 			t.Errorf("%s: %v allocs, want 0", name, n)
