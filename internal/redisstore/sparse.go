@@ -47,8 +47,9 @@ const (
 // b1 or 0xc000|rem in b2; the slots of a bucket fill from the first.
 // Present already, only its rho slot (alt<<11 | (rem>>9)<<6 | rho, in the
 // same bucket, kept for an f whose low 9 bits are zero) is raised. New,
-// it goes to the bucket with fewer used slots (b1 on a tie, b2 when b1
-// lacks room), its rho slot first when it needs one; when neither has
+// it goes to b1 while b1 holds fewer than 12 slots, then to the bucket
+// with fewer used slots (b1 on a tie, b2 when b1 lacks room), its rho
+// slot first when it needs one; when neither has
 // room the companion becomes SparseFull. The script reads the companion
 // once (GET), works on the 32 bytes of each bucket it touches, and writes
 // the buckets it changed (SETRANGE of 32 bytes each, or one SET of the
@@ -143,7 +144,7 @@ local function add(f, rho)
   local n1, n2 = used(s1), used(s2)
   local n
   b, s, alt, n = b1, s1, 0, n1
-  if n2 < n1 or 16 - n1 < need then b, s, alt, n = b2, s2, 1, n2 end
+  if n1 >= 12 and n2 < n1 or 16 - n1 < need then b, s, alt, n = b2, s2, 1, n2 end
   if 16 - n < need then return false end
   if zero then
     s = put(b, s, n, alt * 2048 + floor(rem / 512) * 64 + rho)
