@@ -689,19 +689,25 @@
 // (same cost); a snapshot encodes every set (16 KiB per dense set) and
 // fsyncs the file, off the recording path. With [WithState] an activity
 // event raises the register copies of its cohort-cell and day sets (and
-// the paying set of a purchase) instead of inserting into local sets, and
-// buffers only writes that would change Redis; money goes to local atomic
-// counters. Measured on a shared 2-core AMD EPYC with redis-server on the
-// same two cores (go test -bench ActivityState ./customer/, 16,384 users
-// already seen, no allocation in either, old and new binaries alternated):
-// an activity event 33.6 ns in memory and 43.2 ns with Redis (1.29x), a
-// purchase 57.4 ns and 70.7 ns (1.23x); from two goroutines 19.4 ns and
-// 26.9 ns (about 1.4x, within noise of the target on two shared cores).
+// the paying set of a purchase) and looks its user up in the sets of
+// fingerprints sent to their companions, until those are full, instead of
+// inserting into local sets, and buffers only writes that would change
+// Redis; money goes to local atomic counters. Measured on a shared 2-core
+// AMD EPYC with redis-server on the same two cores (go test -bench
+// ActivityState ./customer/, users already seen, no allocation in either,
+// old and new binaries alternated, medians of 8 runs): with 16,384 users
+// (full companions) an activity event 33.9 ns in memory and 47.9 ns with
+// Redis (1.41x), a purchase 59.4 ns and 78.9 ns (1.33x), from two
+// goroutines 17.4 ns and 25.0 ns; with 4,096 users (sets in the sparse
+// tier both in memory and in the companions) 68.9 ns and 71.3 ns (1.04x).
 // Sustained ingest of activity events of a million distinct users through
 // one local Redis from one process (BenchmarkActivityRedisIngest,
-// -benchtime=1000000x): about 3.3 million events/s (0.63 million before
-// the register copies), 0 allocations; about 6% of those events need a
-// write, and Redis spends 0.009 µs of PFADD time per event.
+// -benchtime=1000000x): about 3.6 million events/s, 0 allocations; about
+// 6% of those events need a write, and Redis spends 0.008 µs of PFADD time
+// and 0.06 µs of script time per event, the latter to fill the companions
+// of the two keys (about 14,000 fingerprints, then plain PFADDs), which is
+// also why the figure is below the 4.6 to 4.9 million events/s of
+// HyperLogLogs alone.
 //
 // With [WithState] a funnel or goal event is validated as in memory, hashed
 // (and its segment row resolved when it may start an attempt) and copied
