@@ -48,16 +48,19 @@
 // off by 0.5 to 0.8%. PFCOUNT takes over for a figure when
 //   - a companion of one of its keys is full: the key took about 7,000
 //     users (or this replica alone sent it that many);
-//   - the union of the companions does not fit a sparse table (a month of
-//     small days: about 7,000 users in all), or PFCOUNT says the union has
-//     8,000 users or more;
+//   - the union of the companions does not fit the second sparse tier of
+//     the in-memory sets (21-bit fingerprints, 0.049%: a month of small
+//     days up to 10,053 users in all is still counted from them), or
+//     PFCOUNT says the union has 10,500 users or more;
 //   - a companion is corrupt (counted, and reported as the collection's
 //     error), or its count and PFCOUNT disagree by more than 1 + 5% (a key
 //     written by a version without companions, during a rolling upgrade).
 //
 // A key found without its companion when one is first written (a key of
-// an earlier version) gets a full one. Figures over 8,000 users, the
-// heavy ones, are PFCOUNT's as before: same error, same cost.
+// an earlier version) gets a full one. Figures over 10,500 users, the
+// heavy ones, are PFCOUNT's as before: same error, same cost. (In memory
+// a set keeps a second sparse tier up to 10,053 users; a companion holds
+// only the first, about 7,000.)
 //
 // Memory: a companion is a string of 16,384 bytes from its first user
 // until it is full, 20,552 bytes of Redis memory (MEMORY USAGE, Redis
@@ -85,7 +88,7 @@
 //
 // A collection GETs, in the round trip of its PFCOUNTs, the companions of
 // every day of the horizon (but the days of a period whose union was found
-// over 8,000 users), of every cohort cell and of every paying set, but
+// over 10,500 users), of every cohort cell and of every paying set, but
 // those found full: up to 16 KiB each. With a 12-month horizon and only
 // small sets that is about 450 companions, 7 MiB and 55 to 155 ms per
 // collection on that machine; once the sets are large, a few GETs.
