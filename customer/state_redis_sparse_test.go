@@ -255,6 +255,7 @@ func TestActivityRedisSparseFull(t *testing.T) {
 	for d := range days {
 		monthKeys = append(monthKeys, dayKey("month", d))
 	}
+	t.Logf("PFCOUNT of the month's days: %d", c.PFCount(ctx, monthKeys...).Val())
 	p, p2 := h.points(t), h2.points(t)
 	packedUnion := []string{} // counted by the union of the companions
 	tests := []struct {
