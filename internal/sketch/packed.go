@@ -126,6 +126,34 @@ func (p *packedTable) find(f2 uint32) (uint32, bool) {
 	return end, false
 }
 
+// Five 11-bit lanes of a 64-bit word, for comparing five entries at once.
+const (
+	packedLanes = 1 | 1<<11 | 1<<22 | 1<<33 | 1<<44
+	packedHighs = packedLanes << (packedRemBits - 1)
+)
+
+// has reports whether f2 is in p, comparing the entries of its bucket
+// five at a time. Safe without the lock (the caller checks seq).
+func (p *packedTable) has(f2 uint32) bool {
+	b, rem := f2>>packedRemBits, uint64(f2&(1<<packedRemBits-1))
+	i, end := p.bucketRange(b)
+	pat := rem * packedLanes
+	for ; i < end; i += 5 {
+		bit := packedRemBits * i
+		w, sh := bit/64, bit%64
+		win := p.ent[w%(packedEntryWords+1)].Load()>>sh | p.ent[(w+1)%(packedEntryWords+1)].Load()<<(63-sh)<<1
+		x := win ^ pat
+		z := (x - packedLanes) &^ x & packedHighs
+		if k := end - i; k < 5 {
+			z &= 1<<(packedRemBits*k) - 1
+		}
+		if z != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // sideRho returns the register value kept for f2, or 0.
 func (p *packedTable) sideRho(f2 uint32) uint8 {
 	for i := range min(p.sideN.Load(), packedSideMax) {
@@ -144,7 +172,7 @@ func (p *packedTable) contains(f2 uint32, rho uint8) (found, ok bool) {
 	if s&1 != 0 {
 		return false, false
 	}
-	_, found = p.find(f2)
+	found = p.has(f2)
 	if found && f2&(1<<packedTailBits-1) == 0 {
 		found = p.sideRho(f2) >= rho
 	}
