@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,13 +53,8 @@ func sparseEvents(users int, seed uint64) []stateEvent {
 
 // countMetric says whether key is a distinct count.
 func countMetric(key string) bool {
-	for _, m := range []string{customer.MetricActiveUsers, customer.MetricActivePeriodUsers, customer.MetricRetentionCohortSize,
-		customer.MetricRetentionUsers, customer.MetricRevenuePayingUsers} {
-		if strings.HasPrefix(key, m+"{") {
-			return true
-		}
-	}
-	return false
+	return isMetric(key, customer.MetricActiveUsers, customer.MetricActivePeriodUsers, customer.MetricRetentionCohortSize,
+		customer.MetricRetentionUsers, customer.MetricRevenuePayingUsers)
 }
 
 // sparseMatch says whether got, a figure read from Redis, matches want,
@@ -148,36 +142,7 @@ func TestActivityRedisClusterSparse(t *testing.T) {
 // and against each other. It returns how many distinct counts were above
 // 1,536, of how many.
 func checkSparseReplicas(t *testing.T, events []stateEvent, stateOpt func(t *testing.T) customer.Option) (exact, counts int) {
-	ctx := context.Background()
-	mem := newHarness(t)
-	want := newStateActivity(t, "shop", mem)
-	var replicas [3]*customer.Activity
-	var harnesses [3]*harness
-	for i := range replicas {
-		harnesses[i] = newHarness(t)
-		replicas[i] = newStateActivity(t, "shop", harnesses[i], stateOpt(t))
-	}
-	var wg sync.WaitGroup
-	for i := range replicas {
-		wg.Go(func() {
-			for _, e := range events {
-				if e.replica == i {
-					e.apply(ctx, replicas[i])
-				}
-			}
-		})
-	}
-	for _, e := range events {
-		e.apply(ctx, want)
-	}
-	wg.Wait()
-	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for _, r := range replicas {
-		if err := r.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mem, harnesses := feedReplicas(t, events, stateOpt)
 	wantPoints := customerPoints(mem.collect(t))
 	var first map[string]float64
 	for i, h := range harnesses {

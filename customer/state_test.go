@@ -158,8 +158,13 @@ func customerPoints(rm metricdata.ResourceMetrics) map[string]float64 {
 // exactMetric says whether a metric is exact with every store: money and
 // counts of purchases and refunds.
 func exactMetric(key string) bool {
-	for _, m := range []string{customer.MetricRevenueAmount, customer.MetricRevenuePurchases,
-		customer.MetricRevenueRefunds, customer.MetricCohortRevenue, customer.MetricCohortPurchases} {
+	return isMetric(key, customer.MetricRevenueAmount, customer.MetricRevenuePurchases,
+		customer.MetricRevenueRefunds, customer.MetricCohortRevenue, customer.MetricCohortPurchases)
+}
+
+// isMetric says whether key is a point of one of metrics.
+func isMetric(key string, metrics ...string) bool {
+	for _, m := range metrics {
 		if strings.HasPrefix(key, m+"{") {
 			return true
 		}
@@ -198,20 +203,20 @@ func TestActivityRedisClusterReplicas(t *testing.T) {
 	checkReplicas(t, clusterOpt(t, cl.Addrs(), redisstate.WithKeyPrefix("test:replicas:")))
 }
 
-// checkReplicas feeds a third of a random event stream to each of three
-// replicas on the state of stateOpt and every event to one in-memory
-// activity, and compares what they report.
-func checkReplicas(t *testing.T, stateOpt customer.Option) {
+// feedReplicas feeds events to three replicas on the state stateOpt
+// makes, each its third (stateEvent.replica), and every event to one
+// in-memory activity; it flushes the replicas and returns the harnesses of
+// the memory activity and of the replicas.
+func feedReplicas(t *testing.T, events []stateEvent, stateOpt func(t *testing.T) customer.Option) (*harness, [3]*harness) {
+	t.Helper()
 	ctx := context.Background()
-	events := stateEvents(9000, 1500)
-
 	mem := newHarness(t)
 	want := newStateActivity(t, "shop", mem)
 	var replicas [3]*customer.Activity
 	var harnesses [3]*harness
 	for i := range replicas {
 		harnesses[i] = newHarness(t)
-		replicas[i] = newStateActivity(t, "shop", harnesses[i], stateOpt)
+		replicas[i] = newStateActivity(t, "shop", harnesses[i], stateOpt(t))
 	}
 	var wg sync.WaitGroup
 	for i := range replicas {
@@ -227,13 +232,21 @@ func checkReplicas(t *testing.T, stateOpt customer.Option) {
 		e.apply(ctx, want)
 	}
 	wg.Wait()
-	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, r := range replicas {
 		if err := r.Flush(fctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return mem, harnesses
+}
+
+// checkReplicas feeds a third of a random event stream to each of three
+// replicas on the state of stateOpt and every event to one in-memory
+// activity, and compares what they report.
+func checkReplicas(t *testing.T, stateOpt customer.Option) {
+	mem, harnesses := feedReplicas(t, stateEvents(9000, 1500), func(*testing.T) customer.Option { return stateOpt })
 
 	// A replica that started after the others and recorded nothing reports
 	// the same values.

@@ -10,12 +10,10 @@ import (
 	"github.com/kpikit/kpikit/internal/redistest"
 )
 
-// TestEventsDroppedWhole buffers events of three PFADDs each into a
-// 16-command buffer while Redis is down: an event is dropped with all its
-// commands, and the drop counter counts events, not commands. After
-// Redis returns, every event is either written whole (its member is in
-// each of its three sets) or counted as lost: written + lost = sent.
-func TestEventsDroppedWhole(t *testing.T) {
+// downStore returns a stopped Redis server, a store of 16 commands that
+// writes to it every 5 ms, and what the store counted as dropped.
+func downStore(t *testing.T) (*redistest.Server, *redisstore.Store, func() int64) {
+	t.Helper()
 	captureErrors(t)
 	srv := redistest.Start(t)
 	drop, dropped := dropReader(t)
@@ -23,6 +21,16 @@ func TestEventsDroppedWhole(t *testing.T) {
 		redisstore.WithFlushInterval(5*time.Millisecond), redisstore.WithMaxBackoff(50*time.Millisecond),
 		redisstore.WithDropCounter(drop))
 	srv.Stop()
+	return srv, s, dropped
+}
+
+// TestEventsDroppedWhole buffers events of three PFADDs each into a
+// 16-command buffer while Redis is down: an event is dropped with all its
+// commands, and the drop counter counts events, not commands. After
+// Redis returns, every event is either written whole (its member is in
+// each of its three sets) or counted as lost: written + lost = sent.
+func TestEventsDroppedWhole(t *testing.T) {
+	srv, s, dropped := downStore(t)
 	const sent = 200
 	sets := [3]redisstore.Key{s.Key("ev:a"), s.Key("ev:b"), s.Key("ev:c")}
 	for i := range sent {

@@ -304,13 +304,7 @@ func TestSparseMemory(t *testing.T) {
 // and counted once, and after Redis returns each companion counts exactly
 // the events that were not lost.
 func TestSparseEventsDroppedWhole(t *testing.T) {
-	captureErrors(t)
-	srv := redistest.Start(t)
-	drop, dropped := dropReader(t)
-	s := newStore(t, clientAt(t, srv.Addr()), redisstore.WithBufferSize(16),
-		redisstore.WithFlushInterval(5*time.Millisecond), redisstore.WithMaxBackoff(50*time.Millisecond),
-		redisstore.WithDropCounter(drop))
-	srv.Stop()
+	srv, s, dropped := downStore(t)
 	const sent = 200
 	sets := [3]redisstore.Key{s.SparseKey("{ev}:a"), s.SparseKey("{ev}:b"), s.SparseKey("{ev}:c")}
 	for i := range sent {

@@ -2,9 +2,12 @@ package sketch_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"github.com/axiomhq/hyperloglog"
 	"slices"
 	"strconv"
+	"testing"
 
 	"github.com/kpikit/kpikit/internal/sketch"
 )
@@ -60,4 +63,30 @@ func same(a, b *sketch.Set) string {
 		return "encodings differ"
 	}
 	return ""
+}
+
+// checkCorrupt checks that decoding data fails with ErrCorrupt and leaves
+// the set it was decoded into unchanged.
+func checkCorrupt(t *testing.T, data []byte) {
+	t.Helper()
+	s := filled(72, 0, 10)
+	before := mustMarshal(t, s)
+	if err := s.UnmarshalBinary(data); !errors.Is(err, sketch.ErrCorrupt) {
+		t.Fatalf("UnmarshalBinary = %v, want ErrCorrupt", err)
+	}
+	if !bytes.Equal(mustMarshal(t, s), before) {
+		t.Error("a failed UnmarshalBinary changed the set")
+	}
+}
+
+// sameRegisters reports whether s gives the registers of ref.
+func sameRegisters(t *testing.T, s *sketch.Set, ref *hyperloglog.Sketch) bool {
+	t.Helper()
+	sk, err := s.HyperLogLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := sk.MarshalBinary()
+	b, _ := ref.MarshalBinary()
+	return bytes.Equal(a, b)
 }
