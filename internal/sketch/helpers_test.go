@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/axiomhq/hyperloglog"
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/axiomhq/hyperloglog"
 
 	"github.com/kpikit/kpikit/internal/sketch"
 )
