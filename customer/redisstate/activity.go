@@ -149,6 +149,7 @@ type sentSet struct {
 	m      atomic.Pointer[redisstore.HLLMirror]
 	prints atomic.Pointer[sentPrints]
 	full   atomic.Bool // a Read found the companion full
+	marked atomic.Bool // prints.marked, here to spare the hot path a load of prints
 }
 
 // sentPrints are the fingerprints handed over for one companion.
@@ -177,7 +178,7 @@ func (s *sentSet) fresh(reg int, rho uint8) bool {
 // of a key whose companion is full skips the companion's script.
 func (s *sentSet) write(ev *redisstore.Event, k redisstore.Key, h uint64, reg int, rho uint8) {
 	var p *sentPrints
-	full := s.full.Load()
+	full := s.full.Load() || s.marked.Load()
 	if !full {
 		if p = s.prints.Load(); p == nil {
 			s.prints.CompareAndSwap(nil, &sentPrints{set: sketch.NewSparse()})
@@ -199,6 +200,7 @@ func (s *sentSet) write(ev *redisstore.Event, k redisstore.Key, h uint64, reg in
 		f, frho := sketch.Fingerprint(h)
 		ev.SparseAdd(k, f, frho)
 	} else if p.marked.CompareAndSwap(false, true) {
+		s.marked.Store(true)
 		ev.SparseFull(k)
 	}
 }
@@ -210,6 +212,7 @@ func (s *sentSet) reset() {
 	if s.prints.Load() != nil {
 		s.prints.Store(nil)
 	}
+	s.marked.Store(false)
 }
 
 // dayKeys is the key of the active users of one day.
