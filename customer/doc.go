@@ -695,14 +695,14 @@
 // Redis; money goes to local atomic counters. Measured on a shared 2-core
 // AMD EPYC with redis-server on the same two cores (go test -bench
 // ActivityState ./customer/, users already seen, no allocation in either,
-// old and new binaries alternated, medians of 8 runs): with 16,384 users
-// (full companions) an activity event 33.9 ns in memory and 47.9 ns with
-// Redis (1.41x), a purchase 59.4 ns and 78.9 ns (1.33x), from two
-// goroutines 17.4 ns and 25.0 ns; with 4,096 users (sets in the sparse
-// tier both in memory and in the companions) 68.9 ns and 71.3 ns (1.04x).
+// same run, medians of 6): with 16,384 users (full companions) an activity
+// event 34.7 ns in memory and 46.2 ns with Redis (1.33x), a purchase
+// 59.6 ns and 73.8 ns (1.24x), from two goroutines 17.3 ns and 23.3 ns;
+// with 4,096 users (sets in the first sparse tier both in memory and in
+// the companions) 42.5 ns and 57.0 ns (1.34x).
 // Sustained ingest of activity events of a million distinct users through
 // one local Redis from one process (BenchmarkActivityRedisIngest,
-// -benchtime=1000000x): about 3.6 million events/s, 0 allocations; about
+// -benchtime=1000000x): 3.4 to 4.4 million events/s, 0 allocations; about
 // 6% of those events need a write, and Redis spends 0.008 µs of PFADD time
 // and 0.06 µs of script time per event, the latter to fill the companions
 // of the two keys (about 14,000 fingerprints, then plain PFADDs), which is
