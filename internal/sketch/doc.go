@@ -97,7 +97,7 @@
 // when needed, where a dense one reads one register: inserting a user
 // already present into a set of 5,000 costs 5.2 ns against 4.4 ns in the
 // dense registers that held such a set before (BenchmarkInsertTiers, same
-// run, 1.19x). In the second tier it costs 19 ns (a set of 8,500): a
+// run, 1.19x). In the second tier it costs 16 ns (a set of 8,500): a
 // bucket's offset, then its entries compared five at a time. Filling a set with 5,000 new users costs 79 ns per insert
 // against 25 ns, as the first 10,000 users of a set take the lock to be
 // added (and in the second tier move entries). A sparse estimate is a

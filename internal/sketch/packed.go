@@ -141,7 +141,8 @@ func (p *packedTable) has(f2 uint32) bool {
 	for ; i < end; i += 5 {
 		bit := packedRemBits * i
 		w, sh := bit/64, bit%64
-		win := p.ent[w%(packedEntryWords+1)].Load()>>sh | p.ent[(w+1)%(packedEntryWords+1)].Load()<<(63-sh)<<1
+		// i < end <= PackedLimit (bucketRange clamps), so w+1 <= packedEntryWords.
+		win := p.ent[w].Load()>>sh | p.ent[w+1].Load()<<(63-sh)<<1
 		x := win ^ pat
 		z := (x - packedLanes) &^ x & packedHighs
 		if k := end - i; k < 5 {
