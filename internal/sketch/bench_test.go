@@ -255,6 +255,22 @@ func BenchmarkUnion30(b *testing.B) {
 			}
 		})
 	}
+	// One day at a time with an estimate after each, as a rolling window
+	// over sets read from a store is counted: 30 days of 1,000 users.
+	b.Run("incremental", func(b *testing.B) {
+		days := make([]*sketch.Set, 30)
+		for d := range days {
+			days[d] = filled(37, d*300, d*300+1000)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			u := sketch.New()
+			for _, d := range days {
+				u.Merge(d)
+				u.Estimate()
+			}
+		}
+	})
 }
 
 // BenchmarkSize1M reports the bytes a set holds after 1M distinct users.
