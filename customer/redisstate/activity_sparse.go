@@ -113,12 +113,16 @@ func (c *companions) parse(name string, cp *companion) (*sketch.Set, bool) {
 	return nil, false
 }
 
-// union is the union of the companions of keys added one by one.
+// union is the union of the companions of keys added one by one. The
+// sets are merged when an estimate is asked for, all those added since
+// the last one in one sketch.Union: a rolling window of 30 days asked at
+// 1, 7 and 30 days is three unions, not thirty merges.
 type union struct {
-	c     *companions
-	first *sketch.Set // the only set so far
-	set   *sketch.Set // the union, from the second set on
-	bad   bool        // a companion cannot count its key, or the union is dense
+	c       *companions
+	sets    []*sketch.Set // added since the last estimate (the union so far first)
+	merged  *sketch.Set   // the union at the last estimate
+	pending bool          // sets were added since
+	bad     bool          // a companion cannot count its key, or the union is dense
 }
 
 // add adds the companion of key name.
@@ -126,35 +130,36 @@ func (u *union) add(name string) {
 	if u.bad {
 		return
 	}
-	s, ok := u.c.set(name)
-	switch {
+	switch s, ok := u.c.set(name); {
 	case !ok:
 		u.bad = true
-	case s == nil:
-	case u.first == nil:
-		u.first = s
-	case u.set == nil:
-		u.set = sketch.Union(u.first, s)
-	default:
-		u.set.Merge(s)
-	}
-	if u.set != nil && !u.set.Sparse() && !u.set.Packed() {
-		u.bad = true // dense: PFCOUNT counts as well
+	case s != nil:
+		u.sets = append(u.sets, s)
+		u.pending = true
 	}
 }
 
 // estimate returns the estimate of the union so far, and ok false when it
 // cannot count the keys.
 func (u *union) estimate() (n uint64, ok bool) {
-	switch {
-	case u.bad:
+	if u.bad {
 		return 0, false
-	case u.set != nil:
-		return u.set.Estimate(), true
-	case u.first != nil:
-		return u.first.Estimate(), true
 	}
-	return 0, true
+	if u.pending {
+		u.merged = u.sets[0]
+		if len(u.sets) > 1 {
+			u.merged = sketch.Union(u.sets...)
+		}
+		u.sets, u.pending = append(u.sets[:0], u.merged), false
+		if !u.merged.Exact() && !u.merged.Sparse() && !u.merged.Packed() {
+			u.bad = true // dense: PFCOUNT counts as well
+			return 0, false
+		}
+	}
+	if u.merged == nil {
+		return 0, true
+	}
+	return u.merged.Estimate(), true
 }
 
 // figure returns the distinct users of keys whose PFCOUNT is pf and whose
