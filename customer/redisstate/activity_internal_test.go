@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/redistest"
@@ -74,25 +72,7 @@ func newTestActivity(t *testing.T, addr, name string, opts ...Option) *testActiv
 // dropped returns the drop counter of reason.
 func (ta *testActivity) dropped(t *testing.T, reason string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := ta.reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	want := attribute.NewSet(selfobs.ComponentKey.String("customer.activity"), selfobs.ReasonKey.String(reason))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != selfobs.MetricName {
-				continue
-			}
-			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				if p.Attributes.Equals(&want) {
-					return p.Value
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{reason=%s}", selfobs.MetricName, reason)
-	return 0
+	return DropCount(t, ta.reader, "customer.activity", reason)
 }
 
 // testNow is the time of the events of these tests, and its day and

@@ -10,9 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/kpikit/kpikit/customer/redisstate"
 	"github.com/kpikit/kpikit/internal/redistest"
@@ -45,25 +43,7 @@ func newDrops(t *testing.T) *drops {
 // count returns the drops counted with reason.
 func (d *drops) count(t *testing.T, reason string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := d.reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	want := attribute.NewSet(selfobs.ComponentKey.String("test"), selfobs.ReasonKey.String(reason))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != selfobs.MetricName {
-				continue
-			}
-			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				if p.Attributes.Equals(&want) {
-					return p.Value
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s point", reason)
-	return 0
+	return redisstate.DropCount(t, d.reader, "test", reason)
 }
 
 func newStore(t *testing.T, prefix string) *redisstate.Store {
@@ -84,6 +64,24 @@ type completion struct {
 	Elapsed time.Duration
 }
 
+// completions records what a progress state reports as completed.
+type completions struct {
+	mu   sync.Mutex
+	list []completion
+}
+
+func (c *completions) add(row string, elapsed time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = append(c.list, completion{row, elapsed})
+}
+
+func (c *completions) get() []completion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.list
+}
+
 // TestProgressPushRead drives the boundary directly: events start
 // attempts only with a row, join the attempt less than a window after its
 // start (an earlier event counts at the start), follow the rule table,
@@ -93,16 +91,10 @@ type completion struct {
 func TestProgressPushRead(t *testing.T) {
 	st := newStore(t, "test:push:")
 	d := newDrops(t)
-	var mu sync.Mutex
-	var done []completion
+	var done completions
 	p, err := st.NewProgress(shared.ProgressConfig{
 		Kind: shared.GoalProgress, Name: "g", Steps: 2, Window: time.Hour, CountEvents: true, Rules: anyOrder,
-		Unavailable: d.unavailable, Closed: d.closed,
-		Completed: func(row string, elapsed time.Duration) {
-			mu.Lock()
-			done = append(done, completion{row, elapsed})
-			mu.Unlock()
-		},
+		Unavailable: d.unavailable, Closed: d.closed, Completed: done.add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,12 +135,10 @@ func TestProgressPushRead(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
-	mu.Lock()
 	wantDone := []completion{{"rA", 2 * time.Second}, {"rB", 3599 * time.Second}}
-	if diff := cmp.Diff(wantDone, done); diff != "" {
+	if diff := cmp.Diff(wantDone, done.get()); diff != "" {
 		t.Errorf("completed (-want +got):\n%s", diff)
 	}
-	mu.Unlock()
 
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -225,15 +215,10 @@ func TestNewProgressErrors(t *testing.T) {
 func TestProgressAllSteps(t *testing.T) {
 	st := newStore(t, "test:steps:")
 	const n = shared.MaxProgressSteps
-	var mu sync.Mutex
-	var done []completion
+	var done completions
 	p, err := st.NewProgress(shared.ProgressConfig{
 		Kind: shared.FunnelProgress, Name: "f", Steps: n, Window: time.Hour, CountEvents: true, Rules: anyOrder,
-		Completed: func(row string, elapsed time.Duration) {
-			mu.Lock()
-			done = append(done, completion{row, elapsed})
-			mu.Unlock()
-		},
+		Completed: done.add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -269,9 +254,7 @@ func TestProgressAllSteps(t *testing.T) {
 	if diff := cmp.Diff(map[string]*shared.ProgressCounts{"r": want}, got); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]completion{{"r", (n - 1) * time.Second}}, done); diff != "" {
+	if diff := cmp.Diff([]completion{{"r", (n - 1) * time.Second}}, done.get()); diff != "" {
 		t.Errorf("completed (-want +got):\n%s", diff)
 	}
 }
