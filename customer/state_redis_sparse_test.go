@@ -146,34 +146,13 @@ func checkSparseReplicas(t *testing.T, events []stateEvent, stateOpt func(t *tes
 	wantPoints := customerPoints(mem.collect(t))
 	var first map[string]float64
 	for i, h := range harnesses {
-		got := customerPoints(h.collect(t))
-		for k, w := range wantPoints {
-			g, ok := got[k]
-			switch {
-			case !ok:
-				t.Errorf("replica %d: %s missing, want %v", i, k, w)
-			case !sparseMatch(k, g, w):
-				t.Errorf("replica %d: %s = %v, want %v", i, k, g, w)
-			}
-			if i == 0 && countMetric(k) {
-				counts++
-				if w > 1536 {
-					exact++
-				}
-			}
-		}
-		for k, g := range got {
-			if _, ok := wantPoints[k]; !ok {
-				t.Errorf("replica %d: unexpected %s = %v", i, k, g)
-			}
-		}
-		if first == nil {
-			first = got
-			continue
-		}
-		for k, g := range got {
-			if first[k] != g {
-				t.Errorf("replica %d: %s = %v, replica 0 says %v", i, k, g, first[k])
+		checkReplica(t, i, customerPoints(h.collect(t)), wantPoints, sparseMatch, &first)
+	}
+	for k, w := range wantPoints {
+		if countMetric(k) {
+			counts++
+			if w > 1536 {
+				exact++
 			}
 		}
 	}

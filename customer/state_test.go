@@ -266,28 +266,37 @@ func checkReplicas(t *testing.T, stateOpt customer.Option) {
 		if dropped := flatten(rm)[`kpikit.dropped{kpikit.component=customer.activity,reason=store_unavailable}`]; dropped != 0 {
 			t.Errorf("replica %d dropped %v writes", i, dropped)
 		}
-		for k, w := range wantPoints {
-			g, ok := got[k]
-			switch {
-			case !ok:
-				t.Errorf("replica %d: %s missing, want %v", i, k, w)
-			case !within(k, g, w):
-				t.Errorf("replica %d: %s = %v, want %v", i, k, g, w)
-			}
+		checkReplica(t, i, got, wantPoints, within, &first)
+	}
+}
+
+// checkReplica compares the points of replica i with those of memory,
+// want, point by point with match, and with those of the first replica
+// checked, *first (set by the first call): every replica must report the
+// same figures.
+func checkReplica(t *testing.T, i int, got, want map[string]float64, match func(key string, got, want float64) bool, first *map[string]float64) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("replica %d: %s missing, want %v", i, k, w)
+		case !match(k, g, w):
+			t.Errorf("replica %d: %s = %v, want %v", i, k, g, w)
 		}
-		for k, g := range got {
-			if _, ok := wantPoints[k]; !ok {
-				t.Errorf("replica %d: unexpected %s = %v", i, k, g)
-			}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("replica %d: unexpected %s = %v", i, k, g)
 		}
-		if first == nil {
-			first = got
-			continue
-		}
-		for k, g := range got {
-			if first[k] != g {
-				t.Errorf("replica %d: %s = %v, replica 0 says %v", i, k, g, first[k])
-			}
+	}
+	if *first == nil {
+		*first = got
+		return
+	}
+	for k, g := range got {
+		if (*first)[k] != g {
+			t.Errorf("replica %d: %s = %v, replica 0 says %v", i, k, g, (*first)[k])
 		}
 	}
 }
