@@ -91,33 +91,18 @@ func (s *Set) mergeBulkLocked(views []view) {
 			s.replaceLocked(view{d: d}, 0)
 			return
 		}
-		each := func(yield func(f uint32, rho uint8) bool) {
-			for i, w := range bm {
-				for ; w != 0; w &= w - 1 {
-					f := uint32(i*64 + bits.TrailingZeros64(w))
-					_, rho := register(f)
-					if rho == 0 {
-						rho = side[f]
-					}
-					if !yield(f, rho) {
-						return
-					}
-				}
-			}
-		}
+		each := setBits(bm[:], register, side)
 		sp, n := new(sparseTable), uint32(0)
 		fits := d23 <= sparseBuckets*bucketSlots
-		each(func(f uint32, rho uint8) bool {
-			if !fits {
-				return false
-			}
-			var added bool
-			added, fits = sp.add(f, rho)
-			if added {
-				n++
-			}
-			return fits
-		})
+		if fits {
+			each(func(f uint32, rho uint8) bool {
+				var added bool
+				if added, fits = sp.add(f, rho); added {
+					n++
+				}
+				return fits
+			})
+		}
 		if fits {
 			s.replaceLocked(view{sp: sp}, n)
 			return
@@ -143,24 +128,31 @@ func (s *Set) mergeBulkLocked(views []view) {
 			}
 		})
 	}
-	if pk := buildPacked(func(yield func(f2 uint32, rho uint8) bool) {
-		for i, w := range bm {
-			for ; w != 0; w &= w - 1 {
-				f2 := uint32(i*64 + bits.TrailingZeros64(w))
-				_, rho := packedRegister(f2)
-				if rho == 0 {
-					rho = side[f2]
-				}
-				if !yield(f2, rho) {
-					return
-				}
-			}
-		}
-	}); pk != nil {
+	if pk := buildPacked(setBits(bm[:], packedRegister, side)); pk != nil {
 		s.replaceLocked(view{pk: pk}, 0)
 		return
 	}
 	s.replaceLocked(view{d: d}, 0)
+}
+
+// setBits returns the sequence of the fingerprints set in bm, ascending,
+// with their register values: the one a fingerprint determines (reg), else
+// the one side keeps for it.
+func setBits(bm []uint64, reg func(f uint32) (idx uint32, rho uint8), side map[uint32]uint8) func(yield func(f uint32, rho uint8) bool) {
+	return func(yield func(f uint32, rho uint8) bool) {
+		for i, w := range bm {
+			for ; w != 0; w &= w - 1 {
+				f := uint32(i*64 + bits.TrailingZeros64(w))
+				_, rho := reg(f)
+				if rho == 0 {
+					rho = side[f]
+				}
+				if !yield(f, rho) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // distinct21 returns the number of second-tier fingerprints of the
