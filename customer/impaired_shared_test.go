@@ -39,26 +39,16 @@ func TestImpairedRedisReplicas(t *testing.T) {
 		t.Helper()
 		flushAll(t, fs[0], fs[1])
 	}
-	on := func(u int) *customer.Funnel { return fs[u%2] }
-	for i := range 10 {
-		on(i).Step(bg, uid(i), "visit", "web")
-	}
-	flush()
-	for i := range 7 {
-		if i < 4 { // the failure on the other replica than the visit
-			failing("500", func(ctx context.Context) { on(i+1).Step(ctx, uid(i), "cart") })
-		} else {
-			on(i+1).Step(bg, uid(i), "cart")
+	// Cart on the other replica than the visit and the payment.
+	checkoutSteps(func(step string, u int) *customer.Funnel {
+		if step == "cart" {
+			u++
 		}
-	}
-	flush()
-	for _, i := range []int{0, 4, 5, 6} {
-		on(i).Step(bg, uid(i), "pay")
-	}
+		return fs[u%2]
+	}, flush)
 	// User 7 visited on replica 1; a payment fails on replica 0 before
 	// cart is reached: impaired at visit, the furthest step.
-	flush()
-	failing("503", func(ctx context.Context) { on(0).Link(ctx, uid(7)) })
+	failing("503", func(ctx context.Context) { fs[0].Link(ctx, uid(7)) })
 	flush()
 
 	const web = "device=web"
@@ -86,19 +76,7 @@ func TestImpairedRedisReplicas(t *testing.T) {
 	h := newHarness(t)
 	f := closingFunnel(t, "checkout", steps, customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device"), customer.WithRevenueFrom(a))
-	for i := range 10 {
-		f.Step(bg, uid(i), "visit", "web")
-	}
-	for i := range 7 {
-		if i < 4 {
-			failing("500", func(ctx context.Context) { f.Step(ctx, uid(i), "cart") })
-		} else {
-			f.Step(bg, uid(i), "cart")
-		}
-	}
-	for _, i := range []int{0, 4, 5, 6} {
-		f.Step(bg, uid(i), "pay")
-	}
+	checkoutSteps(func(string, int) *customer.Funnel { return f }, func() {})
 	failing("503", func(ctx context.Context) { f.Link(ctx, uid(7)) })
 	if diff := cmp.Diff(want, failurePoints(h.points(t))); diff != "" {
 		t.Errorf("memory (-want +got):\n%s", diff)

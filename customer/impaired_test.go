@@ -66,6 +66,30 @@ func failurePoints(p map[string]float64) map[string]float64 {
 	return out
 }
 
+// checkoutSteps plays the steps of TestImpairedDeterministic on the
+// funnels on picks, by step and user: 10 users visit on segment "web", 7 of
+// them reach cart, users 0 to 3 in requests that fail with 500, and users
+// 0 (impaired) and 4 to 6 (clean) pay. between runs after each step.
+func checkoutSteps(on func(step string, user int) *customer.Funnel, between func()) {
+	bg := context.Background()
+	for i := range 10 {
+		on("visit", i).Step(bg, uid(i), "visit", "web")
+	}
+	between()
+	for i := range 7 {
+		if i < 4 {
+			failing("500", func(ctx context.Context) { on("cart", i).Step(ctx, uid(i), "cart") })
+		} else {
+			on("cart", i).Step(bg, uid(i), "cart")
+		}
+	}
+	between()
+	for _, i := range []int{0, 4, 5, 6} {
+		on("pay", i).Step(bg, uid(i), "pay")
+	}
+	between()
+}
+
 // TestImpairedDeterministic: 10 users reach the first step, 7 the second,
 // 4 of those in requests that fail with 500 at it, then 3 clean users and
 // 1 impaired one reach the last step.
@@ -75,20 +99,7 @@ func TestImpairedDeterministic(t *testing.T) {
 	steps := []string{"visit", "cart", "pay"}
 	f := closingFunnel(t, "checkout", steps, customer.WithMeterProvider(h.mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device"))
-	bg := context.Background()
-	for i := range 10 {
-		f.Step(bg, uid(i), "visit", "web")
-	}
-	for i := range 7 {
-		if i < 4 {
-			failing("500", func(ctx context.Context) { f.Step(ctx, uid(i), "cart") })
-		} else {
-			f.Step(bg, uid(i), "cart")
-		}
-	}
-	for _, i := range []int{0, 4, 5, 6} { // user 0 impaired, 4 to 6 clean
-		f.Step(bg, uid(i), "pay")
-	}
+	checkoutSteps(func(string, int) *customer.Funnel { return f }, func() {})
 
 	// Step users 10, 7, 4; impaired attempts 4, 4, 1 at the steps.
 	const users0, usersLast, imp0, impLast = 10.0, 4.0, 4.0, 1.0
