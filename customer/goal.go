@@ -76,7 +76,7 @@ type Goal struct {
 // no goal is returned, and nothing is left running.
 func NewGoal(name string, opts ...Option) (*Goal, error) {
 	c, err := newConfig(opts)
-	errs := []error{err, c.misplaced(funnelOnlyNotGoal, "NewGoal")}
+	errs := []error{err, c.misplaced(funnelOnlyNotGoal|periodOptions, "NewGoal")}
 	if !validName(name) {
 		errs = append(errs, invalidf("goal name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
 	}

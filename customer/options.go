@@ -137,8 +137,12 @@ type config struct {
 	// Goal only.
 	slos []slo.SLO
 
+	// Activity only.
+	lifecycle bool // WithLifecycle
+
 	// Funnel only.
 	revenueFrom *Activity
+	exclusions  []exclusion // WithExclusion
 
 	given optionSet // options that were given, for recorder-aware checks
 	errs  []error   // of options whose value cannot work, such as a nil client
@@ -151,7 +155,7 @@ func (c config) fail(err error) config {
 }
 
 // optionSet records which recorder-specific options were given.
-type optionSet uint16
+type optionSet uint32
 
 const (
 	givenWindow optionSet = 1 << iota
@@ -169,15 +173,19 @@ const (
 	givenMaxUsers
 	givenSLOs
 	givenRevenueFrom
+	givenLifecycle
+	givenExclusion
 
 	// funnelOnly are the options of funnels and goals only.
 	funnelOnly = givenWindow | givenOrder | givenSegments | givenValueLimit | givenBuckets
 	// activityOnly are the options of [NewActivity] only.
-	activityOnly = givenPeriod | givenHorizon | givenLocation | givenCurrencies | givenScale
+	activityOnly = givenCurrencies | givenScale | givenLifecycle
+	// periodOptions are the options of activities and funnels.
+	periodOptions = givenPeriod | givenHorizon | givenLocation
 	// goalOnly are the options of [NewGoal] only.
 	goalOnly = givenSLOs
 	// funnelOnlyNotGoal are the options of [NewFunnel] only.
-	funnelOnlyNotGoal = givenRevenueFrom
+	funnelOnlyNotGoal = givenRevenueFrom | givenExclusion
 )
 
 var optionNames = []struct {
@@ -190,6 +198,7 @@ var optionNames = []struct {
 	{givenCurrencies, "WithCurrencies"}, {givenScale, "WithScale"},
 	{givenSnapshot, "WithSnapshot"}, {givenState, "WithState"},
 	{givenSLOs, "WithSLOs"}, {givenRevenueFrom, "WithRevenueFrom"},
+	{givenLifecycle, "WithLifecycle"}, {givenExclusion, "WithExclusion"},
 }
 
 // misplaced returns an error naming every option of set that was given to
@@ -601,4 +610,40 @@ func newActivityConfig(opts []Option) (config, []money.Unit, error) {
 		units = append(units, u)
 	}
 	return c, units, errors.Join(errs...)
+}
+
+// WithLifecycle applies to [NewActivity]. It keeps, for each user under
+// the user cap ([WithMaxUsers]), the periods and days the user was active,
+// and reports lifecycle (new, returning, resurrecting and dormant users
+// per period) and the stickiness distribution (users active on exactly 1,
+// 2, … of the last 7 and 30 days). See the package documentation,
+// "Lifecycle and stickiness".
+func WithLifecycle() Option {
+	return optionFunc(func(c config) config {
+		c.lifecycle = true
+		c.given |= givenLifecycle
+		return c
+	})
+}
+
+// exclusion is one WithExclusion: an attempt in which event happens after
+// step from was reached and before step to was reached leaves the funnel.
+type exclusion struct {
+	event    string
+	from, to string
+}
+
+// WithExclusion applies to [NewFunnel]. It declares event, recorded with
+// [Funnel.Step] like a step, as an exclusion between steps from and to
+// (names of the funnel's steps, from before to): an attempt in which
+// event happens once from was reached and before to was reached leaves
+// the funnel, as PostHog's exclusion steps define it. See the package
+// documentation, "Funnels by entry period". It may be given more than
+// once.
+func WithExclusion(event, from, to string) Option {
+	return optionFunc(func(c config) config {
+		c.exclusions = append(c.exclusions[:len(c.exclusions):len(c.exclusions)], exclusion{event, from, to})
+		c.given |= givenExclusion
+		return c
+	})
 }
