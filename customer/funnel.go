@@ -56,6 +56,9 @@ type Funnel struct {
 
 	users      metric.Int64ObservableCounter
 	conversion metric.Float64ObservableGauge
+	// By entry period (WithPeriod); nil without.
+	periodUsers      metric.Int64ObservableGauge
+	periodConversion metric.Float64ObservableGauge
 	tracked    metric.Int64ObservableUpDownCounter
 	nameOpt    []metric.ObserveOption
 
@@ -111,8 +114,13 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		}
 		index[s] = i
 	}
+	excl, err := checkPeriodOptions(c, name, index)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for i, x := range c.exclusions {
+		index[x.event] = len(steps) + i
 	}
 
 	f := &Funnel{
@@ -161,13 +169,25 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		metric.WithDescription("Estimated revenue that failed requests put at risk: lost users times the ARPPU of the current period, in major units of the currency."))
 	errs = append(errs, err)
 
+	instruments := []metric.Observable{f.users, f.conversion, f.tracked,
+		f.impairedUsers, f.impairedSteps, f.lost, f.atRisk}
+	if excl != nil {
+		f.periodUsers, err = m.Int64ObservableGauge(MetricFunnelPeriodUsers,
+			metric.WithUnit("{user}"),
+			metric.WithDescription("Users who entered the funnel in the period and reached the step, each counted once at the furthest step of any window that starts at one of their entries."))
+		errs = append(errs, err)
+		f.periodConversion, err = m.Float64ObservableGauge(MetricFunnelPeriodConversion,
+			metric.WithUnit("1"),
+			metric.WithDescription("Users of the period who reached the step divided by those who entered the funnel in it."))
+		errs = append(errs, err)
+		instruments = append(instruments, f.periodUsers, f.periodConversion)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	// Registered before anything starts, so that its failure leaves nothing
 	// to stop; it reports nothing until the state exists.
-	reg, err := m.RegisterCallback(f.col.callback, f.users, f.conversion, f.tracked,
-		f.impairedUsers, f.impairedSteps, f.lost, f.atRisk)
+	reg, err := m.RegisterCallback(f.col.callback, instruments...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +200,9 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		f.rows.impaired = inMemory
 		s := newProgressStore(c, len(steps), f.rows, drops, ttc)
 		s.imp = newImpairments(f.rows, f.steps, &f.links)
+		if excl != nil {
+			s.pf = newPeriodFunnel(c, len(steps), f.rows, excl, dropped.Reason("beyond_horizon"))
+		}
 		return s
 	}
 	f.store = newStore()
@@ -239,6 +262,9 @@ func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 		}
 	})
 	o.ObserveInt64(f.tracked, f.store.tracked.Load(), f.nameOpt...)
+	if pf := f.store.pf; pf != nil {
+		pf.observe(o, f.periodUsers, f.periodConversion, f.steps)
+	}
 	if failures {
 		f.store.imp.observe(o, f.impairedUsers)
 		f.observeAtRisk(o, lost)
@@ -349,6 +375,10 @@ func (f *Funnel) record(ctx context.Context, now, at int64, user, step string, s
 	k, ok := f.index[step]
 	if !ok {
 		f.store.drops.unknownStep.Add(ctx, 1)
+		return
+	}
+	if k >= len(f.steps) { // an exclusion: no step, no link
+		f.store.record(ctx, now, at, user, k, nil)
 		return
 	}
 	if !f.store.record(ctx, now, at, user, k, segments) {

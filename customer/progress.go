@@ -31,6 +31,7 @@ type attempt struct {
 	mask     uint32 // bit i: step i reached
 	ended    bool   // strict order broke the attempt; it waits for expiry
 	impaired bool   // a failed request impaired it: shard.impaired holds the steps
+	per      []int64 // entries by period (WithPeriod; funnel_period.go)
 }
 
 // outcome is what one event did.
@@ -189,6 +190,7 @@ type progressStore struct {
 	ttc      metric.Float64Histogram
 	remote   shared.Progress // non-nil: progress kept in a shared state
 	imp      *impairments    // non-nil: a funnel, which counts impaired attempts (error types only in a shared state)
+	pf       *periodFunnel   // non-nil: a funnel's figures by entry period (WithPeriod)
 
 	idMu sync.Mutex
 	byID map[string]*row // rows by their id in the shared state; guarded by idMu
@@ -278,7 +280,12 @@ func (s *progressStore) record(ctx context.Context, now, at int64, user string, 
 	if s.remote != nil {
 		return s.pushShared(ctx, now, at, user, k, segs)
 	}
-	_, st := s.apply(ctx, now, at, user, k, segs, true)
+	var st status
+	if k < s.steps {
+		_, st = s.apply(ctx, now, at, user, k, segs, true)
+	} else {
+		st = s.exclude(now, at, user, k-s.steps)
+	}
 	switch st {
 	case stLate:
 		s.drops.late.Add(ctx, 1)
@@ -327,7 +334,11 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 		return outcome{reached: -1}, stLate
 	}
 	a := sh.users[user]
+	eventAt := at
 	at, p := place(a, at, s.window, k, s.order)
+	if p != starts && a != nil && s.pf != nil {
+		s.pf.apply(ctx, a, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return s.rowFor(ctx, sh, segs) })
+	}
 	switch p {
 	case joins:
 		r := a.row
@@ -360,11 +371,36 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 	if a.impaired {
 		delete(sh.impaired, a)
 	}
-	*a = attempt{start: at, row: r}
+	*a = attempt{start: at, row: r, per: a.per}
+	if s.pf != nil {
+		s.pf.apply(ctx, a, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return r })
+	}
 	o := advance(a, k, s.steps, s.order)
 	sh.mu.Unlock()
 	s.count(ctx, r, k, o, 0, false)
 	return o, stOK
+}
+
+// exclude applies exclusion x at event time at to user's entries by
+// period; a user not tracked has none.
+func (s *progressStore) exclude(now, at int64, user string, x int) status {
+	wm, ok := s.admitTime(now, at)
+	if !ok {
+		return stLate
+	}
+	sh := &s.shards[maphash.String(s.seed, user)%numShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if wm >= sh.nextSweep {
+		s.sweep(sh, wm)
+	}
+	if at < sh.swept-s.window {
+		return stLate
+	}
+	if a := sh.users[user]; a != nil {
+		s.pf.apply(context.Background(), a, at, s.pf.periodOf(at), -1, x, nil)
+	}
+	return stOK
 }
 
 // rowFor resolves segment values to their row, through the shard's cache.
@@ -423,9 +459,13 @@ func (s *progressStore) sweep(sh *shard, wm int64) {
 	}
 	sh.swept = wm
 	cut := wm - 2*s.window
+	var qc int64
+	if s.pf != nil {
+		qc = s.pf.periodOf(max(cut, 0))
+	}
 	var n int64
 	for u, a := range sh.users {
-		if a.start <= cut {
+		if a.start <= cut && (s.pf == nil || s.pf.prune(a, qc)) {
 			if a.impaired {
 				delete(sh.impaired, a)
 			}

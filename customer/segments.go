@@ -113,6 +113,7 @@ type row struct {
 	impaired []atomic.Int64 // impaired attempts that reached each step (funnels in memory only)
 	opts     rowOpts
 	id       string // the row's id in a shared state (rowTable.ids); "" without one
+	idx      int32  // index in rowTable.list
 }
 
 // rowOpts are the prebuilt measurement options of a row, so that neither
@@ -192,6 +193,7 @@ func (t *rowTable) get(k comboKey) *row {
 	if t.ids {
 		r.id = t.rowID(k)
 	}
+	r.idx = int32(len(t.list))
 	t.byKey[k] = r
 	t.list = append(t.list, r)
 	return r
@@ -206,6 +208,13 @@ func (t *rowTable) attrs(k comboKey, extra int) []attribute.KeyValue {
 		attrs = append(attrs, d.key.String(d.value(k[i])))
 	}
 	return attrs
+}
+
+// byIndex returns the row of index i.
+func (t *rowTable) byIndex(i int32) *row {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.list[i]
 }
 
 // each calls fn for every row, in creation order.
