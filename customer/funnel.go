@@ -59,8 +59,8 @@ type Funnel struct {
 	// By entry period (WithPeriod); nil without.
 	periodUsers      metric.Int64ObservableGauge
 	periodConversion metric.Float64ObservableGauge
-	tracked    metric.Int64ObservableUpDownCounter
-	nameOpt    []metric.ObserveOption
+	tracked          metric.Int64ObservableUpDownCounter
+	nameOpt          []metric.ObserveOption
 
 	// Cost of failures (impaired.go).
 	links                        requestLinks
