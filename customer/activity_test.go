@@ -330,7 +330,7 @@ func TestActivityConfigErrors(t *testing.T) {
 		t.Errorf("empty name: %v", err)
 	}
 	if _, err := customer.NewFunnel("f", []string{"a", "b"}, customer.WithHorizon(3)); err == nil ||
-		!strings.Contains(err.Error(), "WithHorizon does not apply to funnels and goals") {
+		!strings.Contains(err.Error(), "WithHorizon applies to the figures by entry period: give WithPeriod too") {
 		t.Errorf("funnel with WithHorizon: %v", err)
 	}
 	if _, err := customer.NewGoal("g", customer.WithCurrencies("USD")); !errors.Is(err, customer.ErrInvalidConfig) {

@@ -181,17 +181,110 @@ func BenchmarkFunnelMemory(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
 	ids := userIDs(n) // allocated before the baseline: only the funnel's state counts
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		f, _, at := benchFunnel(b, false)
-		for i, id := range ids {
-			f.StepAt(ctx, at, id, "s1", "ios", fmt.Sprint("plan", i%4))
+	for _, v := range []struct {
+		name string
+		opts []customer.Option
+	}{
+		{"attempts", nil},
+		{"by_period", []customer.Option{customer.WithPeriod(customer.Day)}},
+		{"by_period_any", []customer.Option{customer.WithPeriod(customer.Day), customer.WithOrder(customer.Any)}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				f, _, at := benchFunnel(b, false, v.opts...)
+				for i, id := range ids {
+					f.StepAt(ctx, at, id, "s1", "ios", fmt.Sprint("plan", i%4))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/user")
+				runtime.KeepAlive(f)
+			}
+		})
+	}
+}
+
+// BenchmarkFunnelStepByPeriod compares Step on a funnel with figures by
+// entry period (WithPeriod) with the same funnel without them, in one
+// run: tracked users repeating a step, and tracked users advancing.
+func BenchmarkFunnelStepByPeriod(b *testing.B) {
+	ctx := context.Background()
+	const nUsers = 1 << 14
+	ids := userIDs(nUsers)
+	for _, v := range []struct {
+		name string
+		opts []customer.Option
+	}{
+		{"attempts", nil},
+		{"by_period", []customer.Option{customer.WithPeriod(customer.Day)}},
+		{"by_period_exclusion", []customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "s1", "s5")}},
+	} {
+		b.Run("tracked_repeat/"+v.name, func(b *testing.B) {
+			f, _, at := benchFunnel(b, true, v.opts...)
+			for _, id := range ids {
+				f.StepAt(ctx, at, id, "s1", "ios", "pro")
+				f.StepAt(ctx, at, id, "s2", "ios", "pro")
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				f.Step(ctx, ids[i%nUsers], "s2", "ios", "pro")
+			}
+		})
+		b.Run("tracked_advance/"+v.name, func(b *testing.B) {
+			steps := []string{"s2", "s3", "s4", "s5"}
+			var f *customer.Funnel
+			var at time.Time
+			reset := func() {
+				f, _, at = benchFunnel(b, true, v.opts...)
+				for _, id := range ids {
+					f.StepAt(ctx, at, id, "s1", "ios", "pro")
+				}
+			}
+			reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				round := (i / nUsers) % len(steps)
+				if i > 0 && i%(nUsers*len(steps)) == 0 {
+					b.StopTimer()
+					reset()
+					b.StartTimer()
+				}
+				f.StepAt(ctx, at, ids[i%nUsers], steps[round])
+			}
+		})
+	}
+}
+
+// BenchmarkFunnelPeriodCollect collects a funnel with figures by entry
+// day for 12 days, 5 steps and 20 values of one segment dimension (1,200
+// user points, 960 conversion points) through the SDK's ManualReader.
+func BenchmarkFunnelPeriodCollect(b *testing.B) {
+	ctx := context.Background()
+	h := newHarness(b)
+	day := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	last := day.Add(11 * 24 * time.Hour)
+	steps := []string{"s1", "s2", "s3", "s4", "s5"}
+	f := mustFunnel(b, "bench", steps, customer.WithMeterProvider(h.mp), customer.WithSegments("channel"),
+		customer.WithPeriod(customer.Day), customer.WithHorizon(12), customer.WithWindow(time.Hour),
+		customer.WithClock(func() time.Time { return last }))
+	for d := range 12 {
+		at := day.Add(time.Duration(d) * 24 * time.Hour)
+		for u := range 200 {
+			id, ch := strconv.Itoa(d*1000+u), "channel-"+strconv.Itoa(u%20)
+			for _, s := range steps[:1+u%5] {
+				f.StepAt(ctx, at, id, s, ch)
+			}
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/user")
-		runtime.KeepAlive(f)
+	}
+	if got := len(only(h.points(b), customer.MetricFunnelPeriodUsers)); got != 12*5*20 {
+		b.Fatalf("%d user points by period, want %d", got, 12*5*20)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.collect(b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestFunnelEcommerceDataset(t *testing.T) {
 
 	h := newHarness(t)
 	f := mustFunnel(t, "ecommerce", steps, customer.WithMeterProvider(h.mp),
-		customer.WithSegments("device", "sex"),
+		customer.WithSegments("device", "sex"), customer.WithPeriod(customer.Week), customer.WithHorizon(20),
 		customer.WithClock(func() time.Time { return time.Date(2015, 5, 1, 0, 0, 0, 0, time.UTC) }))
 	ctx := context.Background()
 	for _, u := range us {
@@ -123,6 +124,35 @@ func TestFunnelEcommerceDataset(t *testing.T) {
 		{"Mobile", func(d, _ string) bool { return d == "Mobile" }, []float64{30200, 15100, 3020, 302}},
 		{"Female", func(_, s string) bool { return s == "Female" }, []float64{45075, 22676, 3100, 241}},
 		{"Male", func(_, s string) bool { return s == "Male" }, []float64{45325, 22524, 2930, 211}},
+	}
+	// The same counts, summed over the entry weeks of the figures by
+	// entry period: every user enters once.
+	byWeek := func(match func(device, sex string) bool) []float64 {
+		out := make([]float64, len(steps))
+		for k, v := range only(p, customer.MetricFunnelPeriodUsers+"{") {
+			for _, c := range combos {
+				if match(c[0], c[1]) && strings.Contains(k, "{device="+c[0]+",") && strings.Contains(k, ",sex="+c[1]+"}") {
+					for i, s := range steps {
+						if strings.Contains(k, "funnel.step="+s+",") {
+							out[i] += v
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	weeks := map[string]bool{}
+	for k := range only(p, customer.MetricFunnelPeriodUsers+"{") {
+		weeks[strings.SplitN(k[strings.Index(k, "period="):], ",", 2)[0]] = true
+	}
+	if len(weeks) != 18 {
+		t.Errorf("figures by entry period cover %d weeks, want the 18 ISO weeks 2015-W01 to 2015-W18", len(weeks))
+	}
+	for _, seg := range published {
+		if diff := cmp.Diff(seg.want, byWeek(seg.match)); diff != "" {
+			t.Errorf("segment %s: users per step summed over entry weeks (-published +got):\n%s", seg.segment, diff)
+		}
 	}
 	counts := map[string][]float64{}
 	for _, seg := range published {

@@ -2,7 +2,10 @@ package customer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -482,4 +485,152 @@ func checkPeriodOptions(c config, name string, index map[string]int) ([]exclRang
 		}
 	}
 	return excl, errors.Join(errs...)
+}
+
+// periodsTag starts the section of the entries by period in a snapshot
+// (progress_state.go); the failures section before it starts with its
+// version, 1.
+const periodsTag = 'P'
+
+// periodsVersion is the version of the section of the entries by period.
+const periodsVersion = 1
+
+// appendState appends the section of the entries by period: the counts of
+// every period and row (rows by their position in index), then each
+// user's entries.
+func (pf *periodFunnel) appendState(b []byte, s *progressStore, index map[*row]uint64) []byte {
+	b = append(b, periodsTag)
+	b = binary.AppendUvarint(b, periodsVersion)
+	b = binary.AppendUvarint(b, uint64(pf.unit))
+	b = appendString(b, pf.loc.String())
+	b = binary.AppendUvarint(b, uint64(pf.block))
+	b = binary.AppendUvarint(b, uint64(pf.steps))
+	var periods []*ring.Entry[periodCounts]
+	pf.counts.Each(pf.counts.Top(), func(e *ring.Entry[periodCounts]) { periods = append(periods, e) })
+	b = binary.AppendUvarint(b, uint64(len(periods)))
+	for _, e := range periods {
+		b = binary.AppendVarint(b, e.Index)
+		e.V.mu.RLock()
+		var list []*periodRow
+		for _, pr := range e.V.list {
+			if _, ok := index[pr.row]; ok { // not a row created since the rows were written
+				list = append(list, pr)
+			}
+		}
+		e.V.mu.RUnlock()
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, pr := range list {
+			b = binary.AppendUvarint(b, index[pr.row])
+			for k := range pr.users {
+				b = binary.AppendVarint(b, pr.users[k].Load())
+			}
+		}
+	}
+	countAt := len(b)
+	b = append(b, make([]byte, 8)...) // user count, fixed width
+	var n uint64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for u, a := range sh.users {
+			if len(a.per) == 0 {
+				continue
+			}
+			b = appendString(b, u)
+			b = binary.AppendUvarint(b, uint64(len(a.per)/pf.block))
+			for _, w := range a.per {
+				b = binary.AppendVarint(b, w)
+			}
+			n++
+		}
+		sh.mu.Unlock()
+	}
+	binary.LittleEndian.PutUint64(b[countAt:], n)
+	return b
+}
+
+// restorePeriods loads the section of the entries by period into a store
+// whose rows (in the order of the payload) and attempts are loaded. A
+// store without figures by period skips it; one whose period or location
+// differs from the writer's refuses it.
+func (s *progressStore) restorePeriods(d *decoder, rows []*row) error {
+	d.bytes(1)
+	if v := d.uvarint(); d.err == nil && v != periodsVersion {
+		return fmt.Errorf("entries by period of version %d, want %d", v, periodsVersion)
+	}
+	unit, loc, block, steps := period.Unit(d.uvarint()), d.string(), int(d.uvarint()), int(d.uvarint())
+	pf := s.pf
+	if d.err == nil && pf != nil && (unit != pf.unit || loc != pf.loc.String() || block != pf.block || steps != pf.steps) {
+		return fmt.Errorf("entries by %v in %s (%d words), want by %v in %s (%d words)", unit, loc, block, pf.unit, pf.loc, pf.block)
+	}
+	if block < blockHeader {
+		return fmt.Errorf("entries of %d words", block)
+	}
+	for n := d.count(2); n > 0 && d.err == nil; n-- {
+		q := d.varint()
+		var pc *ring.Entry[periodCounts]
+		if pf != nil {
+			pc = pf.counts.Get(q)
+		}
+		for m := d.count(1); m > 0 && d.err == nil; m-- {
+			ri := d.uvarint()
+			if d.err == nil && ri >= uint64(len(rows)) {
+				return fmt.Errorf("counts of row %d, %d rows", ri, len(rows))
+			}
+			var pr *periodRow
+			if pc != nil {
+				pr = pc.V.row(rows[ri].idx, pf)
+			}
+			for k := range steps {
+				v := d.varint()
+				if pr != nil && k < len(pr.users) {
+					pr.users[k].Add(v)
+				}
+			}
+		}
+	}
+	if d.err == nil && len(d.b) < 8 {
+		d.err = errShort
+	}
+	if d.err != nil {
+		return d.err
+	}
+	users := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	for ; users > 0 && d.err == nil; users-- {
+		user := d.string()
+		words := d.count(1) * uint64(block)
+		if d.err == nil && words > uint64(len(d.b)) {
+			return errShort
+		}
+		per := make([]int64, 0, words)
+		for range words {
+			per = append(per, d.varint())
+		}
+		if d.err != nil || pf == nil {
+			continue
+		}
+		kept := per[:0]
+		for i := 0; i < len(per); i += block {
+			// An entry of a row created after the rows were written, or
+			// one that cannot be, is left out.
+			ri := uint64(per[i+2])
+			if ri >= uint64(len(rows)) || int(uint64(per[i])>>levelShift&63) > pf.steps {
+				continue
+			}
+			per[i+2] = int64(rows[ri].idx)
+			kept = append(kept, per[i:i+block]...)
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		per = kept
+		sh := &s.shards[maphash.String(s.seed, user)%numShards]
+		sh.mu.Lock()
+		if a := sh.users[user]; a != nil { // not an attempt left out by the user cap
+			a.per = per
+		}
+		sh.mu.Unlock()
+	}
+	return d.err
 }

@@ -2,9 +2,12 @@ package customer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,17 +244,23 @@ func bruteLevel(evs []periodEvent, day string, w time.Duration, n int) int {
 // play feeds the stream into a funnel with figures by day and returns
 // its users per step and entry day.
 func (s *periodStream) play(t *testing.T) (map[string]float64, map[string]float64) {
+	return s.playWith(t)
+}
+
+// playWith plays the stream into a funnel with the extra options, closes
+// it, and returns what it reported last.
+func (s *periodStream) playWith(t *testing.T, extra ...customer.Option) (map[string]float64, map[string]float64) {
 	h := newHarness(t)
 	last := s.events[len(s.events)-1].at
 	opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithOrder(s.order),
 		customer.WithWindow(s.window), customer.WithSegments("plan"),
 		customer.WithPeriod(customer.Day), customer.WithHorizon(40),
 		customer.WithClock(func() time.Time { return last })}
+	opts = append(opts, extra...)
 	for i, x := range s.excl {
 		opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", i), s.steps[x[0]], s.steps[x[1]]))
 	}
 	f := mustFunnel(t, "f", s.steps, opts...)
-	defer f.Close()
 	ctx := context.Background()
 	for _, e := range s.events {
 		name := ""
@@ -261,6 +270,9 @@ func (s *periodStream) play(t *testing.T) (map[string]float64, map[string]float6
 			name = fmt.Sprintf("exclusion%d", e.excl)
 		}
 		f.StepAt(ctx, e.at, e.user, name, e.plan)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 	p := h.points(t)
 	return only(p, "customer.funnel.period.users"), nonzeroDrops(p)
@@ -311,6 +323,210 @@ func TestFunnelPeriodReferenceBrute(t *testing.T) {
 					t.Fatalf("seed %d user %s day %s: reference level %d, walk %d\n%v", seed, u, day, got, want, s)
 				}
 			}
+		}
+	}
+}
+
+// TestFunnelPeriodExamples plays the cases where counting users once per
+// entry period differs from counting attempts.
+func TestFunnelPeriodExamples(t *testing.T) {
+	ctx := context.Background()
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	min := func(m int) time.Time { return day.Add(time.Duration(m) * time.Minute) }
+	steps := []string{"visit", "search", "pay"}
+	tests := []struct {
+		name  string
+		opts  []customer.Option
+		play  [][2]string // minute, step
+		users []float64   // by entry day, per step
+		tries []float64   // attempts per step (customer.funnel.users)
+	}{
+		{
+			// A repeated first step moves the window: PostHog and
+			// windowFunnel count the conversion, attempts do not.
+			name:  "sliding window",
+			play:  [][2]string{{"0", "visit"}, {"9", "visit"}, {"12", "search"}},
+			users: []float64{1, 1, 0},
+			tries: []float64{1, 0, 0},
+		},
+		{
+			// Two attempts in one day: two attempts, one user.
+			name:  "user once",
+			play:  [][2]string{{"0", "visit"}, {"5", "search"}, {"30", "visit"}, {"31", "search"}, {"32", "pay"}},
+			users: []float64{1, 1, 1},
+			tries: []float64{2, 2, 1},
+		},
+		{
+			// The window is inclusive, as windowFunnel's and PostHog's.
+			name:  "window edge",
+			play:  [][2]string{{"0", "visit"}, {"10", "search"}},
+			users: []float64{1, 1, 0},
+			tries: []float64{1, 0, 0},
+		},
+		{
+			// An exclusion between visit and pay takes the user out.
+			name:  "exclusion",
+			opts:  []customer.Option{customer.WithExclusion("coupon", "visit", "pay")},
+			play:  [][2]string{{"0", "visit"}, {"1", "search"}, {"2", "coupon"}, {"3", "pay"}},
+			users: []float64{0, 0, 0},
+			tries: []float64{1, 1, 1},
+		},
+		{
+			// A later clean window brings the user back at its level.
+			name:  "exclusion then clean window",
+			opts:  []customer.Option{customer.WithExclusion("coupon", "visit", "pay")},
+			play:  [][2]string{{"0", "visit"}, {"1", "coupon"}, {"30", "visit"}, {"31", "search"}},
+			users: []float64{1, 1, 0},
+			tries: []float64{2, 1, 0},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			opts := append([]customer.Option{customer.WithMeterProvider(h.mp), customer.WithWindow(10 * time.Minute),
+				customer.WithPeriod(customer.Day), customer.WithClock(func() time.Time { return min(60) })}, tc.opts...)
+			f := mustFunnel(t, "f", steps, opts...)
+			defer f.Close()
+			for _, e := range tc.play {
+				m, _ := strconv.Atoi(e[0])
+				f.StepAt(ctx, min(m), "u", e[1])
+			}
+			p := h.points(t)
+			var users, tries []float64
+			for k, s := range steps {
+				users = append(users, p[fmt.Sprintf("customer.funnel.period.users{funnel.step.index=%d,funnel.step=%s,funnel=f,period=2026-03-02}", k+1, s)])
+				tries = append(tries, p[fmt.Sprintf("customer.funnel.users{funnel.step.index=%d,funnel.step=%s,funnel=f}", k+1, s)])
+			}
+			if diff := cmp.Diff(tc.users, users); diff != "" {
+				t.Errorf("users by entry day (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.tries, tries); diff != "" {
+				t.Errorf("attempts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestFunnelPeriodOptions checks the errors of the options of the
+// figures by entry period.
+func TestFunnelPeriodOptions(t *testing.T) {
+	steps := []string{"visit", "search", "pay"}
+	st := unusedState(t)
+	for _, tc := range []struct {
+		opts []customer.Option
+		want string
+	}{
+		{[]customer.Option{customer.WithHorizon(3)}, "WithHorizon applies to the figures by entry period: give WithPeriod too"},
+		{[]customer.Option{customer.WithExclusion("coupon", "visit", "pay")}, "WithExclusion applies to the figures by entry period"},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithHorizon(0)}, "horizon 0 must be between 1 and 366"},
+		{[]customer.Option{customer.WithPeriod(customer.Period(9))}, "unknown period"},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithState(st)}, "WithPeriod and WithState exclude each other"},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithOrder(customer.Any), customer.WithExclusion("x", "visit", "pay")}, "WithExclusion needs an ordered funnel"},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("search", "visit", "pay")}, `exclusion event "search" is a step`},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "pay", "visit")}, `from step "pay" must come before to step "visit"`},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "visit", "nope")}, `to step "nope" is not a step`},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "visit", "pay"), customer.WithExclusion("x", "visit", "search")}, `exclusion event "x" given twice`},
+		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("", "visit", "pay")}, `exclusion event "" is not valid`},
+	} {
+		_, err := customer.NewFunnel("f", steps, tc.opts...)
+		if err == nil || !errors.Is(err, customer.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want one wrapping ErrInvalidConfig that says %q", err, tc.want)
+		}
+	}
+	if _, err := customer.NewGoal("g", customer.WithPeriod(customer.Day)); err == nil || !strings.Contains(err.Error(), "WithPeriod does not apply to NewGoal") {
+		t.Errorf("goal with WithPeriod: %v", err)
+	}
+}
+
+// TestFunnelPeriodSnapshot restarts a funnel from its snapshot in the
+// middle of a stream: the figures by entry period, and the entries that
+// the rest of the stream still changes, carry over exactly.
+func TestFunnelPeriodSnapshot(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		for _, order := range []customer.Order{customer.Sequential, customer.Strict, customer.Any} {
+			s := newPeriodStream(seed, order, order != customer.Any)
+			want := s.reference()
+			path := filepath.Join(t.TempDir(), "f.snap")
+			half := len(s.events) / 2
+			first := &periodStream{seed: s.seed, order: s.order, window: s.window, steps: s.steps, excl: s.excl, events: s.events[:half]}
+			rest := &periodStream{seed: s.seed, order: s.order, window: s.window, steps: s.steps, excl: s.excl, events: s.events[half:]}
+			if half == 0 {
+				continue
+			}
+			first.playWith(t, customer.WithSnapshot(path, time.Hour))
+			got, drops := rest.playWith(t, customer.WithSnapshot(path, time.Hour))
+			if len(drops) != 0 {
+				t.Errorf("seed %d: dropped %v", seed, drops)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%v(-reference +restarted recorder):\n%s", s, diff)
+			}
+		}
+	}
+}
+
+// TestFunnelPeriodHorizon checks that entries older than the horizon are
+// counted as beyond_horizon, and that a late event of a user already
+// counted in its entry day does not count the user again.
+func TestFunnelPeriodHorizon(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	day := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	f := mustFunnel(t, "f", []string{"visit", "pay"}, customer.WithMeterProvider(h.mp), customer.WithWindow(72*time.Hour),
+		customer.WithPeriod(customer.Day), customer.WithHorizon(2), customer.WithClock(func() time.Time { return day }))
+	defer f.Close()
+	f.StepAt(ctx, day, "a", "visit")
+	f.StepAt(ctx, day.Add(-2*time.Hour), "b", "visit")  // same day, earlier: in order enough
+	f.StepAt(ctx, day.Add(-48*time.Hour), "c", "visit") // two days before: beyond a horizon of 2
+	f.StepAt(ctx, day.Add(-3*time.Hour), "a", "visit")  // late, same day: a counts once
+	f.StepAt(ctx, day.Add(-24*time.Hour), "d", "visit") // the day before: kept
+	f.StepAt(ctx, day.Add(time.Minute), "d", "pay")     // converts d in its entry day
+	p := h.points(t)
+	got := map[string]float64{}
+	for k, v := range only(p, customer.MetricFunnelPeriodUsers) {
+		got[strings.TrimPrefix(k, customer.MetricFunnelPeriodUsers)] = v
+	}
+	want := map[string]float64{
+		"{funnel.step.index=1,funnel.step=visit,funnel=f,period=2026-03-09}": 1,
+		"{funnel.step.index=2,funnel.step=pay,funnel=f,period=2026-03-09}":   1,
+		"{funnel.step.index=1,funnel.step=visit,funnel=f,period=2026-03-10}": 2,
+		"{funnel.step.index=2,funnel.step=pay,funnel=f,period=2026-03-10}":   0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("users by entry day (-want +got):\n%s", diff)
+	}
+	if d := nonzeroDrops(p); d[`kpikit.dropped{kpikit.component=customer.funnel,reason=beyond_horizon}`] != 1 || len(d) != 1 {
+		t.Errorf("dropped %v, want one beyond_horizon", d)
+	}
+}
+
+// TestFunnelPeriodAllocs enforces the allocation budget of Step with
+// figures by entry period: none for a user already tracked.
+func TestFunnelPeriodAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	ctx := context.Background()
+	at := t0.Add(time.Minute)
+	f := mustFunnel(t, "f", []string{"a", "b", "c"}, customer.WithMeterProvider(newHarness(t).mp),
+		customer.WithClock(func() time.Time { return at }), customer.WithSegments("plan"),
+		customer.WithPeriod(customer.Day), customer.WithExclusion("x", "a", "c"))
+	defer f.Close()
+	const runs = 200
+	users := make([]string, runs+1)
+	for i := range users {
+		users[i] = fmt.Sprint("user-", i)
+		f.StepAt(ctx, t0, users[i], "a", "pro")
+	}
+	next := 0
+	for name, fn := range map[string]func(){
+		"repeat":    func() { f.StepAt(ctx, at, "user-1", "a", "pro") },
+		"advance":   func() { f.StepAt(ctx, at, users[next], "b"); next++ },
+		"exclusion": func() { f.StepAt(ctx, at, users[next], "x"); next++ },
+	} {
+		next = 0
+		if got := testing.AllocsPerRun(runs, fn); got != 0 {
+			t.Errorf("%s: %v allocs/op, want 0", name, got)
 		}
 	}
 }

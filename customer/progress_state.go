@@ -35,6 +35,10 @@ const progressStateVersion = 1
 //	    error types: count, (error type)...,
 //	    impaired users: count, (row, step, error type, count)...,
 //	    impaired attempts: count, (user, steps)...
+//	entries by period (optional; a funnel with WithPeriod): the byte 'P',
+//	    version 1, period unit, location name, words per entry, steps,
+//	    periods: count, (index, rows: count, (row, users per step)...)...,
+//	    users: count, (user, entries: count, (words)...)...
 //
 // The failures section extends version 1 at its end: a payload without
 // it, as every earlier release wrote, loads with no impaired attempt. Its
@@ -111,6 +115,9 @@ func (s *progressStore) appendState(b, header []byte) []byte {
 	binary.LittleEndian.PutUint64(b[countAt:], n)
 	if failures {
 		b = s.imp.appendState(b, rows, index, impaired)
+	}
+	if s.pf != nil {
+		b = s.pf.appendState(b, s, index)
 	}
 	return b
 }
@@ -218,11 +225,16 @@ func (s *progressStore) restoreState(p, header []byte) error {
 		sh.mu.Unlock()
 	}
 	failures := false
-	if d.err == nil && len(d.b) != 0 && s.imp != nil {
+	if d.err == nil && len(d.b) != 0 && d.b[0] != periodsTag && s.imp != nil {
 		if err := s.restoreFailures(d, rows); err != nil {
 			return err
 		}
 		failures = true
+	}
+	if d.err == nil && len(d.b) != 0 && d.b[0] == periodsTag {
+		if err := s.restorePeriods(d, rows); err != nil {
+			return err
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d bytes left over", len(d.b))
