@@ -12,6 +12,19 @@
 // JSON on stdout is built from the collected data points only. A user's
 // cohort is the period of their first order.
 //
+// With -funnel, the file is a step log: one row is one event whose step
+// is in the -step column. Every row still makes its user active; the rows
+// whose step is one of the funnel's steps (or an -exclude event) also go
+// through a customer.Funnel with figures by entry period, and the JSON
+// gains a "funnel" table: for each period, the users who entered the
+// funnel in it, each counted once at the furthest step reached within the
+// window (as PostHog's funnels count them), with the conversion from the
+// first step, and the attempts per step over the whole log:
+//
+//	go run ./examples/replay -in events.csv -user user_id -time timestamp \
+//		-funnel visit,cart,pay -step event [-window 336h] \
+//		[-order sequential|strict|any] [-exclude coupon:visit:pay]
+//
 // A malformed row (a CSV syntax error, a number of fields other than the
 // header's, an empty user, a time or amount that does not parse) is
 // skipped. The skipped rows are reported on stderr with their line numbers,
@@ -67,6 +80,9 @@ func status(args []string, stdout, stderr io.Writer) int {
 type config struct {
 	in, user, time, layout, amount, currency, period string
 	scale                                            int
+	// Funnel mode.
+	funnel, step, order, exclude string
+	window                       time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -87,6 +103,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.currency, "currency", "USD", "ISO 4217 code of the amounts")
 	fs.IntVar(&c.scale, "scale", -1, "fractional digits amounts are kept in; default: the currency's minor unit, or finer when the file has finer amounts")
 	fs.StringVar(&c.period, "period", "month", "period of cohorts and figures: day, week or month")
+	fs.StringVar(&c.funnel, "funnel", "", "comma-separated funnel steps, such as visit,cart,pay: the file is a step log and a funnel table is printed (needs -step)")
+	fs.StringVar(&c.step, "step", "", "column of the step name, with -funnel")
+	fs.DurationVar(&c.window, "window", customer.DefaultWindow, "conversion window of the funnel")
+	fs.StringVar(&c.order, "order", "sequential", "order of the funnel: sequential, strict or any")
+	fs.StringVar(&c.exclude, "exclude", "", "comma-separated exclusions EVENT:FROM:TO: a window in which EVENT happens once FROM was reached and before TO leaves the funnel")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -102,6 +123,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if (c.funnel == "") != (c.step == "") {
+		return c, errors.New("-funnel and -step go together")
+	}
 	return c, nil
 }
 
@@ -111,6 +135,7 @@ type order struct {
 	user   string
 	at     time.Time
 	amount string // as in the file; parsed once the scale is known
+	step   string // with -funnel
 }
 
 var defaultLayouts = []string{time.DateOnly, "20060102", time.RFC3339, time.DateTime}
@@ -267,7 +292,8 @@ func readOrders(c config) ([]order, *rows, error) {
 	ui, err1 := idx("-user", c.user)
 	ti, err2 := idx("-time", c.time)
 	ai, err3 := idx("-amount", c.amount)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	si, err4 := idx("-step", c.step)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return nil, nil, err
 	}
 	var orders []order
@@ -307,6 +333,9 @@ func readOrders(c config) ([]order, *rows, error) {
 				continue
 			}
 		}
+		if si >= 0 {
+			o.step = strings.Clone(strings.TrimSpace(rec[si]))
+		}
 		o.user = strings.Clone(o.user)
 		o.amount = strings.Clone(o.amount)
 		orders = append(orders, o)
@@ -338,6 +367,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			customer.WithHorizon(min(max(spanPeriods(unit, first, last), 1), customer.MaxHorizon)),
 			customer.WithClock(func() time.Time { return last }))
 	}
+	periodOpts := opts[:len(opts):len(opts)] // the funnel's too
 	if c.amount != "" {
 		scale, err := amountScale(c, orders)
 		if err != nil {
@@ -358,11 +388,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	f, ft, err := newFunnel(c, append(periodOpts, customer.WithMeterProvider(mp)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 
 	var none time.Time // no signup time: the cohort is the first order's period
 	recorded := 0
 	for _, o := range orders {
 		recorded++
+		if ft != nil && ft.records[o.step] {
+			f.StepAt(ctx, o.at, o.user, o.step)
+		}
 		if c.amount == "" {
 			a.ActiveAt(ctx, o.at, o.user, none)
 			continue
@@ -389,6 +427,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	out, dropped := tables(rm, unit.String(), c.amount != "")
+	if ft != nil {
+		out.Funnel = &ft.funnelTable
+		funnelTables(rm, out.Funnel)
+	}
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(out); err != nil {
 		return err
@@ -430,4 +472,51 @@ func spanPeriods(unit customer.Period, first, last time.Time) int {
 		return int(last.Sub(first).Hours()/24/7) + 2
 	}
 	return (last.Year()-first.Year())*12 + int(last.Month()) - int(first.Month()) + 1
+}
+
+// replayFunnel is the funnel of -funnel and the steps and exclusion
+// events it records.
+type replayFunnel struct {
+	funnelTable
+	records map[string]bool
+}
+
+// newFunnel returns the funnel that -funnel describes, with the options of
+// the activity (period, horizon, clock) and its own; nil without -funnel.
+func newFunnel(c config, opts []customer.Option) (*customer.Funnel, *replayFunnel, error) {
+	if c.funnel == "" {
+		return nil, nil, nil
+	}
+	var order customer.Order
+	switch c.order {
+	case "sequential":
+		order = customer.Sequential
+	case "strict":
+		order = customer.Strict
+	case "any":
+		order = customer.Any
+	default:
+		return nil, nil, fmt.Errorf("-order %q: want sequential, strict or any", c.order)
+	}
+	steps := strings.Split(c.funnel, ",")
+	t := &replayFunnel{funnelTable: funnelTable{Steps: steps, Order: c.order, Window: c.window.String()}, records: map[string]bool{}}
+	for _, s := range steps {
+		t.records[s] = true
+	}
+	opts = append(opts, customer.WithWindow(c.window), customer.WithOrder(order))
+	if c.exclude != "" {
+		for _, x := range strings.Split(c.exclude, ",") {
+			parts := strings.Split(x, ":")
+			if len(parts) != 3 {
+				return nil, nil, fmt.Errorf("-exclude %q: want EVENT:FROM:TO", x)
+			}
+			opts = append(opts, customer.WithExclusion(parts[0], parts[1], parts[2]))
+			t.records[parts[0]] = true
+		}
+	}
+	f, err := customer.NewFunnel("replay", steps, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, t, nil
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
 )
 
 // datasets is where the shared datasets live, relative to this package:
@@ -435,6 +437,12 @@ func TestErrors(t *testing.T) {
 		{"bad currency", []string{"-in", good, "-user", "u", "-time", "t", "-amount", "a", "-currency", "usd"}, `"usd"`},
 		{"bad scale", []string{"-in", good, "-user", "u", "-time", "t", "-amount", "a", "-scale", "1"}, "scale 1"},
 		{"empty file", []string{"-in", empty, "-user", "u", "-time", "t"}, "is empty"},
+		{"funnel without step", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a,b"}, "-funnel and -step go together"},
+		{"missing step column", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a,b", "-step", "ev"}, `column "ev" (-step)`},
+		{"one-step funnel", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a", "-step", "a"}, "at least 2 needed"},
+		{"bad order", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a,b", "-step", "a", "-order", "loose"}, `-order "loose"`},
+		{"bad exclusion", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a,b", "-step", "a", "-exclude", "x:a"}, `-exclude "x:a": want EVENT:FROM:TO`},
+		{"exclusion of a step", []string{"-in", good, "-user", "u", "-time", "t", "-funnel", "a,b", "-step", "a", "-exclude", "b:a:b"}, `exclusion event "b" is a step`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -836,4 +844,117 @@ func TestMalformedAmountKeepsScale(t *testing.T) {
 	if !strings.Contains(stderr.String(), "2 rows read, 1 rows recorded, 1 rows skipped") {
 		t.Errorf("summary does not say one row recorded and one skipped:\n%s", stderr.String())
 	}
+}
+
+// TestFunnelStepLog replays the funnel-ecommerce dataset as a step log
+// with -funnel and checks the funnel table: per entry month, the users per
+// step that plain maps over the log give, summing to the published counts.
+func TestFunnelStepLog(t *testing.T) {
+	dir := dataset(t, "funnel-ecommerce")
+	steps := []string{"home_page", "search_page", "payment_page", "payment_confirmation_page"}
+	files := []string{"home_page_table.csv", "search_page_table.csv", "payment_page_table.csv", "payment_confirmation_table.csv"}
+	reached := make([]map[string]bool, len(steps))
+	for i, file := range files {
+		reached[i] = map[string]bool{}
+		for _, rec := range readAll(t, filepath.Join(dir, file))[1:] {
+			reached[i][rec[0]] = true
+		}
+	}
+	var log bytes.Buffer
+	log.WriteString("user_id,date,page\n")
+	want := map[string][]int64{} // month -> users per step
+	for _, rec := range readAll(t, filepath.Join(dir, "user_table.csv"))[1:] {
+		month := rec[1][:7]
+		if want[month] == nil {
+			want[month] = make([]int64, len(steps))
+		}
+		for i, s := range steps {
+			if !reached[i][rec[0]] {
+				break
+			}
+			fmt.Fprintf(&log, "%s,%s,%s\n", rec[0], rec[1], s)
+			want[month][i]++
+		}
+		fmt.Fprintf(&log, "%s,%s,%s\n", rec[0], rec[1], "logout") // not a step: active only
+	}
+	path := filepath.Join(t.TempDir(), "steps.csv")
+	if err := os.WriteFile(path, log.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr := replay(t, "-in", path, "-user", "user_id", "-time", "date", "-step", "page",
+		"-funnel", strings.Join(steps, ","), "-period", "month")
+	if strings.Contains(stderr, "dropped") {
+		t.Errorf("the library dropped rows:\n%s", stderr)
+	}
+	if out.Funnel == nil {
+		t.Fatal("no funnel table")
+	}
+	got := map[string][]int64{}
+	total := make([]int64, len(steps))
+	for _, r := range out.Funnel.Periods {
+		got[r.Period] = r.Users
+		for i, n := range r.Users {
+			total[i] += n
+		}
+		for i := range r.Users {
+			if want := float64(r.Users[i]) / float64(r.Users[0]); r.Conversion[i] != want {
+				t.Errorf("%s step %d: conversion %v, want %v", r.Period, i+1, r.Conversion[i], want)
+			}
+		}
+	}
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("users per step by entry month (-log +table):\n%s", diff)
+	}
+	if published := []int64{90400, 45200, 6030, 452}; !slices.Equal(total, published) {
+		t.Errorf("users per step over all months %v, published %v", total, published)
+	}
+	// Every user makes one attempt: the attempts are the same counts.
+	if !slices.Equal(out.Funnel.Attempts, total) {
+		t.Errorf("attempts %v, want %v", out.Funnel.Attempts, total)
+	}
+	var active int64
+	for _, p := range out.Periods {
+		active += p.ActiveUsers
+	}
+	// Every row makes its user active: distinct counts of about 22,600
+	// users a month, within the sketch's error of 90,400 in all.
+	if math.Abs(float64(active)-90400)/90400 > 0.01 {
+		t.Errorf("active users over the months %d, want 90400 within 1%%", active)
+	}
+}
+
+// TestFunnelSlidingWindow replays a small step log: the repeated first
+// step moves the window, as PostHog's funnels do, and the attempts differ.
+func TestFunnelSlidingWindow(t *testing.T) {
+	path := writeCSV(t, "user,ts,event\n"+
+		"u1,2026-03-02T10:00:00Z,visit\nu1,2026-03-02T10:09:00Z,visit\nu1,2026-03-02T10:12:00Z,cart\n"+
+		"u2,2026-03-02T11:00:00Z,visit\nu2,2026-03-02T11:01:00Z,cart\nu2,2026-03-02T11:02:00Z,pay\n"+
+		"u2,2026-03-02T12:00:00Z,visit\nu2,2026-03-02T12:01:00Z,coupon\nu2,2026-03-02T12:02:00Z,cart\n"+
+		"u3,2026-03-03T09:00:00Z,visit\nu3,2026-03-03T09:01:00Z,coupon\nu3,2026-03-03T09:02:00Z,pay\n")
+	out, _ := replay(t, "-in", path, "-user", "user", "-time", "ts", "-step", "event",
+		"-funnel", "visit,cart,pay", "-window", "10m", "-period", "day", "-exclude", "coupon:visit:pay")
+	want := &funnelTable{Steps: []string{"visit", "cart", "pay"}, Order: "sequential", Window: "10m0s",
+		Periods: []funnelRow{
+			{Period: "2026-03-02", Users: []int64{2, 2, 1}, Conversion: []float64{1, 1, 0.5}},
+			// u3's only window is excluded: it leaves the funnel.
+			{Period: "2026-03-03", Users: []int64{0, 0, 0}, Conversion: []float64{0, 0, 0}},
+		},
+		Attempts: []int64{4, 2, 1}}
+	if diff := gocmp.Diff(want, out.Funnel); diff != "" {
+		t.Errorf("funnel table (-want +got):\n%s", diff)
+	}
+}
+
+func readAll(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

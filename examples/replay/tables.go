@@ -16,6 +16,26 @@ type output struct {
 	Period  string      `json:"period"`
 	Periods []periodRow `json:"periods"`
 	Cohorts []cohortRow `json:"cohorts"`
+	// Funnel is the funnel table, with -funnel.
+	Funnel *funnelTable `json:"funnel,omitempty"`
+}
+
+// funnelTable is the funnel by entry period: the users who entered the
+// funnel in each period, each counted once at the furthest step reached,
+// and the attempts per step over the whole log.
+type funnelTable struct {
+	Steps    []string    `json:"steps"`
+	Order    string      `json:"order"`
+	Window   string      `json:"window"`
+	Periods  []funnelRow `json:"periods"`
+	Attempts []int64     `json:"attempts"`
+}
+
+type funnelRow struct {
+	Period string `json:"period"`
+	// Users per step; Conversion per step is Users over the first step's.
+	Users      []int64   `json:"users"`
+	Conversion []float64 `json:"conversion"`
 }
 
 type periodRow struct {
@@ -158,6 +178,53 @@ func tables(rm metricdata.ResourceMetrics, periodName string, money bool) (outpu
 	}
 	slices.SortFunc(out.Cohorts, func(a, b cohortRow) int { return cmp.Compare(a.Cohort, b.Cohort) })
 	return out, dropped
+}
+
+// funnelTables fills t's periods and attempts from the funnel's metrics.
+func funnelTables(rm metricdata.ResourceMetrics, t *funnelTable) {
+	n := len(t.Steps)
+	rows := map[string]*funnelRow{}
+	t.Attempts = make([]int64, n)
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				if m.Name != customer.MetricFunnelPeriodUsers {
+					continue
+				}
+				for _, p := range d.DataPoints {
+					label := str(p.Attributes, "period")
+					r := rows[label]
+					if r == nil {
+						r = &funnelRow{Period: label, Users: make([]int64, n), Conversion: make([]float64, n)}
+						rows[label] = r
+					}
+					if k := integer(p.Attributes, "funnel.step.index") - 1; k >= 0 && k < int64(n) {
+						r.Users[k] += p.Value
+					}
+				}
+			case metricdata.Sum[int64]:
+				if m.Name != customer.MetricFunnelUsers {
+					continue
+				}
+				for _, p := range d.DataPoints {
+					if k := integer(p.Attributes, "funnel.step.index") - 1; k >= 0 && k < int64(n) {
+						t.Attempts[k] += p.Value
+					}
+				}
+			}
+		}
+	}
+	t.Periods = []funnelRow{}
+	for _, r := range rows {
+		for k := range r.Users {
+			if r.Users[0] > 0 {
+				r.Conversion[k] = float64(r.Users[k]) / float64(r.Users[0])
+			}
+		}
+		t.Periods = append(t.Periods, *r)
+	}
+	slices.SortFunc(t.Periods, func(a, b funnelRow) int { return cmp.Compare(a.Period, b.Period) })
 }
 
 func ptr[T any](v T) *T { return &v }
