@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 
 	"github.com/kpikit/kpikit/customer"
 )
@@ -263,8 +265,18 @@ func BenchmarkFunnelStepByPeriod(b *testing.B) {
 // day for 12 days, 5 steps and 20 values of one segment dimension (1,200
 // user points, 960 conversion points) through the SDK's ManualReader.
 func BenchmarkFunnelPeriodCollect(b *testing.B) {
+	b.Run("sdk_default", func(b *testing.B) { benchPeriodCollect(b, newHarness(b)) })
+	// Without exemplars, the SDK does not allocate a reservoir per point.
+	b.Run("sdk_exemplars_off", func(b *testing.B) {
+		r := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r), sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		benchPeriodCollect(b, &harness{reader: r, mp: mp})
+	})
+}
+
+func benchPeriodCollect(b *testing.B, h *harness) {
 	ctx := context.Background()
-	h := newHarness(b)
 	day := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	last := day.Add(11 * 24 * time.Hour)
 	steps := []string{"s1", "s2", "s3", "s4", "s5"}
