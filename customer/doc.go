@@ -79,6 +79,78 @@
 //   - The time to convert is the time of the event that reached the last
 //     step (the start, when it counted at the start) minus the start.
 //
+// # Funnels by entry period
+//
+// The attempt counters above count attempts as they happen: what a
+// real-time conversion rate or an alert needs. A product-analytics tool
+// counts differently, and a funnel given [WithPeriod] also reports its
+// figure, customer.funnel.period.users: for each period (day, ISO week
+// or month, in the location of [WithLocation]; the latest [WithHorizon]
+// periods, 12 by default), the users who entered the funnel in it, each
+// counted once, at the furthest step reached. These are the figures that
+// match PostHog's funnel (and its conversion-over-time trend by entry
+// period) and ClickHouse's windowFunnel over the same events; the
+// attempt counters do not match them, and are not meant to.
+//
+//   - Users, not attempts. PostHog, aggregating by unique users, counts
+//     each user once, at the furthest step they reached; two attempts in
+//     one week count twice in customer.funnel.users and once here.
+//   - Sliding window. The window may start at any of the user's
+//     first-step events in the period, as windowFunnel searches a sliding
+//     window for the longest chain from any first condition: visit, visit 9 minutes
+//     later, search 12 minutes after the first visit, with a 10-minute
+//     window, is a conversion to search here (the second visit starts a
+//     window that holds the search) and not for the attempts (whose window
+//     started at the first visit). A window holds the events at most the
+//     window after its start, the edge included, as both tools compare
+//     (an attempt's window excludes its edge). The chain rules are
+//     PostHog's funnel: for each step, the latest chain start that reached
+//     it is kept, and an event of step k carries the latest chain that
+//     reached step k-1 to step k when it is within that chain's window.
+//   - Orders. [Sequential]: other events may come between two steps
+//     (PostHog "sequential", windowFunnel's default). [Strict]: any other
+//     event of the funnel (its steps and exclusion events; a repeat of
+//     the step just reached aside) breaks the chains, as PostHog's
+//     "strict" order clears them (PostHog also counts events that are not
+//     in the funnel; a funnel sees only its own). [Any]: the level is the
+//     most distinct steps among the user's events within the window of one
+//     of their events in the period, as PostHog's "any order" funnel
+//     counts users who completed 1, 2, … of the steps in any order.
+//   - Exclusion steps ([WithExclusion]; ordered funnels). PostHog's
+//     specification: users who perform the excluded event between the two
+//     steps are "fully removed from consideration on the entire funnel".
+//     Here, as in PostHog's
+//     funnel: the chain that reached the from step, and not yet the to
+//     step, within its window, is marked; it reaches no further step, and
+//     when the furthest chain is marked the user counts at no step of the
+//     period, until a clean chain reaches that step again. Counts by entry
+//     period may therefore go down: the metric is a gauge.
+//   - Entry period. A user enters in the period of a first-step event (in
+//     [Any] order, of any of their events); the segment values are those
+//     of the first such event in the period. A period's figures keep
+//     changing as late steps of its windows arrive, into the next periods,
+//     until no accepted event can change them (a window plus the late
+//     tolerance after the period's end); a user who converted in a period
+//     is final there.
+//   - Time order. The rules run over each user's events in the order they
+//     arrive: with events in time order per user (as one service, or a
+//     replay sorted by time, gives them) the figures are exactly PostHog's;
+//     an event later than a chain start, arriving after it, never moves it
+//     back, and events of equal times are taken in arrival order (PostHog
+//     sorts equal times by step).
+//
+// The funnel-ecommerce dataset (90,400 users, one visit date each, four
+// steps) gives its published counts per step exactly as sums over entry
+// weeks, and a reference computation of PostHog's rules with plain maps
+// gives the same figures as the recorder on random streams, in every order
+// and with exclusions, across restarts from snapshots.
+//
+// The figures by entry period are kept in memory (and in the snapshot of
+// [WithSnapshot]); [WithPeriod] and [WithState] exclude each other.
+// An entry in a period older than the horizon is not kept and is counted
+// on kpikit.dropped with reason beyond_horizon; its events still count in
+// the attempts.
+//
 // # Activity: active users, retention, revenue
 //
 //	app, err := customer.NewActivity("shop",
@@ -178,6 +250,15 @@
 //     time from the start of an attempt to its reaching every step.
 //   - customer.funnel.tracked_users (up-down counter, {user}; funnel):
 //     attempts held in memory, including expired ones not yet reclaimed.
+//   - customer.funnel.period.users (gauge, {user}; funnel, funnel.step,
+//     funnel.step.index, period, segments; with [WithPeriod]): users who
+//     entered the funnel in the period and reached the step, each counted
+//     once at the furthest step (see "Funnels by entry period"). Exact
+//     while the tracked users are within the cap.
+//   - customer.funnel.period.conversion (gauge, 1; the attributes of
+//     customer.funnel.period.users and funnel.basis="first"): users of
+//     the step divided by users of the first step, per entry period; for
+//     the second step on, when the divisor is not zero.
 //   - customer.funnel.impaired_users (counter, {user}; funnel,
 //     funnel.step, funnel.step.index, error.type, segments): attempts
 //     impaired at the step by a failed request, once per attempt and step,
@@ -248,7 +329,9 @@
 //     memory adds error_type_limit (an error type beyond the first
 //     [MaxErrorTypes], folded into [OtherValue]) and invalid_error_type
 //     (an empty error type, invalid UTF-8 or one over [MaxErrorTypeLen]
-//     bytes, folded into OtherValue). A funnel or goal event with several faults counts once, for
+//     bytes, folded into OtherValue). A funnel with [WithPeriod] adds
+//     beyond_horizon (an entry in a period older than the horizon: not
+//     kept for the figures by entry period, counted in the attempts). A funnel or goal event with several faults counts once, for
 //     the first check it fails, in this order: the user id, the step, the
 //     time. A recorder reports each reason it
 //     can count at 0 from its construction, and only those: user_cap of a
@@ -648,6 +731,13 @@
 // number of series per metric is at most the product of (limit + 2) over
 // the dimensions, times the steps.
 //
+// [WithPeriod], [WithHorizon] and [WithLocation] apply to activities and
+// to funnels (where they turn on, and shape, the figures by entry period;
+// WithHorizon and WithLocation without WithPeriod are errors), not to
+// goals. [WithExclusion] applies to funnels with WithPeriod in sequential
+// or strict order; its event must not be a step, and its from step must
+// come before its to step.
+//
 // Per-user state is bounded by [WithMaxUsers]. An attempt is reclaimed one
 // window after it expired (so that late events within the window are still
 // placed exactly); when the cap is reached, expired attempts are reclaimed
@@ -684,6 +774,18 @@
 // user, measured with one million users). Collection reads atomic counters
 // and reports them with attribute sets prebuilt per segment combination:
 // about 0.5 ms for 5 steps and 20 segment values through the SDK.
+//
+// With [WithPeriod] an event also updates the user's entries by period (a
+// few words each, in the same shard lock): in the same run, a repeated
+// step 66 ns without and 74 ns with (1.12x), an advancing step 126 and
+// 157 ns (1.24x), no allocation either way. An entry takes 3 words plus
+// one per step (two per step in [Any] order) while its period can still
+// change: with one million users on five steps, 120 bytes per user
+// without, 184 with, 232 in any order (BenchmarkFunnelMemory). Collecting
+// 12 periods of 5 steps and 20 segment values (1,200 user points and 960
+// conversion points) takes about 4.5 ms through the SDK with its default
+// exemplar filter, of which the funnel's own callback is a fifth, and
+// 2.2 ms with exemplars off (BenchmarkFunnelPeriodCollect).
 //
 // The state options: with [WithSnapshot] recording is the memory path
 // (same cost); a snapshot encodes every set (16 KiB per dense set) and
