@@ -143,12 +143,13 @@ func (pf *periodFunnel) entersAt(k int) bool { return k == 0 || pf.order == Any 
 // row of the event, for an event that enters; it is called at most once.
 // The shard's lock is held.
 func (pf *periodFunnel) apply(ctx context.Context, a *attempt, at, q int64, k, x int, row func() *row) {
-	if k >= 0 && pf.entersAt(k) && pf.find(a.per, q) < 0 {
-		pf.enter(ctx, a, q, row)
+	per := a.entries()
+	if k >= 0 && pf.entersAt(k) && pf.find(*per, q) < 0 {
+		pf.enter(ctx, per, q, row)
 	}
 	n := pf.steps
-	for i := 0; i+pf.block <= len(a.per); i += pf.block {
-		b := a.per[i : i+pf.block : i+pf.block]
+	for i := 0; i+pf.block <= len(*per); i += pf.block {
+		b := (*per)[i : i+pf.block : i+pf.block]
 		w0 := uint64(b[0])
 		if w0&finalBit != 0 {
 			continue
@@ -217,22 +218,22 @@ func (pf *periodFunnel) find(per []int64, q int64) int {
 	return -1
 }
 
-// enter adds the entry of period q to a, unless the period is older than
-// the horizon (counted) or beyond what an entry holds.
-func (pf *periodFunnel) enter(ctx context.Context, a *attempt, q int64, row func() *row) {
+// enter adds the entry of period q to per, unless the period is older
+// than the horizon (counted) or beyond what an entry holds.
+func (pf *periodFunnel) enter(ctx context.Context, per *[]int64, q int64, row func() *row) {
 	if q > maxEntryPeriod || pf.counts.Get(q) == nil {
 		pf.beyond.Add(ctx, 1)
 		return
 	}
 	r := row()
-	off := len(a.per)
-	if cap(a.per)-off < pf.block {
-		per := make([]int64, off, off+pf.block)
-		copy(per, a.per)
-		a.per = per
+	off := len(*per)
+	if cap(*per)-off < pf.block {
+		grown := make([]int64, off, off+pf.block)
+		copy(grown, *per)
+		*per = grown
 	}
-	a.per = a.per[:off+pf.block]
-	b := a.per[off:]
+	*per = (*per)[:off+pf.block]
+	b := (*per)[off:]
 	b[0] = int64(uint64(q) << periodShift)
 	b[1] = -1
 	b[2] = int64(r.idx)
@@ -371,20 +372,21 @@ func (p *periodCounts) row(ri int32, pf *periodFunnel) *periodRow {
 // twice the window): they ended, and their chains all started, before
 // cut. It reports whether a holds no entry.
 func (pf *periodFunnel) prune(a *attempt, qc int64) bool {
-	if len(a.per) == 0 {
+	per := a.entries()
+	if len(*per) == 0 {
 		return true
 	}
-	kept := a.per[:0]
-	for i := 0; i+pf.block <= len(a.per); i += pf.block {
-		if int64(uint64(a.per[i])>>periodShift&maxEntryPeriod) >= qc {
-			kept = append(kept, a.per[i:i+pf.block]...)
+	kept := (*per)[:0]
+	for i := 0; i+pf.block <= len(*per); i += pf.block {
+		if int64(uint64((*per)[i])>>periodShift&maxEntryPeriod) >= qc {
+			kept = append(kept, (*per)[i:i+pf.block]...)
 		}
 	}
 	if len(kept) == 0 {
-		a.per = nil
+		*per = nil
 		return true
 	}
-	a.per = kept
+	*per = kept
 	return false
 }
 
@@ -533,12 +535,13 @@ func (pf *periodFunnel) appendState(b []byte, s *progressStore, index map[*row]u
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for u, a := range sh.users {
-			if len(a.per) == 0 {
+			per := *a.entries()
+			if len(per) == 0 {
 				continue
 			}
 			b = appendString(b, u)
-			b = binary.AppendUvarint(b, uint64(len(a.per)/pf.block))
-			for _, w := range a.per {
+			b = binary.AppendUvarint(b, uint64(len(per)/pf.block))
+			for _, w := range per {
 				b = binary.AppendVarint(b, w)
 			}
 			n++
@@ -628,7 +631,7 @@ func (s *progressStore) restorePeriods(d *decoder, rows []*row) error {
 		sh := &s.shards[maphash.String(s.seed, user)%numShards]
 		sh.mu.Lock()
 		if a := sh.users[user]; a != nil { // not an attempt left out by the user cap
-			a.per = per
+			*a.entries() = per
 		}
 		sh.mu.Unlock()
 	}

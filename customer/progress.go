@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -31,7 +32,30 @@ type attempt struct {
 	mask     uint32  // bit i: step i reached
 	ended    bool    // strict order broke the attempt; it waits for expiry
 	impaired bool    // a failed request impaired it: shard.impaired holds the steps
-	per      []int64 // entries by period (WithPeriod; funnel_period.go)
+}
+
+// periodAttempt is an attempt with the user's entries by period
+// (funnel_period.go). A store with figures by period allocates every
+// attempt as one (newAttempt), so that the attempts of other funnels and
+// goals take no room for entries.
+type periodAttempt struct {
+	attempt
+	per []int64
+}
+
+// entries returns the entries of a, an attempt of a store with figures by
+// period: a points to the attempt field, at offset 0, of a periodAttempt.
+func (a *attempt) entries() *[]int64 {
+	return &(*periodAttempt)(unsafe.Pointer(a)).per
+}
+
+// newAttempt allocates an attempt, with room for entries when the store
+// keeps figures by period.
+func (s *progressStore) newAttempt() *attempt {
+	if s.pf != nil {
+		return &new(periodAttempt).attempt
+	}
+	return new(attempt)
 }
 
 // outcome is what one event did.
@@ -364,14 +388,14 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 			}
 			return outcome{reached: -1}, stCap
 		}
-		a = new(attempt)
+		a = s.newAttempt()
 		sh.users[strings.Clone(user)] = a
 	}
 	r := s.rowFor(ctx, sh, segs)
 	if a.impaired {
 		delete(sh.impaired, a)
 	}
-	*a = attempt{start: at, row: r, per: a.per}
+	*a = attempt{start: at, row: r}
 	if s.pf != nil {
 		s.pf.apply(ctx, a, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return r })
 	}

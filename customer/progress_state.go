@@ -201,7 +201,8 @@ func (s *progressStore) restoreState(p, header []byte) error {
 	d.b = d.b[8:]
 	for ; n > 0 && d.err == nil; n-- {
 		user := d.string()
-		a := &attempt{start: d.varint()}
+		a := s.newAttempt()
+		a.start = d.varint()
 		ri := d.uvarint()
 		a.mask = uint32(d.uvarint())
 		ended := d.bytes(1)
