@@ -27,11 +27,11 @@ import (
 
 // attempt is one user's progress through a funnel within one window.
 type attempt struct {
-	start    int64   // event time of the step that started it, Unix ns
-	row      *row    // the segment combination, fixed at the start
-	mask     uint32  // bit i: step i reached
-	ended    bool    // strict order broke the attempt; it waits for expiry
-	impaired bool    // a failed request impaired it: shard.impaired holds the steps
+	start    int64  // event time of the step that started it, Unix ns
+	row      *row   // the segment combination, fixed at the start
+	mask     uint32 // bit i: step i reached
+	ended    bool   // strict order broke the attempt; it waits for expiry
+	impaired bool   // a failed request impaired it: shard.impaired holds the steps
 }
 
 // periodAttempt is an attempt with the user's entries by period
