@@ -86,9 +86,11 @@ type periodFunnel struct {
 // periodCounts are the counts of one entry period.
 type periodCounts struct {
 	label string
-	mu    sync.RWMutex
-	rows  map[int32]*periodRow
-	list  []*periodRow // in creation order; guarded by mu
+	// byRow holds the counts of each row by row index (nil: none yet),
+	// copied on write under mu; list, in creation order, is guarded by mu.
+	byRow atomic.Pointer[[]*periodRow]
+	mu    sync.Mutex
+	list  []*periodRow
 }
 
 // periodRow is one segment row of one entry period.
@@ -120,7 +122,6 @@ func newPeriodFunnel(c config, steps int, rows *rowTable, excl []exclRange, beyo
 	}
 	pf.counts = ring.New(c.horizon, func(i int64, v *periodCounts) {
 		v.label = pf.unit.Label(pf.unit.Start(i, pf.loc), pf.loc)
-		v.rows = make(map[int32]*periodRow)
 	})
 	return pf
 }
@@ -351,19 +352,24 @@ func (pf *periodFunnel) count(q int64, ri int32, before, after int) {
 
 // row returns the counts of row ri, creating them if needed.
 func (p *periodCounts) row(ri int32, pf *periodFunnel) *periodRow {
-	p.mu.RLock()
-	pr := p.rows[ri]
-	p.mu.RUnlock()
-	if pr != nil {
-		return pr
+	if rows := p.byRow.Load(); rows != nil && int(ri) < len(*rows) && (*rows)[ri] != nil {
+		return (*rows)[ri]
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pr = p.rows[ri]; pr == nil {
-		pr = &periodRow{row: pf.rows.byIndex(ri), users: make([]atomic.Int64, pf.steps)}
-		p.rows[ri] = pr
-		p.list = append(p.list, pr)
+	var rows []*periodRow
+	if old := p.byRow.Load(); old != nil {
+		if int(ri) < len(*old) && (*old)[ri] != nil {
+			return (*old)[ri]
+		}
+		rows = *old
 	}
+	grown := make([]*periodRow, max(len(rows), int(ri)+1))
+	copy(grown, rows)
+	pr := &periodRow{row: pf.rows.byIndex(ri), users: make([]atomic.Int64, pf.steps)}
+	grown[ri] = pr
+	p.byRow.Store(&grown)
+	p.list = append(p.list, pr)
 	return pr
 }
 
@@ -397,9 +403,9 @@ func (pf *periodFunnel) observe(o metric.Observer, users metric.Int64ObservableG
 	n := pf.steps
 	pf.counts.Each(pf.counts.Top(), func(e *ring.Entry[periodCounts]) {
 		p := &e.V
-		p.mu.RLock()
+		p.mu.Lock()
 		list := p.list
-		p.mu.RUnlock()
+		p.mu.Unlock()
 		for _, pr := range list {
 			if pr.opts == nil {
 				pr.opts = pf.buildOpts(p.label, pr.row, steps)
@@ -512,14 +518,14 @@ func (pf *periodFunnel) appendState(b []byte, s *progressStore, index map[*row]u
 	b = binary.AppendUvarint(b, uint64(len(periods)))
 	for _, e := range periods {
 		b = binary.AppendVarint(b, e.Index)
-		e.V.mu.RLock()
+		e.V.mu.Lock()
 		var list []*periodRow
 		for _, pr := range e.V.list {
 			if _, ok := index[pr.row]; ok { // not a row created since the rows were written
 				list = append(list, pr)
 			}
 		}
-		e.V.mu.RUnlock()
+		e.V.mu.Unlock()
 		b = binary.AppendUvarint(b, uint64(len(list)))
 		for _, pr := range list {
 			b = binary.AppendUvarint(b, index[pr.row])
