@@ -79,7 +79,10 @@ type Funnel struct {
 // [WithSnapshot] keeps its state across restarts and [WithState] shares it
 // between replicas (see the package documentation, "State");
 // [WithRevenueFrom] prices the users failures cost it (see "Cost of
-// failures"); the options of [NewActivity], and [WithSLOs], are errors.
+// failures"); [WithPeriod] (with [WithHorizon], [WithLocation] and
+// [WithExclusion]) adds the figures by entry period, users counted once
+// as product-analytics tools count them (see "Funnels by entry period");
+// the other options of [NewActivity], and [WithSLOs], are errors.
 //
 // A bad name, step list or option is an error wrapping [ErrInvalidConfig]
 // that names the bad value. An error of the MeterProvider creating or

@@ -500,8 +500,11 @@ func ParsePeriod(s string) (Period, error) {
 	return Period(u), nil
 }
 
-// WithPeriod applies to [NewActivity]. It sets the period of cohorts and
-// per-period figures (default [DefaultPeriod], ISO weeks).
+// WithPeriod applies to [NewActivity] and [NewFunnel]. For an activity it
+// sets the period of cohorts and per-period figures (default
+// [DefaultPeriod], ISO weeks); given to a funnel it turns on the figures
+// by entry period (see the package documentation, "Funnels by entry
+// period").
 func WithPeriod(p Period) Option {
 	return optionFunc(func(c config) config {
 		c.period = p
@@ -510,7 +513,8 @@ func WithPeriod(p Period) Option {
 	})
 }
 
-// WithHorizon applies to [NewActivity]. It sets how many periods are kept
+// WithHorizon applies to [NewActivity], and to [NewFunnel] with
+// [WithPeriod] (the entry periods reported). It sets how many periods are kept
 // (default [DefaultHorizon]): the cohorts of the latest n periods, each with
 // offsets 0 to n-1, and the per-period figures of the latest n periods.
 // Events in older periods are dropped with reason "late_event". It must be
@@ -523,7 +527,8 @@ func WithHorizon(n int) Option {
 	})
 }
 
-// WithLocation applies to [NewActivity]. It sets the time zone whose
+// WithLocation applies to [NewActivity], and to [NewFunnel] with
+// [WithPeriod]. It sets the time zone whose
 // calendar defines days, weeks and months (default UTC). A nil location is
 // ignored.
 func WithLocation(loc *time.Location) Option {
