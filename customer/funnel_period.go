@@ -142,10 +142,14 @@ func (pf *periodFunnel) entersAt(k int) bool { return k == 0 || pf.order == Any 
 // apply applies an accepted event at time at, in period q, to a's
 // entries: a step k (x < 0) or the exclusion x (k < 0). row returns the
 // row of the event, for an event that enters; it is called at most once.
-// The shard's lock is held.
-func (pf *periodFunnel) apply(ctx context.Context, a *attempt, at, q int64, k, x int, row func() *row) {
+// wm is the watermark: an event that enters first drops the entries it
+// no longer reaches. The shard's lock is held.
+func (pf *periodFunnel) apply(ctx context.Context, a *attempt, wm, at, q int64, k, x int, row func() *row) {
 	per := a.entries()
 	if k >= 0 && pf.entersAt(k) && pf.find(*per, q) < 0 {
+		if len(*per) > 0 {
+			pf.prune(a, pf.periodOf(max(wm-2*pf.window, 0)))
+		}
 		pf.enter(ctx, per, q, row)
 	}
 	n := pf.steps

@@ -361,7 +361,7 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 	eventAt := at
 	at, p := place(a, at, s.window, k, s.order)
 	if p != starts && a != nil && s.pf != nil {
-		s.pf.apply(ctx, a, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return s.rowFor(ctx, sh, segs) })
+		s.pf.apply(ctx, a, wm, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return s.rowFor(ctx, sh, segs) })
 	}
 	switch p {
 	case joins:
@@ -397,7 +397,7 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 	}
 	*a = attempt{start: at, row: r}
 	if s.pf != nil {
-		s.pf.apply(ctx, a, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return r })
+		s.pf.apply(ctx, a, wm, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return r })
 	}
 	o := advance(a, k, s.steps, s.order)
 	sh.mu.Unlock()
@@ -422,7 +422,7 @@ func (s *progressStore) exclude(now, at int64, user string, x int) status {
 		return stLate
 	}
 	if a := sh.users[user]; a != nil {
-		s.pf.apply(context.Background(), a, at, s.pf.periodOf(at), -1, x, nil)
+		s.pf.apply(context.Background(), a, wm, at, s.pf.periodOf(at), -1, x, nil)
 	}
 	return stOK
 }
@@ -489,7 +489,10 @@ func (s *progressStore) sweep(sh *shard, wm int64) {
 	}
 	var n int64
 	for u, a := range sh.users {
-		if a.start <= cut && (s.pf == nil || s.pf.prune(a, qc)) {
+		// Entries are pruned whether or not the attempt expired: a user
+		// active for months keeps only those a late event can reach.
+		noEntries := s.pf == nil || s.pf.prune(a, qc)
+		if a.start <= cut && noEntries {
 			if a.impaired {
 				delete(sh.impaired, a)
 			}
