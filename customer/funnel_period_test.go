@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -602,5 +603,69 @@ func TestFunnelPeriodConcurrent(t *testing.T) {
 		if diff := cmp.Diff(want, only(p, "customer.funnel.period.users")); diff != "" {
 			t.Errorf("%v: (-reference +recorder):\n%s", order, diff)
 		}
+	}
+}
+
+// TestFunnelPeriodSnapshotCorrupt loads every truncation of a snapshot
+// with entries by period, and copies with a byte changed throughout:
+// nothing panics, a file that does not decode is moved aside, and a funnel
+// whose figures by period differ (another period, or none) refuses or
+// skips them as the documentation says.
+func TestFunnelPeriodSnapshotCorrupt(t *testing.T) {
+	s := newPeriodStream(3, customer.Sequential, true)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.snap")
+	s.playWith(t, customer.WithSnapshot(path, time.Hour))
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(data []byte, opts ...customer.Option) {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "f.snap")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f := mustFunnel(t, "f", s.steps, append([]customer.Option{customer.WithMeterProvider(newHarness(t).mp),
+			customer.WithSegments("plan"), customer.WithWindow(s.window), customer.WithSnapshot(p, time.Hour),
+			customer.WithExclusion("exclusion0", "visit", "cart"), customer.WithExclusion("exclusion1", "cart", "pay")}, opts...)...)
+		f.StepAt(context.Background(), periodStart.Add(9*24*time.Hour), "u1", "visit")
+		_ = f.Close()
+	}
+	day := customer.WithPeriod(customer.Day)
+	for n := 0; n < len(good); n += max(1, len(good)/200) {
+		load(good[:n], day, customer.WithHorizon(40))
+	}
+	for i := 0; i < len(good); i += max(1, len(good)/300) {
+		bad := slices.Clone(good)
+		bad[i] ^= 0x5a
+		load(bad, day, customer.WithHorizon(40))
+	}
+	// The same file with figures by week: refused, moved aside.
+	p := filepath.Join(t.TempDir(), "f.snap")
+	if err := os.WriteFile(p, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := mustFunnel(t, "f", s.steps, customer.WithMeterProvider(newHarness(t).mp), customer.WithSegments("plan"),
+		customer.WithWindow(s.window), customer.WithSnapshot(p, time.Hour), customer.WithPeriod(customer.Week),
+		customer.WithExclusion("exclusion0", "visit", "cart"), customer.WithExclusion("exclusion1", "cart", "pay"))
+	_ = f.Close()
+	if aside, _ := filepath.Glob(p + ".incompatible-*"); len(aside) != 1 {
+		t.Errorf("a snapshot by day loaded by weeks: %d files moved aside, want 1", len(aside))
+	}
+	// Without WithPeriod the attempts load and the entries are skipped.
+	p2 := filepath.Join(t.TempDir(), "f.snap")
+	if err := os.WriteFile(p2, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	g := mustFunnel(t, "f", s.steps, customer.WithMeterProvider(h.mp), customer.WithSegments("plan"),
+		customer.WithWindow(s.window), customer.WithSnapshot(p2, time.Hour))
+	_ = g.Close()
+	if aside, _ := filepath.Glob(p2 + ".incompatible-*"); len(aside) != 0 {
+		t.Errorf("a snapshot with entries loaded without WithPeriod was moved aside")
+	}
+	if got := only(h.points(t), customer.MetricFunnelUsers); len(got) == 0 {
+		t.Error("a snapshot with entries loaded without WithPeriod lost its attempts")
 	}
 }

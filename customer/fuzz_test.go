@@ -24,6 +24,8 @@ func FuzzFunnelStep(f *testing.F) {
 	f.Add("u2", "nope", "\xff", strings.Repeat("x", 300), int64(-1<<40), uint8(2))
 	f.Add("u3", "c", "_OTHER", "_UNKNOWN", int64(1<<62), uint8(0))
 	f.Add(strings.Repeat("u", 300), "a", "a", "b", int64(-1<<62), uint8(3))
+	f.Add("u4", "x", "ios", "pro", int64(60e9), uint8(0))
+	f.Add("u4", "c", "ios", "pro", int64(90e9), uint8(2))
 
 	h := newHarness(f)
 	clk := newClock(t0)
@@ -31,9 +33,14 @@ func FuzzFunnelStep(f *testing.F) {
 	const maxUsers, limit = 20, 2
 	funnels := make([]*customer.Funnel, 3)
 	for i, o := range []customer.Order{customer.Sequential, customer.Any, customer.Strict} {
-		funnels[i] = mustFunnel(f, fmt.Sprint("f", i), steps, customer.WithMeterProvider(h.mp), customer.WithClock(clk.Now),
+		opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithClock(clk.Now),
 			customer.WithOrder(o), customer.WithWindow(time.Hour), customer.WithMaxUsers(maxUsers),
-			customer.WithSegments("device", "plan"), customer.WithSegmentValueLimit(limit))
+			customer.WithSegments("device", "plan"), customer.WithSegmentValueLimit(limit),
+			customer.WithPeriod(customer.Day), customer.WithHorizon(3)}
+		if o != customer.Any {
+			opts = append(opts, customer.WithExclusion("x", "a", "c"))
+		}
+		funnels[i] = mustFunnel(f, fmt.Sprint("f", i), steps, opts...)
 	}
 	f.Fuzz(func(t *testing.T, user, step, device, plan string, offset int64, which uint8) {
 		fn := funnels[int(which)%len(funnels)]
@@ -54,6 +61,25 @@ func FuzzFunnelStep(f *testing.F) {
 		for k, v := range p {
 			if strings.HasPrefix(k, customer.MetricFunnelTrackedUsers) && v > maxUsers {
 				t.Fatalf("%s = %v, over the cap %d", k, v, maxUsers)
+			}
+			if strings.HasPrefix(k, customer.MetricFunnelPeriodUsers) && v < 0 {
+				t.Fatalf("%s = %v, negative", k, v)
+			}
+		}
+		// By entry period, a user counts at every step up to its level:
+		// in sequential order no step has more users than the one before.
+		for k, v := range p {
+			if !strings.HasPrefix(k, customer.MetricFunnelPeriodUsers+"{") || !strings.Contains(k, "funnel=f0") {
+				continue
+			}
+			for i := 1; i < len(steps); i++ {
+				at := fmt.Sprintf("funnel.step.index=%d,funnel.step=%s,", i+1, steps[i])
+				if strings.Contains(k, at) {
+					prev := strings.Replace(k, at, fmt.Sprintf("funnel.step.index=%d,funnel.step=%s,", i, steps[i-1]), 1)
+					if v > p[prev] {
+						t.Fatalf("%s = %v, more than %s = %v", k, v, prev, p[prev])
+					}
+				}
 			}
 		}
 		values := map[string]bool{} // funnel/dimension/value
