@@ -296,6 +296,9 @@ func (f *Funnel) observeShared(ctx context.Context, o metric.Observer) error {
 		f.store.imp.observeShared(o, f.impairedUsers, rows, counts)
 		f.observeAtRisk(o, lost)
 	}
+	if pf := f.store.pf; pf != nil {
+		pf.observeShared(o, f.periodUsers, f.periodConversion, f.steps, rows, counts)
+	}
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kpikit/kpikit/internal/period"
 	"github.com/kpikit/kpikit/internal/ring"
 	"github.com/kpikit/kpikit/internal/selfobs"
+	"github.com/kpikit/kpikit/internal/shared"
 )
 
 // This file keeps a funnel's figures by entry period (WithPeriod): for
@@ -466,9 +467,6 @@ func checkPeriodOptions(c config, name string, index map[string]int) ([]exclRang
 	if c.horizon < 1 || c.horizon > MaxHorizon {
 		errs = append(errs, invalidf("funnel %q: horizon %d must be between 1 and %d periods", name, c.horizon, MaxHorizon))
 	}
-	if c.shared != nil {
-		errs = append(errs, invalidf("funnel %q: WithPeriod and WithState exclude each other: the figures by entry period are kept in memory only", name))
-	}
 	if len(c.exclusions) > 0 && c.order == Any {
 		errs = append(errs, invalidf("funnel %q: WithExclusion needs an ordered funnel (sequential or strict), not %v", name, c.order))
 	}
@@ -646,4 +644,69 @@ func (s *progressStore) restorePeriods(d *decoder, rows []*row) error {
 		sh.mu.Unlock()
 	}
 	return d.err
+}
+
+// entryRules describes the figures by entry period to a shared state.
+func (pf *periodFunnel) entryRules() *shared.EntryRules {
+	r := &shared.EntryRules{PeriodOf: pf.periodOf, Horizon: int(pf.horizon)}
+	switch pf.order {
+	case Any:
+		r.Order = shared.EntryAny
+	case Strict:
+		r.Order = shared.EntryStrict
+	}
+	for _, x := range pf.excl {
+		r.Exclusions = append(r.Exclusions, [2]int{x.from, x.to})
+	}
+	return r
+}
+
+// sharedPeriod is the period of an event at time at (Unix ns) of step k
+// for a shared state: its index, or -1-index when the event may enter but
+// its period is older than the horizon (counted, as in memory).
+func (pf *periodFunnel) sharedPeriod(ctx context.Context, at int64, k int) int64 {
+	q := pf.periodOf(at)
+	if k < pf.steps && pf.entersAt(k) && (q > maxEntryPeriod || pf.counts.Get(q) == nil) {
+		pf.beyond.Add(ctx, 1)
+		return -1 - q
+	}
+	return q
+}
+
+// observeShared reports the figures by entry period that a shared state
+// read: those of the horizon's periods, the latest being the latest of
+// this replica's and of the state's.
+func (pf *periodFunnel) observeShared(o metric.Observer, users metric.Int64ObservableGauge, conv metric.Float64ObservableGauge,
+	steps []string, rows []*row, counts map[*row]*shared.ProgressCounts) {
+	top := pf.counts.Top()
+	for _, r := range rows {
+		for q := range counts[r].Periods {
+			top = max(top, q)
+		}
+	}
+	n := pf.steps
+	for q := top - pf.horizon + 1; q <= top; q++ {
+		var e *ring.Entry[periodCounts]
+		for _, r := range rows {
+			c := counts[r].Periods[q]
+			if c == nil {
+				continue
+			}
+			if e == nil {
+				if e = pf.counts.Get(q); e == nil {
+					break
+				}
+			}
+			pr := e.V.row(r.idx, pf)
+			if pr.opts == nil {
+				pr.opts = pf.buildOpts(e.V.label, r, steps)
+			}
+			for k := range n {
+				o.ObserveInt64(users, c[k], pr.opts[k])
+				if k > 0 && c[0] > 0 {
+					o.ObserveFloat64(conv, float64(c[k])/float64(c[0]), pr.opts[n+k-1])
+				}
+			}
+		}
+	}
 }

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kpikit/kpikit/customer"
+	"github.com/kpikit/kpikit/customer/redisstate"
+	"github.com/kpikit/kpikit/internal/redistest"
 )
 
 // periodEvent is one event of a stream for the figures by entry period:
@@ -285,16 +288,42 @@ func (s *periodStream) playWith(t *testing.T, extra ...customer.Option) (map[str
 // exclusions; windows from 90 minutes to 3 days make entries span days
 // and the recorder's old entries get pruned as the stream moves on.
 func TestFunnelPeriodReference(t *testing.T) {
+	checkPeriodReference(t, 60, nil)
+}
+
+// TestFunnelPeriodReferenceRedis is TestFunnelPeriodReference with the
+// entries kept in Redis (WithState): its script applies the same rules.
+func TestFunnelPeriodReferenceRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	checkPeriodReference(t, 25, func(t *testing.T, seed uint64) []customer.Option {
+		st, err := redisstate.New(client, redisstate.WithKeyPrefix(fmt.Sprintf("periods:%s:%d:", t.Name(), seed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []customer.Option{customer.WithState(st)}
+	})
+}
+
+// checkPeriodReference plays seeds streams of every order, with and
+// without exclusions, into funnels with the options of state (nil: in
+// memory), and compares their figures with the reference.
+func checkPeriodReference(t *testing.T, seeds uint64, state func(t *testing.T, seed uint64) []customer.Option) {
 	for _, tc := range []struct {
 		order customer.Order
 		excl  bool
 	}{{customer.Sequential, false}, {customer.Sequential, true}, {customer.Strict, false}, {customer.Strict, true}, {customer.Any, false}} {
 		t.Run(fmt.Sprintf("%v/exclusions=%v", tc.order, tc.excl), func(t *testing.T) {
 			failed := 0
-			for seed := uint64(1); seed <= 60 && failed < 2; seed++ {
+			for seed := uint64(1); seed <= seeds && failed < 2; seed++ {
 				s := newPeriodStream(seed, tc.order, tc.excl)
 				want := s.reference()
-				got, drops := s.play(t)
+				var opts []customer.Option
+				if state != nil {
+					opts = state(t, seed)
+				}
+				got, drops := s.playWith(t, opts...)
 				if len(drops) != 0 {
 					t.Errorf("seed %d: dropped %v", seed, drops)
 				}
@@ -413,7 +442,6 @@ func TestFunnelPeriodExamples(t *testing.T) {
 // figures by entry period.
 func TestFunnelPeriodOptions(t *testing.T) {
 	steps := []string{"visit", "search", "pay"}
-	st := unusedState(t)
 	for _, tc := range []struct {
 		opts []customer.Option
 		want string
@@ -422,7 +450,6 @@ func TestFunnelPeriodOptions(t *testing.T) {
 		{[]customer.Option{customer.WithExclusion("coupon", "visit", "pay")}, "WithExclusion applies to the figures by entry period"},
 		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithHorizon(0)}, "horizon 0 must be between 1 and 366"},
 		{[]customer.Option{customer.WithPeriod(customer.Period(9))}, "unknown period"},
-		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithState(st)}, "WithPeriod and WithState exclude each other"},
 		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithOrder(customer.Any), customer.WithExclusion("x", "visit", "pay")}, "WithExclusion needs an ordered funnel"},
 		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("search", "visit", "pay")}, `exclusion event "search" is a step`},
 		{[]customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "pay", "visit")}, `from step "pay" must come before to step "visit"`},
@@ -667,5 +694,76 @@ func TestFunnelPeriodSnapshotCorrupt(t *testing.T) {
 	}
 	if got := only(h.points(t), customer.MetricFunnelUsers); len(got) == 0 {
 		t.Error("a snapshot with entries loaded without WithPeriod lost its attempts")
+	}
+}
+
+// TestFunnelPeriodRedisReplicas plays streams into three replicas sharing
+// one Redis server, and one Redis Cluster of three masters, each user's
+// events going through one replica in time order (as a load balancer
+// routing by user does): every replica reports the reference's figures.
+func TestFunnelPeriodRedisReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	cluster := redistest.StartCluster(t, 3)
+	for _, backend := range []struct {
+		name  string
+		state func(prefix string) *redisstate.Store
+	}{
+		{"server", func(prefix string) *redisstate.Store {
+			return redisState(t, srv.Addr(), redisstate.WithKeyPrefix(prefix))
+		}},
+		{"cluster", func(prefix string) *redisstate.Store {
+			return clusterState(t, cluster.Addrs(), redisstate.WithKeyPrefix(prefix))
+		}},
+	} {
+		for _, order := range []customer.Order{customer.Sequential, customer.Strict, customer.Any} {
+			t.Run(backend.name+"/"+order.String(), func(t *testing.T) {
+				s := newPeriodStream(11, order, order != customer.Any)
+				want := s.reference()
+				last := s.events[len(s.events)-1].at
+				prefix := "replicas:" + t.Name() + ":"
+				const replicas = 3
+				hs := make([]*harness, replicas)
+				fs := make([]*customer.Funnel, replicas)
+				for i := range fs {
+					hs[i] = newHarness(t)
+					opts := []customer.Option{customer.WithMeterProvider(hs[i].mp), customer.WithOrder(order),
+						customer.WithWindow(s.window), customer.WithSegments("plan"), customer.WithPeriod(customer.Day),
+						customer.WithHorizon(40), customer.WithClock(func() time.Time { return last }),
+						customer.WithState(backend.state(prefix))}
+					for j, x := range s.excl {
+						opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", j), s.steps[x[0]], s.steps[x[1]]))
+					}
+					fs[i] = mustFunnel(t, "f", s.steps, opts...)
+				}
+				ctx := context.Background()
+				for _, e := range s.events {
+					name := s.steps[max(e.step, 0)]
+					if e.step < 0 {
+						name = fmt.Sprintf("exclusion%d", e.excl)
+					}
+					u, _ := strconv.Atoi(e.user[1:])
+					fs[u%replicas].StepAt(ctx, e.at, e.user, name, e.plan)
+				}
+				for _, f := range fs {
+					if err := f.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i, h := range hs {
+					p := h.points(t)
+					if d := nonzeroDrops(p); len(d) != 0 {
+						t.Errorf("replica %d dropped %v", i, d)
+					}
+					if diff := cmp.Diff(want, only(p, "customer.funnel.period.users")); diff != "" {
+						t.Errorf("replica %d (-reference +replica):\n%s", i, diff)
+					}
+				}
+				for _, f := range fs {
+					if err := f.Close(); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -35,17 +35,22 @@ func BenchmarkFunnelIngest(b *testing.B) {
 	}
 	at := t0.Add(time.Minute)
 	stores := []struct {
-		name  string
-		state func(b *testing.B, opts ...redisstate.Option) customer.Option
-		addrs []string
+		name   string
+		state  func(b *testing.B, opts ...redisstate.Option) customer.Option
+		addrs  []string
+		period bool // figures by entry period (WithPeriod) too
 	}{
-		{"memory", nil, nil},
+		{"memory", nil, nil, false},
+		{"memory_by_period", nil, nil, true},
 		{"redis", func(b *testing.B, opts ...redisstate.Option) customer.Option {
 			return customer.WithState(redisState(b, srv.Addr(), opts...))
-		}, []string{srv.Addr()}},
+		}, []string{srv.Addr()}, false},
+		{"redis_by_period", func(b *testing.B, opts ...redisstate.Option) customer.Option {
+			return customer.WithState(redisState(b, srv.Addr(), opts...))
+		}, []string{srv.Addr()}, true},
 		{"cluster", func(b *testing.B, opts ...redisstate.Option) customer.Option {
 			return customer.WithState(clusterState(b, cl.Addrs(), opts...))
-		}, cl.Addrs()},
+		}, cl.Addrs(), false},
 	}
 	runs := 0
 	for _, st := range stores {
@@ -56,6 +61,9 @@ func BenchmarkFunnelIngest(b *testing.B) {
 				customer.WithSegments("country")}
 			if st.state != nil {
 				opts = append(opts, st.state(b, redisstate.WithKeyPrefix(fmt.Sprint("ingest:", runs, ":")), redisstate.WithBufferSize(1<<16)))
+			}
+			if st.period {
+				opts = append(opts, customer.WithPeriod(customer.Day))
 			}
 			f := closingFunnel(b, "ingest", redisSteps, opts...)
 			ctx := context.Background()

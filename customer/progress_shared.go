@@ -91,6 +91,9 @@ func newSharedProgress(c config, kind shared.ProgressKind, name string, s *progr
 	if s.imp != nil {
 		cfg.ErrorType = s.imp.name
 	}
+	if s.pf != nil {
+		cfg.Entries = s.pf.entryRules()
+	}
 	if ttc != nil {
 		cfg.Completed = func(id string, elapsed time.Duration) {
 			if r := s.rowOf(id); r != nil {
@@ -116,11 +119,14 @@ func (s *progressStore) pushShared(ctx context.Context, now, at int64, user stri
 	}
 	h := sketch.Hash(user)
 	id := ""
-	if startsAttempt(k, s.order) {
+	if k < s.steps && startsAttempt(k, s.order) {
 		sh := &s.shards[h%numShards]
 		sh.mu.Lock()
 		id = s.rowFor(ctx, sh, segs).id
 		sh.mu.Unlock()
+	}
+	if s.pf != nil {
+		return s.remote.PushEntry(h, at, k, id, s.pf.sharedPeriod(ctx, at, k))
 	}
 	return s.remote.Push(h, at, k, id)
 }
@@ -196,6 +202,19 @@ func (s *progressStore) readShared(ctx context.Context) ([]*row, map[*row]*share
 			sum.Users[k] += c.Users[k]
 			sum.Events[k] += c.Events[k]
 			sum.ImpairedSteps[k] += c.ImpairedSteps[k]
+		}
+		for q, byStep := range c.Periods {
+			if sum.Periods == nil {
+				sum.Periods = make(map[int64]*[shared.MaxProgressSteps]int64)
+			}
+			to := sum.Periods[q]
+			if to == nil {
+				to = new([shared.MaxProgressSteps]int64)
+				sum.Periods[q] = to
+			}
+			for k := range s.steps {
+				to[k] += byStep[k]
+			}
 		}
 		for t, byStep := range c.Impaired {
 			if sum.Impaired == nil {

@@ -42,6 +42,12 @@ import (
 //	                                reached the step), "i<step>:<len>:<error
 //	                                type><row>" (attempts impaired at the step)
 //	prefix{f:NAME:SHARD}:seq:ID     last batch of recorder instance ID applied
+//	prefix{f:NAME:SHARD}:e:MEMBER   with entries by period (EntryRules): the
+//	                                user's entries (see progressScript)
+//
+// With entries by period the counts hash also holds "p<period>:<step>:<row>"
+// (users counted at the step or further by entry period) and "ptop" (the
+// latest entry period, whose arrival deletes the fields a horizon older).
 //
 // ("g:" for goals). Read sums the counts hashes of every shard.
 
@@ -92,6 +98,22 @@ func checkProgress(cfg shared.ProgressConfig) error {
 	if !ok {
 		errs = append(errs, fmt.Errorf("redisstate: rule table %q, want %d digits 0 to 7", cfg.Rules, 2*shared.RuleClasses))
 	}
+	if e := cfg.Entries; e != nil {
+		if e.PeriodOf == nil {
+			errs = append(errs, errors.New("redisstate: entries by period without PeriodOf"))
+		}
+		if e.Horizon < 1 {
+			errs = append(errs, fmt.Errorf("redisstate: entries by period with a horizon of %d", e.Horizon))
+		}
+		if cfg.Steps+len(e.Exclusions) > maxEntrySteps {
+			errs = append(errs, fmt.Errorf("redisstate: %d steps and %d exclusions, at most %d in all", cfg.Steps, len(e.Exclusions), maxEntrySteps))
+		}
+		for _, x := range e.Exclusions {
+			if x[0] < 0 || x[0] >= x[1] || x[1] >= cfg.Steps {
+				errs = append(errs, fmt.Errorf("redisstate: exclusion between steps %d and %d of %d", x[0], x[1], cfg.Steps))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -102,9 +124,14 @@ type pevent struct {
 	at     int64  // event time, Unix ns
 	row    string // "": the event cannot start an attempt
 	k      int32  // step; shared.ImpairFurthest for a failure at the furthest step
+	q      int32  // with entries: period, or -1-period for an event that may not enter
 	impair bool   // a failure, of error type typ
 	typ    uint8
 }
+
+// maxEntrySteps bounds steps plus exclusions: a record's step byte holds
+// both below 128, where failures start.
+const maxEntrySteps = 127
 
 // shardOf is the shard of a user hash: other bits than the recorders'
 // in-memory shards use.
@@ -132,6 +159,10 @@ type progress struct {
 	events    bool
 	completed func(row string, elapsed time.Duration)
 	errorType func(i int) string
+	entries   *shared.EntryRules // nil: no entries by period
+	entryConf string             // the entry rules, as progressScript reads them, less the cut
+	entryTTL  int64              // ms
+	latest    int64              // latest event time sent, Unix ns; the flusher's
 	lost      selfobs.Reason // events Redis did not take
 	closed    selfobs.Reason // events pushed after Shutdown began
 
@@ -176,6 +207,7 @@ func newProgress(s *Store, cfg shared.ProgressConfig) *progress {
 		events:    cfg.CountEvents,
 		completed: cfg.Completed,
 		errorType: cfg.ErrorType,
+		entries:   cfg.Entries,
 		lost:      cfg.Unavailable,
 		closed:    cfg.Closed,
 		ring:      make([]pevent, s.bufferSize),
@@ -191,6 +223,20 @@ func newProgress(s *Store, cfg shared.ProgressConfig) *progress {
 	for i := range p.bases {
 		p.bases[i] = s.prefix + "{" + kind[:1] + ":" + cfg.Name + ":" + strconv.Itoa(i) + "}:"
 	}
+	if e := cfg.Entries; e != nil {
+		// Entries live until no accepted event reaches them: two windows
+		// after their period, which is at most 31 days long.
+		p.entryTTL = (2*int64(cfg.Window) + 32*24*int64(time.Hour)) / 1e6
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%d|%d|%d|", e.Order, p.entryTTL, e.Horizon)
+		for i, x := range e.Exclusions {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, "%d-%d", x[0], x[1])
+		}
+		p.entryConf = sb.String()
+	}
 	p.runCtx, p.cancel = context.WithCancel(context.Background())
 	go p.run()
 	return p
@@ -200,6 +246,14 @@ func newProgress(s *Store, cfg shared.ProgressConfig) *progress {
 // An event pushed once closing began is dropped: Push reports false.
 func (p *progress) Push(user uint64, at int64, step int, row string) bool {
 	return p.push(pevent{h: user, at: at, row: row, k: int32(step)})
+}
+
+// PushEntry buffers one event of a state with entries by period.
+func (p *progress) PushEntry(user uint64, at int64, step int, row string, period int64) bool {
+	if p.entries == nil || step < 0 || step >= p.steps+len(p.entries.Exclusions) {
+		return p.Push(user, at, step, row)
+	}
+	return p.push(pevent{h: user, at: at, row: row, k: int32(step), q: int32(max(min(period, 1<<31-1), -1<<31))})
 }
 
 // maxErrorType is the largest error type index a failure carries (a
@@ -372,6 +426,23 @@ func (p *progress) Read(ctx context.Context) (map[string]*shared.ProgressCounts,
 	}
 	for _, cmd := range cmds {
 		for f, v := range cmd.Val() {
+			if q, k, id, ok := periodField(f, p.steps); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					continue
+				}
+				c := row(id)
+				if c.Periods == nil {
+					c.Periods = make(map[int64]*[shared.MaxProgressSteps]int64)
+				}
+				t := c.Periods[q]
+				if t == nil {
+					t = new([shared.MaxProgressSteps]int64)
+					c.Periods[q] = t
+				}
+				t[k] += n
+				continue
+			}
 			kind, rest := f[:min(1, len(f))], f[min(1, len(f)):]
 			ks, id, ok := strings.Cut(rest, ":")
 			k, err := strconv.Atoi(ks)
@@ -458,4 +529,21 @@ func (p *progress) stopFlusher(ctx context.Context) {
 		<-p.done
 	}
 	p.cancel()
+}
+
+// periodField parses a counts field "p<period>:<step>:<row>" of a state
+// with steps steps.
+func periodField(f string, steps int) (q int64, k int, id string, ok bool) {
+	rest, ok := strings.CutPrefix(f, "p")
+	if !ok {
+		return 0, 0, "", false
+	}
+	qs, rest, ok1 := strings.Cut(rest, ":")
+	ks, id, ok2 := strings.Cut(rest, ":")
+	q, err1 := strconv.ParseInt(qs, 10, 64)
+	k, err2 := strconv.Atoi(ks)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || k < 0 || k >= steps {
+		return 0, 0, "", false
+	}
+	return q, k, id, true
 }

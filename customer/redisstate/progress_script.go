@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,15 +27,20 @@ import (
 // decided by the recorder: the event carries a row only then.
 
 // progressScript applies the events of one shard. KEYS: the batch guard,
-// the counts hash, then the users' keys. ARGV: batch sequence, window
-// (µs), user-key TTL (ms), steps, count events (1/0), the rules (see
-// shared.RuleClasses), the events, then the strings of the batch (row ids
-// and error types). The events are 13-byte little-endian records (see
-// progressRecord): index of the user's key in KEYS (uint16), step
-// (uint8), event time in µs (int64), row index from 1, or 0 when the
-// event cannot start an attempt (uint16). A failure is a record whose
-// step byte is 128 plus the step, or 255 for the furthest step reached,
-// and whose row index names its error type.
+// the counts hash, then the users' keys (each followed, with entries by
+// period, by the user's entries key). ARGV: batch sequence, window (µs),
+// user-key TTL (ms), steps, count events (1/0), the rules (see
+// shared.RuleClasses), the entry rules ("" without entries by period),
+// the events, then the strings of the batch (row ids and error types).
+// The events are 17-byte little-endian records (see progressRecord):
+// index of the user's key in KEYS (uint16), step (uint8), event time in
+// µs (int64), row index from 1, or 0 when the event cannot start an
+// attempt (uint16), period (int32; see shared.Progress.PushEntry). A
+// failure is a record whose step byte is 128 plus the step, or 255 for
+// the furthest step reached, and whose row index names its error type; a
+// step byte from steps to 127 is an exclusion, which applies to the
+// entries only. The entries follow the rules of EntryRules, as
+// customer/funnel_period.go applies them in memory.
 //
 // A user's attempt is the record (start µs int64, mask uint32, flags
 // uint8), then, when flag 16 is set, the steps it is impaired at
@@ -56,7 +62,7 @@ if tonumber(ARGV[1]) <= last then return {-1} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', 604800)
 local window, ttl = tonumber(ARGV[2]), ARGV[3]
 local n, events, rules = tonumber(ARGV[4]), ARGV[5] == '1', ARGV[6]
-local blob = ARGV[7]
+local conf, blob = ARGV[7], ARGV[8]
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
 local full = tobit(2 ^ n - 1)
 local bitk = {}
@@ -71,10 +77,151 @@ local cur = redis.call('MGET', unpack(KEYS, 3))
 local S, M, E, R, NX, I, fresh, dirty = {}, {}, {}, {}, {}, {}, {}, {}
 local out, inc, more = {}, {}, {}
 local function add(f) more[f] = (more[f] or 0) + 1 end
+-- Entries by period (conf not empty): "cut|order|ttl ms|horizon|from-to,...".
+local entries = conf ~= ''
+local ecut, eorder, ettl, ehorizon, width = 0, 0, '0', 0, 0
+local excl, EN, edirty, pinc, qmax = {}, {}, {}, {}, nil
+local bnot = bit.bnot
+if entries then
+  local c, o, t, h, xs = string.match(conf, '^(%-?%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
+  ecut, eorder, ettl, ehorizon = tonumber(c), tonumber(o), t, tonumber(h)
+  for a, b in string.gmatch(xs, '(%d+)-(%d+)') do excl[#excl + 1] = {tonumber(a), tonumber(b)} end
+  width = n
+  if eorder == 1 then width = 2 * n end
+end
+local wfmt = '<' .. string.rep('i8', width)
+-- A user's entries: per entry, '<i4BBI4i8B' (period, level, flags: 1
+-- furthest chain excluded, 2 final; excluded chains, start of the
+-- furthest chain, row length), the row, then width '<i8' words (µs, -1
+-- none). Entries of periods before the cut are dropped as they load.
+local function eload(ki)
+  local list = EN[ki]
+  if list then return list end
+  list = {}
+  local v = cur[ki - 1]
+  if v then
+    local p = 1
+    while p < #v do
+      local b, rl = {e = {}}, 0
+      b.q, b.lvl, b.fl, b.ex, b.mt, rl, p = unpack5('<i4BBI4i8B', v, p)
+      b.row = sub(v, p, p + rl - 1)
+      p = p + rl
+      local w = {unpack5(wfmt, v, p)}
+      for j = 0, width - 1 do b.e[j] = w[j + 1] end
+      p = w[width + 1]
+      b.ex = tobit(b.ex)
+      if b.q >= ecut then list[#list + 1] = b else edirty[ki] = true end
+    end
+  end
+  EN[ki] = list
+  return list
+end
+local function contrib(b)
+  if b.fl % 2 == 1 then return 0 end
+  return b.lvl
+end
+local function setlvl(b, lvl, mt, ex)
+  b.lvl, b.mt = lvl, mt
+  b.fl = b.fl - b.fl % 2
+  if ex then b.fl = b.fl + 1 end
+end
+local function estep(b, at, k, own)
+  local e = b.e
+  if k == 0 then
+    if not own or at <= e[0] then return end
+    e[0] = at
+    b.ex = band(b.ex, bnot(1))
+    if b.lvl < 1 or (b.lvl == 1 and b.fl % 2 == 1) then setlvl(b, 1, at, false) end
+    return
+  end
+  local prev = e[k - 1]
+  if prev < 0 or at < prev or at - prev > window or e[k] == prev then return end
+  local ex = band(b.ex, bitk[k - 1]) ~= 0
+  if not ex then
+    e[k] = prev
+    b.ex = band(b.ex, bnot(bitk[k]))
+  end
+  if k + 1 > b.lvl or (k + 1 == b.lvl and b.fl % 2 == 1) then setlvl(b, k + 1, prev, ex) end
+end
+local function eexclude(b, at, r)
+  local e = b.e
+  for k = r[2], r[1] + 1, -1 do
+    local prev = e[k - 1]
+    if prev >= 0 and at >= prev and at - prev <= window and e[k] ~= prev and band(b.ex, bitk[k - 1]) == 0 then
+      b.ex = bor(b.ex, bitk[k - 1])
+      if b.lvl == k and at >= b.mt and at - b.mt <= window and b.fl % 2 == 0 then b.fl = b.fl + 1 end
+    end
+  end
+end
+local function eany(b, at, k, own)
+  local e = b.e
+  if at > e[k] then e[k] = at end
+  if own and at > e[n + k] then e[n + k] = at end
+  local start = -1
+  for j = 0, n - 1 do
+    local t = e[n + j]
+    if t >= 0 and t >= at - window and (start < 0 or t < start) then start = t end
+  end
+  if start < 0 then return end
+  local lvl = 0
+  for j = 0, n - 1 do
+    local t = e[j]
+    if t >= start and t - start <= window then lvl = lvl + 1 end
+  end
+  if lvl > b.lvl then setlvl(b, lvl, start, false) end
+end
+local function padd(f, d) pinc[f] = (pinc[f] or 0) + d end
+-- eapply applies step k (x < 0) or exclusion x (k < 0), at time at (µs),
+-- of an event in period q (-1-q: it may not enter) with row index ri, to
+-- the entries of the user of KEYS[ki].
+local function eapply(ki, at, k, x, q, ri)
+  local list = eload(ki)
+  local enter = q >= 0
+  if not enter then q = -1 - q end
+  if enter and k >= 0 and ri > 0 and (k == 0 or eorder == 1) then
+    local found = false
+    for _, b in ipairs(list) do
+      if b.q == q then found = true break end
+    end
+    if not found then
+      local b = {q = q, lvl = 0, fl = 0, ex = 0, mt = -1, row = ARGV[8 + ri], e = {}}
+      for j = 0, width - 1 do b.e[j] = -1 end
+      list[#list + 1] = b
+      if qmax == nil or q > qmax then qmax = q end
+    end
+  end
+  for _, b in ipairs(list) do
+    if b.fl < 2 then
+      local before, own = contrib(b), b.q == q
+      if eorder == 1 then
+        if k >= 0 then eany(b, at, k, own) end
+      elseif x >= 0 then
+        eexclude(b, at, excl[x + 1])
+      else
+        estep(b, at, k, own)
+      end
+      if eorder == 2 then
+        local e = b.e
+        for j = 0, n - 1 do
+          if j ~= k then e[j] = -1 end
+        end
+        if k >= 0 then b.ex = band(b.ex, bitk[k]) else b.ex = 0 end
+      end
+      local after = contrib(b)
+      if after ~= before then
+        if after == n and b.fl % 2 == 0 then b.fl = b.fl + 2 end
+        for j = after, before - 1 do padd('p' .. b.q .. ':' .. j .. ':' .. b.row, -1) end
+        for j = before, after - 1 do padd('p' .. b.q .. ':' .. j .. ':' .. b.row, 1) end
+      end
+    end
+  end
+  if #list > 0 then edirty[ki] = true end
+end
 local pos, len = 1, #blob
 while pos < len do
-  local ki, k, at, ri
-  ki, k, at, ri, pos = unpack5('<HBi8H', blob, pos)
+  local ki, k, at, ri, q
+  ki, k, at, ri, q, pos = unpack5('<HBi8Hi4', blob, pos)
+  local eat = at
   local start = S[ki]
   if start == nil then
     local v = cur[ki - 2]
@@ -118,14 +265,16 @@ while pos < len do
           im = 0
         end
         I[ki], dirty[ki] = bor(im, bitk[s]), true
-        local t = ARGV[7 + ri]
+        local t = ARGV[8 + ri]
         add('i' .. s .. ':' .. #t .. ':' .. t .. arow)
       end
     end
+  elseif k >= n then
+    if entries then eapply(ki, eat, -1, k - n, q, 0) end
   else
     if not active and ri > 0 then
       start = at
-      S[ki], M[ki], E[ki], NX[ki], R[ki], I[ki] = at, 0, 0, 0, ARGV[7 + ri], false
+      S[ki], M[ki], E[ki], NX[ki], R[ki], I[ki] = at, 0, 0, 0, ARGV[8 + ri], false
       fresh[ki], dirty[ki], active = true, true, true
     end
     if active then
@@ -164,6 +313,7 @@ while pos < len do
       end
       if ends[class] then E[ki], dirty[ki] = 1, true end
     end
+    if entries then eapply(ki, eat, k, -1, q, ri) end
   end
 end
 for ki in pairs(dirty) do
@@ -191,11 +341,42 @@ end
 for f, v in pairs(more) do
   redis.call('HINCRBY', KEYS[2], f, v)
 end
+for ki in pairs(edirty) do
+  local list = EN[ki]
+  if #list == 0 then
+    redis.call('DEL', KEYS[ki + 1])
+  else
+    local parts = {}
+    for _, b in ipairs(list) do
+      local ex = b.ex
+      if ex < 0 then ex = ex + 4294967296 end
+      parts[#parts + 1] = pack3('<i4BBI4i8B', b.q, b.lvl, b.fl, ex, b.mt, #b.row) .. b.row
+      parts[#parts + 1] = pack3(wfmt, unpack(b.e, 0, width - 1))
+    end
+    redis.call('SET', KEYS[ki + 1], table.concat(parts), 'PX', ettl)
+  end
+end
+for f, v in pairs(pinc) do
+  -- A change that nets to zero still creates the field, so that the
+  -- row is reported for its period at 0, as in memory.
+  redis.call('HINCRBY', KEYS[2], f, v)
+end
+if qmax ~= nil then
+  -- A new latest entry period deletes the counts a horizon older.
+  local top = tonumber(redis.call('HGET', KEYS[2], 'ptop') or '')
+  if top == nil or qmax > top then
+    redis.call('HSET', KEYS[2], 'ptop', qmax)
+    for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+      local fq = tonumber(string.match(f, '^p(%-?%d+):') or '')
+      if fq ~= nil and fq <= qmax - ehorizon then redis.call('HDEL', KEYS[2], f) end
+    end
+  end
+end
 return out
 `)
 
 // progressRecord is the size of an event record of progressScript.
-const progressRecord = 13
+const progressRecord = 17
 
 // split sorts batch b into its shards' parts.
 func (p *progress) split(b []pevent) {
@@ -206,6 +387,9 @@ func (p *progress) split(b []pevent) {
 	for _, e := range b {
 		pt := &p.parts[shardOf(e.h)]
 		pt.events = append(pt.events, e)
+		if !e.impair {
+			p.latest = max(p.latest, e.at)
+		}
 	}
 	for i := range p.parts {
 		pt := &p.parts[i]
@@ -223,13 +407,22 @@ func (p *progress) build(i int, pt *progressShard) {
 	clear(p.keyIdx)
 	clear(p.rowIdx)
 	blob := make([]byte, 0, progressRecord*len(pt.events))
-	args := append(pt.args[:0], p.seq, p.windowUS, p.ttlMS, p.steps, boolArg(p.events), p.rules, nil)
+	conf := ""
+	if p.entries != nil {
+		// The cut: entries of periods before it are dropped.
+		conf = strconv.FormatInt(p.entries.PeriodOf(max(p.latest-2*int64(p.windowUS)*1e3, 0)), 10) + "|" + p.entryConf
+	}
+	args := append(pt.args[:0], p.seq, p.windowUS, p.ttlMS, p.steps, boolArg(p.events), p.rules, conf, nil)
 	for _, e := range pt.events {
 		ki, ok := p.keyIdx[e.h]
 		if !ok {
-			keys = append(keys, base+"u:"+redisstore.Member(e.h))
+			m := redisstore.Member(e.h)
+			keys = append(keys, base+"u:"+m)
 			ki = len(keys)
 			p.keyIdx[e.h] = ki
+			if p.entries != nil {
+				keys = append(keys, base+"e:"+m)
+			}
 		}
 		str, k := e.row, byte(e.k)
 		if e.impair {
@@ -250,8 +443,9 @@ func (p *progress) build(i int, pt *progressShard) {
 		blob = append(blob, k)
 		blob = binary.LittleEndian.AppendUint64(blob, uint64(e.at/1e3))
 		blob = binary.LittleEndian.AppendUint16(blob, uint16(ri))
+		blob = binary.LittleEndian.AppendUint32(blob, uint32(e.q))
 	}
-	args[6] = blob
+	args[7] = blob
 	pt.keys, pt.args = keys, args
 }
 

@@ -106,6 +106,41 @@ type ProgressConfig struct {
 	// what replicas agree on). The name of an index never changes. It is
 	// called from the state's goroutine; nil names every index "_OTHER".
 	ErrorType func(i int) string
+	// Entries, when not nil, asks the state to keep the figures of a
+	// funnel by entry period (see EntryRules); events then come through
+	// PushEntry.
+	Entries *EntryRules
+}
+
+// EntryOrder is the order of a funnel's entries by period.
+type EntryOrder uint8
+
+// Orders of entries: as the funnel's.
+const (
+	EntrySequential EntryOrder = iota
+	EntryAny
+	EntryStrict
+)
+
+// EntryRules describe a funnel's figures by entry period to its shared
+// state. Each user's entries (one per entry period a late event can still
+// change) follow the chain rules of package customer's "Funnels by entry
+// period": for each step the latest chain start that reached it, marks of
+// exclusions, the furthest step reached; a window holds the events at
+// most Window after its start. The state counts, per entry period, row
+// and step, the users whose entry counts at that step or further.
+type EntryRules struct {
+	Order EntryOrder
+	// Exclusions are the (from, to) steps of each exclusion, by index:
+	// PushEntry's step Steps+i is exclusion i.
+	Exclusions [][2]int
+	// PeriodOf is the period index of a time in Unix ns. Entries of
+	// periods before PeriodOf(latest event - 2*Window) are dropped: no
+	// accepted event reaches them.
+	PeriodOf func(int64) int64
+	// Horizon is how many periods of counts are kept: those of periods a
+	// horizon or more before the latest entry period are deleted.
+	Horizon int
 }
 
 // ImpairFurthest is the step of an Impair call that impairs the attempt
@@ -119,6 +154,9 @@ const ImpairFurthest = -2
 // type.
 type ProgressCounts struct {
 	Users, Events [MaxProgressSteps]int64
+	// Periods holds, with EntryRules, the users counted at each step by
+	// entry period index.
+	Periods map[int64]*[MaxProgressSteps]int64
 	ImpairedSteps [MaxProgressSteps]int64
 	// Impaired holds, per error type name (see ProgressConfig.ErrorType),
 	// the attempts impaired at each step, counted once per attempt and
@@ -137,6 +175,12 @@ type Progress interface {
 	// dropped and counted as Closed. An event buffered may still be
 	// dropped later, and counted as Unavailable.
 	Push(user uint64, at int64, step int, row string) bool
+	// PushEntry is Push for a state with EntryRules: period is the index
+	// of the event's period, or -1-index for an event that may not enter
+	// (its period is older than the recorder's horizon: it applies to the
+	// user's attempt and existing entries only); step Steps+i is
+	// exclusion i, which applies to the entries only.
+	PushEntry(user uint64, at int64, step int, row string, period int64) bool
 	// Impair buffers a failure of the user's attempt, in the same order
 	// as Push: it applies after the user's events pushed before it and
 	// before those pushed after. at is the time of the failure in Unix
