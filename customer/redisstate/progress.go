@@ -163,8 +163,8 @@ type progress struct {
 	entryConf string             // the entry rules, as progressScript reads them, less the cut
 	entryTTL  int64              // ms
 	latest    int64              // latest event time sent, Unix ns; the flusher's
-	lost      selfobs.Reason // events Redis did not take
-	closed    selfobs.Reason // events pushed after Shutdown began
+	lost      selfobs.Reason     // events Redis did not take
+	closed    selfobs.Reason     // events pushed after Shutdown began
 
 	mu      sync.Mutex
 	ring    []pevent

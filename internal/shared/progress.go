@@ -156,7 +156,7 @@ type ProgressCounts struct {
 	Users, Events [MaxProgressSteps]int64
 	// Periods holds, with EntryRules, the users counted at each step by
 	// entry period index.
-	Periods map[int64]*[MaxProgressSteps]int64
+	Periods       map[int64]*[MaxProgressSteps]int64
 	ImpairedSteps [MaxProgressSteps]int64
 	// Impaired holds, per error type name (see ProgressConfig.ErrorType),
 	// the attempts impaired at each step, counted once per attempt and
