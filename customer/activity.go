@@ -40,6 +40,8 @@ const (
 	MetricCohortPurchases      = "customer.cohort.purchases"
 	MetricCohortLTV            = "customer.cohort.ltv"
 	MetricActivityTrackedUsers = "customer.activity.tracked_users"
+	MetricActiveLifecycle      = "customer.active.lifecycle" // with WithLifecycle
+	MetricActiveDays           = "customer.active.days"      // with WithLifecycle
 )
 
 // Attribute keys of the [Activity] metrics.
@@ -89,17 +91,21 @@ type Activity struct {
 	periods *ring.Ring[periodState]
 	days    *ring.Ring[sketch.Set]
 	seen    *firstSeen
+	life    *lifeUsers // with WithLifecycle; it holds the first-seen cohorts instead of seen.m
 
 	activeUsers, periodUsers, cohortSize, retUsers, purchases, refunds, paying, cohortPurchases metric.Int64ObservableGauge
 	stickiness, retRatio, revenue, arpu, arppu, cohortRevenue, ltv                              metric.Float64ObservableGauge
 	tracked                                                                                     metric.Int64ObservableUpDownCounter
+	lifecycle, activeDays                                                                       metric.Int64ObservableGauge // with WithLifecycle
 
 	nameAttr attribute.KeyValue
 	nameOpt  []metric.ObserveOption
-	winOpts  [3][]metric.ObserveOption // 1d, 7d, 30d
+	winOpts  [3][]metric.ObserveOption   // 1d, 7d, 30d
+	dayOpts  [2][][]metric.ObserveOption // with WithLifecycle: 7d, 30d by active.days
 
-	col       collector  // runs collections one at a time
-	wau, mau  unionCache // guarded by col.mu
+	col       collector            // runs collections one at a time
+	wau, mau  unionCache           // guarded by col.mu
+	lifeViews map[int64]*lifeViews // guarded by col.mu
 	closeOnce sync.Once
 
 	st      shared.Activity // non-nil: state shared through WithState
@@ -117,7 +123,8 @@ type periodState struct {
 	members sketch.Set
 	money   []periodMoney
 	cells   []atomic.Pointer[cell]
-	view    periodView // collection side, guarded by Activity.col.mu
+	life    *lifeCounts // with WithLifecycle
+	view    periodView  // collection side, guarded by Activity.col.mu
 }
 
 // periodMoney is the money of one period in one currency.
@@ -162,7 +169,7 @@ func (p *periodState) newCell(k int64, currencies int) *cell {
 // drops).
 type activityDrops struct {
 	emptyUser, longUser, future, late, beforeCohort, unknownCurrency, invalidAmount, overflow, userCap, unavailable selfobs.Reason
-	closed, currencyLimit                                                                                           selfobs.Reason
+	closed, currencyLimit, lifecycleLate                                                                            selfobs.Reason
 }
 
 // firstSeen keeps the first-seen cohort of users recorded without a signup
@@ -220,8 +227,9 @@ func (f *firstSeen) cohort(h uint64, q int64, create bool) (c int64, known, fres
 
 // NewActivity returns an activity recorder called name. The options that
 // apply are [WithMeterProvider], [WithClock], [WithPeriod], [WithHorizon],
-// [WithLocation], [WithCurrencies], [WithScale], [WithMaxUsers], and one
-// state: [WithSnapshot] or [WithState]; any other is an error. With
+// [WithLocation], [WithCurrencies], [WithScale], [WithMaxUsers],
+// [WithLifecycle], and one state: [WithSnapshot] or [WithState]; any other
+// is an error, and so is WithLifecycle with WithState. With
 // WithSnapshot it loads the snapshot file, if any (a bad one is moved
 // aside and reported, never an error); with WithState it does not contact
 // the store (an unreachable one shows as errors through the OTel error
@@ -236,6 +244,9 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	errs := []error{err}
 	if !validName(name) {
 		errs = append(errs, invalidf("activity name %q is not valid UTF-8 of 1 to %d bytes", name, maxNameLen))
+	}
+	if c.lifecycle && c.given&givenState != 0 {
+		errs = append(errs, invalidf("WithLifecycle does not apply with WithState: the lifecycle is kept per user in memory, not in a shared state"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -256,9 +267,15 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		a.periods = ring.New(c.horizon, func(_ int64, p *periodState) {
 			p.money = make([]periodMoney, nCur)
 			p.cells = make([]atomic.Pointer[cell], c.horizon)
+			if c.lifecycle {
+				p.life = new(lifeCounts)
+			}
 		})
 		a.days = ring.New[sketch.Set](ActiveDays, nil)
 		a.seen = newFirstSeen(c.maxUsers)
+		if c.lifecycle {
+			a.life = newLifeUsers(a.seen, a.unit)
+		}
 	}
 	newState()
 	a.bound.Store(c.clock().Unix() + int64(FutureTolerance/time.Second))
@@ -301,14 +318,21 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 		metric.WithUnit("{user}"),
 		metric.WithDescription("Users whose first-seen cohort is held in memory."))
 	errs = append(errs, err)
+	instruments := []metric.Observable{a.activeUsers, a.stickiness, a.periodUsers,
+		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
+		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked}
+	observe := a.observe
+	if c.lifecycle {
+		errs = append(errs, a.buildLifecycle(m))
+		instruments = append(instruments, a.lifecycle, a.activeDays)
+		observe = a.observeLifecycle
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	// Registered before anything starts, so that its failure leaves nothing
 	// to stop; it reports nothing until the state exists.
-	reg, err := m.RegisterCallback(a.col.callback, a.activeUsers, a.stickiness, a.periodUsers,
-		a.cohortSize, a.retUsers, a.retRatio, a.revenue, a.purchases, a.refunds, a.paying, a.arpu, a.arppu,
-		a.cohortRevenue, a.cohortPurchases, a.ltv, a.tracked)
+	reg, err := m.RegisterCallback(a.col.callback, instruments...)
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +357,9 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 	if !a.cur.declared {
 		a.drops.currencyLimit = dropped.Reason("currency_limit")
 	}
+	if c.lifecycle {
+		a.drops.lifecycleLate = dropped.Reason("lifecycle_late")
+	}
 	a.links = requestLinks{counter: dropped}
 	// The goroutines start last: an error leaves nothing running.
 	switch {
@@ -355,7 +382,7 @@ func NewActivity(name string, opts ...Option) (*Activity, error) {
 			return nil, errors.Join(fmt.Errorf("customer: %w: %w", err, ErrInvalidConfig), reg.Unregister())
 		}
 	}
-	a.col.start(a.observe)
+	a.col.start(observe)
 	return a, nil
 }
 
@@ -444,7 +471,8 @@ func (a *Activity) Active(ctx context.Context, user string, signup time.Time) {
 // not dropped links user to the request, so that the request counts its
 // users (every recording method of Activity does). It does not allocate,
 // except when it starts a period or a cohort cell, or tracks a new user
-// without a signup time.
+// without a signup time (with [WithLifecycle], any new user: the table of
+// records grows now and then).
 func (a *Activity) ActiveAt(ctx context.Context, t time.Time, user string, signup time.Time) {
 	if a == nil {
 		return
@@ -553,14 +581,22 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 	var c int64
 	known, member := true, true // member: insert into the cohort's members
 	var capped bool
-	if signup.IsZero() {
+	var life lifeChange // with WithLifecycle, of an activity
+	switch {
+	case a.life != nil:
+		// The user's record gives the first-seen cohort and, under the
+		// same lock, takes an activity; its counters are added once the
+		// event is accepted (lifeActivity). An activity that the ring
+		// then refuses (the horizon passed it meanwhile) keeps its bit.
+		c, known, member, capped, life = a.lifeCohort(h, q, d, signup, kind)
+	case signup.IsZero():
 		// A tracked user was inserted into the members when first seen.
 		c, known, member, capped = a.seen.cohort(h, q, kind != kindRefund)
-		if capped {
-			a.drops.userCap.Add(ctx, 1)
-		}
-	} else {
+	default:
 		c = a.periodOf(a.dayOf(signup, signup.Unix()))
+	}
+	if capped {
+		a.drops.userCap.Add(ctx, 1)
 	}
 	if known && c > q {
 		a.drops.beforeCohort.Add(ctx, 1)
@@ -626,6 +662,9 @@ func (a *Activity) record(ctx context.Context, at time.Time, user string, signup
 		}
 		if de := a.days.Get(d); de != nil {
 			de.V.Insert(h)
+		}
+		if a.life != nil {
+			a.lifeActivity(ctx, pe, h, q, d, c, !signup.IsZero(), kind, life)
 		}
 	}
 	// The event is accepted: link its user to the request, if any.

@@ -135,15 +135,25 @@ func (a *Activity) reportSharedCohort(o metric.Observer, p *shared.PeriodFigures
 //	    per currency (revenue, purchases, refunds, paying),
 //	    cells: count, (offset, users, per currency (revenue, purchases))...)...
 //	days: count, (index, set)...
+//	sections: (tag, byte length, bytes)...
 //
-// A set is a length and the bytes of sketch.Set.AppendBinary.
+// A set is a length and the bytes of sketch.Set.AppendBinary. The only
+// section is the lifecycle (lifeSection, written with WithLifecycle; see
+// lifecycle.go): a payload without it is what versions before it wrote,
+// and an activity without WithLifecycle skips it. With WithLifecycle the
+// first-seen cohorts are read from the lifecycle records and written to
+// the first-seen section as well.
 
 // appendState appends the activity's state to b. It runs while recording
 // goes on: each set and total is read atomically, the whole is not.
 func (a *Activity) appendState(b []byte) ([]byte, error) {
 	nCur := a.cur.len() // a currency taken after this is not in the snapshot
 	b = a.appendHeader(b, nCur)
-	b = a.seen.appendTo(b)
+	if a.life != nil {
+		b = a.life.appendSeen(b)
+	} else {
+		b = a.seen.appendTo(b)
+	}
 	top := a.periods.Top()
 	var periods []*ring.Entry[periodState]
 	a.periods.Each(top, func(e *ring.Entry[periodState]) { periods = append(periods, e) })
@@ -193,6 +203,9 @@ func (a *Activity) appendState(b []byte) ([]byte, error) {
 		if b, err = appendSet(b, &e.V); err != nil {
 			return nil, err
 		}
+	}
+	if a.life != nil {
+		b = a.appendLife(b, periods)
 	}
 	return b, nil
 }
@@ -368,7 +381,11 @@ func (a *Activity) restoreState(p []byte) error {
 	for n := d.count(9); n > 0 && d.err == nil; n-- {
 		h := binary.LittleEndian.Uint64(d.bytes(8))
 		c := d.varint()
-		if d.err == nil {
+		switch {
+		case d.err != nil:
+		case a.life != nil:
+			a.life.restoreSeen(h, c)
+		default:
 			a.seen.restore(h, c)
 		}
 	}
@@ -412,10 +429,10 @@ func (a *Activity) restoreState(p []byte) error {
 		}
 		d.set(&e.V)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%d bytes left over", len(d.b))
+	if d.err != nil {
+		return d.err
 	}
-	return d.err
+	return a.restoreSections(d)
 }
 
 // restore records c as the cohort of h, within the cap.
