@@ -54,42 +54,8 @@ func BenchmarkFunnelStep(b *testing.B) {
 				f.Step(ctx, ids[i%nUsers], "s1", "ios", "pro")
 			}
 		})
-		b.Run("tracked_repeat/"+provider, func(b *testing.B) {
-			f, _, at := benchFunnel(b, sdk)
-			for _, id := range ids {
-				f.StepAt(ctx, at, id, "s1", "ios", "pro")
-				f.StepAt(ctx, at, id, "s2", "ios", "pro")
-			}
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				f.Step(ctx, ids[i%nUsers], "s2", "ios", "pro")
-			}
-		})
-		b.Run("tracked_advance/"+provider, func(b *testing.B) {
-			// Each round moves every user one step further; after the
-			// last step a fresh funnel starts over (not timed).
-			steps := []string{"s2", "s3", "s4", "s5"}
-			var f *customer.Funnel
-			var at time.Time
-			reset := func() {
-				f, _, at = benchFunnel(b, sdk)
-				for _, id := range ids {
-					f.StepAt(ctx, at, id, "s1", "ios", "pro")
-				}
-			}
-			reset()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				round := (i / nUsers) % len(steps)
-				if i > 0 && i%(nUsers*len(steps)) == 0 {
-					b.StopTimer()
-					reset()
-					b.StartTimer()
-				}
-				f.StepAt(ctx, at, ids[i%nUsers], steps[round])
-			}
-		})
+		b.Run("tracked_repeat/"+provider, func(b *testing.B) { benchRepeat(b, ids, sdk) })
+		b.Run("tracked_advance/"+provider, func(b *testing.B) { benchAdvance(b, ids, sdk) })
 		b.Run("new_user/"+provider, func(b *testing.B) {
 			f, _, at := benchFunnel(b, sdk, customer.WithMaxUsers(1<<30))
 			b.ReportAllocs()
@@ -104,6 +70,49 @@ func BenchmarkFunnelStep(b *testing.B) {
 				f.StepAt(ctx, at, ids[i%nUsers], "nope")
 			}
 		})
+	}
+}
+
+// benchRepeat times Step of tracked users repeating a step.
+func benchRepeat(b *testing.B, ids []string, sdk bool, opts ...customer.Option) {
+	ctx := context.Background()
+	f, _, at := benchFunnel(b, sdk, opts...)
+	for _, id := range ids {
+		f.StepAt(ctx, at, id, "s1", "ios", "pro")
+		f.StepAt(ctx, at, id, "s2", "ios", "pro")
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f.Step(ctx, ids[i%len(ids)], "s2", "ios", "pro")
+	}
+}
+
+// benchAdvance times StepAt of tracked users advancing: each round moves
+// every user one step further; after the last step a fresh funnel starts
+// over (not timed).
+func benchAdvance(b *testing.B, ids []string, sdk bool, opts ...customer.Option) {
+	ctx := context.Background()
+	steps := []string{"s2", "s3", "s4", "s5"}
+	var f *customer.Funnel
+	var at time.Time
+	reset := func() {
+		f, _, at = benchFunnel(b, sdk, opts...)
+		for _, id := range ids {
+			f.StepAt(ctx, at, id, "s1", "ios", "pro")
+		}
+	}
+	reset()
+	n := len(ids)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		round := (i / n) % len(steps)
+		if i > 0 && i%(n*len(steps)) == 0 {
+			b.StopTimer()
+			reset()
+			b.StartTimer()
+		}
+		f.StepAt(ctx, at, ids[i%n], steps[round])
 	}
 }
 
@@ -213,9 +222,7 @@ func BenchmarkFunnelMemory(b *testing.B) {
 // entry period (WithPeriod) with the same funnel without them, in one
 // run: tracked users repeating a step, and tracked users advancing.
 func BenchmarkFunnelStepByPeriod(b *testing.B) {
-	ctx := context.Background()
-	const nUsers = 1 << 14
-	ids := userIDs(nUsers)
+	ids := userIDs(1 << 14)
 	for _, v := range []struct {
 		name string
 		opts []customer.Option
@@ -224,40 +231,8 @@ func BenchmarkFunnelStepByPeriod(b *testing.B) {
 		{"by_period", []customer.Option{customer.WithPeriod(customer.Day)}},
 		{"by_period_exclusion", []customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "s1", "s5")}},
 	} {
-		b.Run("tracked_repeat/"+v.name, func(b *testing.B) {
-			f, _, at := benchFunnel(b, true, v.opts...)
-			for _, id := range ids {
-				f.StepAt(ctx, at, id, "s1", "ios", "pro")
-				f.StepAt(ctx, at, id, "s2", "ios", "pro")
-			}
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				f.Step(ctx, ids[i%nUsers], "s2", "ios", "pro")
-			}
-		})
-		b.Run("tracked_advance/"+v.name, func(b *testing.B) {
-			steps := []string{"s2", "s3", "s4", "s5"}
-			var f *customer.Funnel
-			var at time.Time
-			reset := func() {
-				f, _, at = benchFunnel(b, true, v.opts...)
-				for _, id := range ids {
-					f.StepAt(ctx, at, id, "s1", "ios", "pro")
-				}
-			}
-			reset()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				round := (i / nUsers) % len(steps)
-				if i > 0 && i%(nUsers*len(steps)) == 0 {
-					b.StopTimer()
-					reset()
-					b.StartTimer()
-				}
-				f.StepAt(ctx, at, ids[i%nUsers], steps[round])
-			}
-		})
+		b.Run("tracked_repeat/"+v.name, func(b *testing.B) { benchRepeat(b, ids, true, v.opts...) })
+		b.Run("tracked_advance/"+v.name, func(b *testing.B) { benchAdvance(b, ids, true, v.opts...) })
 	}
 }
 

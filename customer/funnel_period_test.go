@@ -85,12 +85,7 @@ func (s *periodStream) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d, order %v, window %v, exclusions %v\n", s.seed, s.order, s.window, s.excl)
 	for _, e := range s.events {
-		name := ""
-		if e.step >= 0 {
-			name = s.steps[e.step]
-		} else {
-			name = fmt.Sprintf("exclusion%d", e.excl)
-		}
+		name := s.name(e)
 		fmt.Fprintf(&b, "  %s %s %s %s\n", e.at.Format(time.DateTime), e.user, name, e.plan)
 	}
 	return b.String()
@@ -248,33 +243,37 @@ func bruteLevel(evs []periodEvent, day string, w time.Duration, n int) int {
 
 // play feeds the stream into a funnel with figures by day and returns
 // its users per step and entry day.
-func (s *periodStream) play(t *testing.T) (map[string]float64, map[string]float64) {
-	return s.playWith(t)
+// name is the name an event is recorded with: its step's, or its
+// exclusion's.
+func (s *periodStream) name(e periodEvent) string {
+	if e.step >= 0 {
+		return s.steps[e.step]
+	}
+	return fmt.Sprintf("exclusion%d", e.excl)
+}
+
+// options are the options of a funnel with figures by day for the
+// stream, reporting to h, clocked at its last event, with extra.
+func (s *periodStream) options(h *harness, extra ...customer.Option) []customer.Option {
+	last := s.events[len(s.events)-1].at
+	opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithOrder(s.order),
+		customer.WithWindow(s.window), customer.WithSegments("plan"),
+		customer.WithPeriod(customer.Day), customer.WithHorizon(40),
+		customer.WithClock(func() time.Time { return last })}
+	for i, x := range s.excl {
+		opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", i), s.steps[x[0]], s.steps[x[1]]))
+	}
+	return append(opts, extra...)
 }
 
 // playWith plays the stream into a funnel with the extra options, closes
 // it, and returns what it reported last.
 func (s *periodStream) playWith(t *testing.T, extra ...customer.Option) (map[string]float64, map[string]float64) {
 	h := newHarness(t)
-	last := s.events[len(s.events)-1].at
-	opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithOrder(s.order),
-		customer.WithWindow(s.window), customer.WithSegments("plan"),
-		customer.WithPeriod(customer.Day), customer.WithHorizon(40),
-		customer.WithClock(func() time.Time { return last })}
-	opts = append(opts, extra...)
-	for i, x := range s.excl {
-		opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", i), s.steps[x[0]], s.steps[x[1]]))
-	}
-	f := mustFunnel(t, "f", s.steps, opts...)
+	f := mustFunnel(t, "f", s.steps, s.options(h, extra...)...)
 	ctx := context.Background()
 	for _, e := range s.events {
-		name := ""
-		if e.step >= 0 {
-			name = s.steps[e.step]
-		} else {
-			name = fmt.Sprintf("exclusion%d", e.excl)
-		}
-		f.StepAt(ctx, e.at, e.user, name, e.plan)
+		f.StepAt(ctx, e.at, e.user, s.name(e), e.plan)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -570,15 +569,7 @@ func TestFunnelPeriodConcurrent(t *testing.T) {
 		s.window = 26 * time.Hour
 		want := s.reference()
 		h := newHarness(t)
-		last := s.events[len(s.events)-1].at
-		opts := []customer.Option{customer.WithMeterProvider(h.mp), customer.WithOrder(order), customer.WithWindow(s.window),
-			customer.WithSegments("plan"), customer.WithPeriod(customer.Day), customer.WithHorizon(40),
-			customer.WithClock(func() time.Time { return last }),
-			customer.WithSnapshot(filepath.Join(t.TempDir(), "f.snap"), time.Millisecond)}
-		for i, x := range s.excl {
-			opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", i), s.steps[x[0]], s.steps[x[1]]))
-		}
-		f := mustFunnel(t, "f", s.steps, opts...)
+		f := mustFunnel(t, "f", s.steps, s.options(h, customer.WithSnapshot(filepath.Join(t.TempDir(), "f.snap"), time.Millisecond))...)
 		const workers = 4
 		ctx := context.Background()
 		done := make(chan struct{})
@@ -607,11 +598,7 @@ func TestFunnelPeriodConcurrent(t *testing.T) {
 						if int(e.user[1]-'0')%workers != w {
 							continue
 						}
-						name := s.steps[max(e.step, 0)]
-						if e.step < 0 {
-							name = fmt.Sprintf("exclusion%d", e.excl)
-						}
-						f.StepAt(ctx, e.at, e.user, name, e.plan)
+						f.StepAt(ctx, e.at, e.user, s.name(e), e.plan)
 					}
 				})
 			}
@@ -719,30 +706,18 @@ func TestFunnelPeriodRedisReplicas(t *testing.T) {
 			t.Run(backend.name+"/"+order.String(), func(t *testing.T) {
 				s := newPeriodStream(11, order, order != customer.Any)
 				want := s.reference()
-				last := s.events[len(s.events)-1].at
 				prefix := "replicas:" + t.Name() + ":"
 				const replicas = 3
 				hs := make([]*harness, replicas)
 				fs := make([]*customer.Funnel, replicas)
 				for i := range fs {
 					hs[i] = newHarness(t)
-					opts := []customer.Option{customer.WithMeterProvider(hs[i].mp), customer.WithOrder(order),
-						customer.WithWindow(s.window), customer.WithSegments("plan"), customer.WithPeriod(customer.Day),
-						customer.WithHorizon(40), customer.WithClock(func() time.Time { return last }),
-						customer.WithState(backend.state(prefix))}
-					for j, x := range s.excl {
-						opts = append(opts, customer.WithExclusion(fmt.Sprintf("exclusion%d", j), s.steps[x[0]], s.steps[x[1]]))
-					}
-					fs[i] = mustFunnel(t, "f", s.steps, opts...)
+					fs[i] = mustFunnel(t, "f", s.steps, s.options(hs[i], customer.WithState(backend.state(prefix)))...)
 				}
 				ctx := context.Background()
 				for _, e := range s.events {
-					name := s.steps[max(e.step, 0)]
-					if e.step < 0 {
-						name = fmt.Sprintf("exclusion%d", e.excl)
-					}
 					u, _ := strconv.Atoi(e.user[1:])
-					fs[u%replicas].StepAt(ctx, e.at, e.user, name, e.plan)
+					fs[u%replicas].StepAt(ctx, e.at, e.user, s.name(e), e.plan)
 				}
 				for _, f := range fs {
 					if err := f.Flush(ctx); err != nil {
