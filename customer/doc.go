@@ -886,12 +886,15 @@
 // about 0.5 ms for 5 steps and 20 segment values through the SDK.
 //
 // With [WithPeriod] an event also updates the user's entries by period (a
-// few words each, in the same shard lock): in the same run, a repeated
-// step 66 ns without and 74 ns with (1.12x), an advancing step 126 and
-// 157 ns (1.24x), no allocation either way. An entry takes 3 words plus
-// one per step (two per step in [Any] order) while its period can still
-// change: with one million users on five steps, 120 bytes per user
-// without, 184 with, 232 in any order (BenchmarkFunnelMemory). Collecting
+// few words each, in the same shard lock): in the same run
+// (BenchmarkFunnelStepByPeriod, medians of 10), a repeated step 66 ns
+// without and 80 ns with (1.22x), an advancing step 133 and 191 ns
+// (1.43x; 1.24x in another run: the spread between runs is wide), no
+// allocation either way; the entries' update is about a sixth of an
+// advancing step's CPU. An entry takes 3 words plus one per step (two per
+// step in [Any] order) while its period can still change: with one
+// million users on five steps, 96 bytes per user without (as before),
+// 184 with, 232 in any order (BenchmarkFunnelMemory). Collecting
 // 12 periods of 5 steps and 20 segment values (1,200 user points and 960
 // conversion points) takes about 4.5 ms through the SDK with its default
 // exemplar filter, of which the funnel's own callback is a fifth, and
