@@ -231,8 +231,8 @@ func BenchmarkFunnelStepByPeriod(b *testing.B) {
 		{"by_period", []customer.Option{customer.WithPeriod(customer.Day)}},
 		{"by_period_exclusion", []customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("x", "s1", "s5")}},
 	} {
-		b.Run("tracked_repeat/"+v.name, func(b *testing.B) { benchRepeat(b, ids, true, v.opts...) })
-		b.Run("tracked_advance/"+v.name, func(b *testing.B) { benchAdvance(b, ids, true, v.opts...) })
+		b.Run("tracked_repeat/impl="+v.name, func(b *testing.B) { benchRepeat(b, ids, true, v.opts...) })
+		b.Run("tracked_advance/impl="+v.name, func(b *testing.B) { benchAdvance(b, ids, true, v.opts...) })
 	}
 }
 
