@@ -81,7 +81,8 @@ type periodFunnel struct {
 	block   int         // words per entry
 	rows    *rowTable
 	counts  *ring.Ring[periodCounts]
-	beyond  selfobs.Reason // an entry in a period older than the horizon
+	last    atomic.Pointer[ring.Entry[periodCounts]] // the entry count used last
+	beyond  selfobs.Reason                           // an entry in a period older than the horizon
 }
 
 // periodCounts are the counts of one entry period.
@@ -140,18 +141,24 @@ func floorDivNano(at int64) int64 { return at / int64(time.Second) } // at is ne
 // entersAt says whether an event of step k enters the funnel.
 func (pf *periodFunnel) entersAt(k int) bool { return k == 0 || pf.order == Any }
 
-// apply applies an accepted event at time at, in period q, to a's
-// entries: a step k (x < 0) or the exclusion x (k < 0). row returns the
-// row of the event, for an event that enters; it is called at most once.
-// wm is the watermark: an event that enters first drops the entries it
-// no longer reaches. The shard's lock is held.
-func (pf *periodFunnel) apply(ctx context.Context, a *attempt, wm, at, q int64, k, x int, row func() *row) {
+// apply applies an accepted event at time at to a's entries: a step k
+// (x < 0) or the exclusion x (k < 0). row returns the row of the event,
+// for an event that enters; it is called at most once. wm is the
+// watermark: an event that enters first drops the entries it no longer
+// reaches. The shard's lock is held.
+func (pf *periodFunnel) apply(ctx context.Context, a *attempt, wm, at int64, k, x int, row func() *row) {
 	per := a.entries()
-	if k >= 0 && pf.entersAt(k) && pf.find(*per, q) < 0 {
-		if len(*per) > 0 {
-			pf.prune(a, pf.periodOf(max(wm-2*pf.window, 0)))
+	// The event's period matters only to an event that may enter: for
+	// its entry, and to tell its own period's entry from the others.
+	q := int64(-1)
+	if k >= 0 && pf.entersAt(k) {
+		q = pf.periodOf(at)
+		if pf.find(*per, q) < 0 {
+			if len(*per) > 0 {
+				pf.prune(a, pf.periodOf(max(wm-2*pf.window, 0)))
+			}
+			pf.enter(ctx, per, q, row)
 		}
-		pf.enter(ctx, per, q, row)
 	}
 	n := pf.steps
 	for i := 0; i+pf.block <= len(*per); i += pf.block {
@@ -342,9 +349,16 @@ func (pf *periodFunnel) anyStep(b []int64, at int64, k int, own bool) {
 
 // count moves a user of row ri in period q from level before to after.
 func (pf *periodFunnel) count(q int64, ri int32, before, after int) {
-	e := pf.counts.Lookup(q)
-	if e == nil {
-		return // the period left the horizon
+	// Most moves are in the latest period: its entry is cached. An entry
+	// the ring dropped keeps its index, which the ring never gives again
+	// (its top only grows): counts moved there are of a period no longer
+	// reported.
+	e := pf.last.Load()
+	if e == nil || e.Index != q {
+		if e = pf.counts.Lookup(q); e == nil {
+			return // the period left the horizon
+		}
+		pf.last.Store(e)
 	}
 	pr := e.V.row(ri, pf)
 	for k := after; k < before; k++ {

@@ -361,7 +361,7 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 	eventAt := at
 	at, p := place(a, at, s.window, k, s.order)
 	if p != starts && a != nil && s.pf != nil {
-		s.pf.apply(ctx, a, wm, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return s.rowFor(ctx, sh, segs) })
+		s.pf.apply(ctx, a, wm, eventAt, k, -1, func() *row { return s.rowFor(ctx, sh, segs) })
 	}
 	switch p {
 	case joins:
@@ -397,7 +397,7 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 	}
 	*a = attempt{start: at, row: r}
 	if s.pf != nil {
-		s.pf.apply(ctx, a, wm, eventAt, s.pf.periodOf(eventAt), k, -1, func() *row { return r })
+		s.pf.apply(ctx, a, wm, eventAt, k, -1, func() *row { return r })
 	}
 	o := advance(a, k, s.steps, s.order)
 	sh.mu.Unlock()
@@ -422,7 +422,7 @@ func (s *progressStore) exclude(now, at int64, user string, x int) status {
 		return stLate
 	}
 	if a := sh.users[user]; a != nil {
-		s.pf.apply(context.Background(), a, wm, at, s.pf.periodOf(at), -1, x, nil)
+		s.pf.apply(context.Background(), a, wm, at, -1, x, nil)
 	}
 	return stOK
 }
