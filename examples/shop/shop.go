@@ -65,17 +65,22 @@ func newShop(mp metric.MeterProvider, clock *simClock, errorRate float64, latenc
 	var errs []error
 	var err error
 	// Cohorts by first-seen day, a month of daily periods: active users,
-	// retention and revenue in dollars (cents, the currency's minor unit).
+	// retention and revenue in dollars (cents, the currency's minor unit),
+	// and the lifecycle (new, returning, resurrecting, dormant) with the
+	// stickiness distribution.
 	s.activity, err = customer.NewActivity("shop",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
-		customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays), customer.WithCurrencies("USD"))
+		customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays), customer.WithCurrencies("USD"),
+		customer.WithLifecycle())
 	errs = append(errs, err)
 	// The funnel prices the conversions that failed requests cost with
-	// the activity's ARPPU of the day: customer.revenue.at_risk.
+	// the activity's ARPPU of the day: customer.revenue.at_risk. By entry
+	// day it also counts each user once at the furthest step, as a
+	// product-analytics tool does: customer.funnel.period.users.
 	s.funnel, err = customer.NewFunnel("checkout", steps,
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),
 		customer.WithSegments("device", "channel"), customer.WithWindow(7*24*time.Hour),
-		customer.WithRevenueFrom(s.activity))
+		customer.WithRevenueFrom(s.activity), customer.WithPeriod(customer.Day), customer.WithHorizon(horizonDays))
 	errs = append(errs, err)
 	s.paid, err = customer.NewGoal("cart_to_paid",
 		customer.WithMeterProvider(mp), customer.WithClock(clock.Now),

@@ -159,6 +159,21 @@ func TestShopRun(t *testing.T) {
 		t.Errorf("retention or active users missing: %d retention points, %d active-user windows",
 			len(got["customer.retention.ratio"]), len(got["customer.active.users"]))
 	}
+	// By entry day, each user counts once at the furthest step: the
+	// first step has users, and no step more than the first.
+	byPeriod := make([]float64, len(steps))
+	for _, p := range got["customer.funnel.period.users"] {
+		if idx, ok := p.attr("funnel.step.index"); ok {
+			byPeriod[int(idx.(float64))-1] += p.Value.(float64)
+		}
+	}
+	if byPeriod[0] == 0 || slices.Max(byPeriod) > byPeriod[0] {
+		t.Errorf("customer.funnel.period.users per step %v: want users at the first step, and no more at a later one", byPeriod)
+	}
+	if len(got["customer.active.lifecycle"]) == 0 || len(got["customer.active.days"]) != 7+30 {
+		t.Errorf("lifecycle or stickiness missing: %d lifecycle points, %d active-days points (want 37)",
+			len(got["customer.active.lifecycle"]), len(got["customer.active.days"]))
+	}
 	for _, p := range got["customer.retention.ratio"] {
 		if v := p.Value.(float64); v < 0 || v > 1 {
 			t.Errorf("retention ratio %v outside [0, 1]", v)
