@@ -44,51 +44,65 @@ func TestFunnelRedisDeadlines(t *testing.T) {
 	}
 	for _, srv := range servers {
 		for _, cl := range closes {
-			t.Run(srv.name+"/"+cl.name, func(t *testing.T) {
-				before := goleak.IgnoreCurrent()
-				t.Cleanup(func() { noLeak(t, before) }) // after the servers' cleanup
-				reported := captureErrors(t)
-				h := newHarness(t)
-				at := t0.Add(time.Minute)
-				st := redisState(t, srv.addr(t), redisstate.WithBufferSize(16))
-				f := mustFunnel(t, "deadline", redisSteps, customer.WithMeterProvider(h.mp),
-					customer.WithClock(func() time.Time { return at }), customer.WithState(st))
-				ctx := context.Background()
-				start := time.Now()
-				for i := range recorded {
-					f.StepAt(ctx, at, fmt.Sprint("user-", i), "view")
+			for _, byPeriod := range []bool{false, true} {
+				name := srv.name + "/" + cl.name
+				var extra []customer.Option
+				if byPeriod {
+					// Entries by period and an exclusion event: the same
+					// accounting.
+					name += "/by_period"
+					extra = []customer.Option{customer.WithPeriod(customer.Day), customer.WithExclusion("coupon", redisSteps[0], redisSteps[1])}
 				}
-				waitFor(t, "the failure to be reported", func() bool { return len(reported()) > 0 })
-				if d := time.Since(start); d > time.Second {
-					t.Errorf("first failure reported after %v, want within 1s", d)
-				}
+				t.Run(name, func(t *testing.T) {
+					before := goleak.IgnoreCurrent()
+					t.Cleanup(func() { noLeak(t, before) }) // after the servers' cleanup
+					reported := captureErrors(t)
+					h := newHarness(t)
+					at := t0.Add(time.Minute)
+					st := redisState(t, srv.addr(t), redisstate.WithBufferSize(16))
+					f := mustFunnel(t, "deadline", redisSteps, append([]customer.Option{customer.WithMeterProvider(h.mp),
+						customer.WithClock(func() time.Time { return at }), customer.WithState(st)}, extra...)...)
+					ctx := context.Background()
+					start := time.Now()
+					for i := range recorded {
+						step := "view"
+						if byPeriod && i%4 == 3 {
+							step = "coupon"
+						}
+						f.StepAt(ctx, at, fmt.Sprint("user-", i), step)
+					}
+					waitFor(t, "the failure to be reported", func() bool { return len(reported()) > 0 })
+					if d := time.Since(start); d > time.Second {
+						t.Errorf("first failure reported after %v, want within 1s", d)
+					}
 
-				fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-				begin := time.Now()
-				err := f.Flush(fctx)
-				cancel()
-				if d := time.Since(begin); err == nil || d > 200*time.Millisecond+slack {
-					t.Errorf("Flush returned %v after %v, want an error within 200ms", err, d)
-				}
+					fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+					begin := time.Now()
+					err := f.Flush(fctx)
+					cancel()
+					if d := time.Since(begin); err == nil || d > 200*time.Millisecond+slack {
+						t.Errorf("Flush returned %v after %v, want an error within 200ms", err, d)
+					}
 
-				begin = time.Now()
-				_ = cl.close(f)
-				d := time.Since(begin)
-				t.Logf("%s against a %s server returned after %v", cl.name, srv.name, d)
-				if d > cl.deadline+slack {
-					t.Errorf("%s returned after %v, deadline %v", cl.name, d, cl.deadline)
-				}
-				for i := range after {
-					f.StepAt(ctx, at, fmt.Sprint("late-", i), "view")
-				}
-				p := h.points(t)
-				if got := p[storeUnavailable]; got != recorded {
-					t.Errorf("store_unavailable = %v, want %d", got, recorded)
-				}
-				if got := p[funnelClosed]; got != after {
-					t.Errorf("closed = %v, want %d", got, after)
-				}
-			})
+					begin = time.Now()
+					_ = cl.close(f)
+					d := time.Since(begin)
+					t.Logf("%s against a %s server returned after %v", cl.name, srv.name, d)
+					if d > cl.deadline+slack {
+						t.Errorf("%s returned after %v, deadline %v", cl.name, d, cl.deadline)
+					}
+					for i := range after {
+						f.StepAt(ctx, at, fmt.Sprint("late-", i), "view")
+					}
+					p := h.points(t)
+					if got := p[storeUnavailable]; got != recorded {
+						t.Errorf("store_unavailable = %v, want %d", got, recorded)
+					}
+					if got := p[funnelClosed]; got != after {
+						t.Errorf("closed = %v, want %d", got, after)
+					}
+				})
+			}
 		}
 	}
 }
