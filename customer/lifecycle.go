@@ -111,7 +111,8 @@ func (r *lifeRecord) touch(q, d int64, u period.Unit) lifeChange {
 		return lifeChange{late: true}
 	}
 	if r.day == noPeriod {
-		r.day, r.days, r.periods = int32(d), 1, 1
+		r.days, r.periods = 1, 1
+		atomic.StoreInt32(&r.day, int32(d)) // read by activeOn
 		return lifeChange{status: lifeStatusOf(c, q, false)}
 	}
 	last := int64(r.day)
@@ -124,7 +125,7 @@ func (r *lifeRecord) touch(q, d int64, u period.Unit) lifeChange {
 	}
 	if d > last {
 		r.days = r.days<<uint64(d-last) | 1
-		r.day = int32(d)
+		atomic.StoreInt32(&r.day, int32(d)) // read by activeOn
 	} else if last-d < 32 {
 		r.days |= 1 << uint64(last-d)
 	}
@@ -181,9 +182,15 @@ func (r *lifeRecord) activeDays(end, n int64) int {
 // less than half full); this table grows by half when 13/16 full, so it
 // is between 54% and 81% full, 40 to 59 bytes per record. Every record
 // is reached by one probe sequence, and records are never removed.
+//
+// Besides the shard's lock, activeOn reads the table without it: slots
+// are published (pub) once filled, a slot's hash never changes once set,
+// and the fields it reads (h, day, seen) are stored atomically once the
+// slot is published.
 type lifeTable struct {
 	slots []lifeSlot
 	n     int
+	pub   atomic.Pointer[[]lifeSlot] // the slots, for activeOn
 }
 
 // lifeSlot is a slot of a lifeTable: empty while zero (a record has its
@@ -198,8 +205,11 @@ func (s *lifeSlot) empty() bool { return s.r.days == 0 && s.r.day != noPeriod }
 // index returns the first slot of h's probe sequence: the top bits of h
 // choose the shard, the others the slot (by multiply and shift, for any
 // number of slots).
-func (t *lifeTable) index(h uint64) int {
-	hi, _ := bits.Mul64(h<<6, uint64(len(t.slots)))
+func (t *lifeTable) index(h uint64) int { return slotOf(h, len(t.slots)) }
+
+// slotOf is the first slot of h's probe sequence among n slots.
+func slotOf(h uint64, n int) int {
+	hi, _ := bits.Mul64(h<<6, uint64(n))
 	return int(hi)
 }
 
@@ -233,6 +243,8 @@ func (t *lifeTable) add(h uint64, r lifeRecord) *lifeRecord {
 				t.add(old[i].h, old[i].r)
 			}
 		}
+		pub := t.slots // filled before it is published
+		t.pub.Store(&pub)
 	}
 	i := t.index(h)
 	for !t.slots[i].empty() {
@@ -240,9 +252,35 @@ func (t *lifeTable) add(h uint64, r lifeRecord) *lifeRecord {
 			i = 0
 		}
 	}
-	t.slots[i] = lifeSlot{h, r}
+	s := &t.slots[i]
+	s.r = r
+	atomic.StoreUint64(&s.h, h) // last: activeOn reads the record once it sees h
 	t.n++
-	return &t.slots[i].r
+	return &s.r
+}
+
+// activeOn reports, without the shard's lock, whether the user of hash h
+// has a record whose latest active day is d, and the record's first-seen
+// cohort. It may miss (a record being added, a table being grown, a hash
+// of 0): the caller then takes the lock.
+func (t *lifeTable) activeOn(h uint64, d int64) (seen int32, ok bool) {
+	p := t.pub.Load()
+	if p == nil || h == 0 {
+		return 0, false
+	}
+	slots := *p
+	for i := slotOf(h, len(slots)); ; {
+		s := &slots[i]
+		switch atomic.LoadUint64(&s.h) {
+		case 0:
+			return 0, false
+		case h:
+			return atomic.LoadInt32(&s.r.seen), int64(atomic.LoadInt32(&s.r.day)) == d
+		}
+		if i++; i == len(slots) {
+			i = 0
+		}
+	}
 }
 
 // lifeUsers holds the lifeRecords of an activity, keyed by the hash of
@@ -317,7 +355,7 @@ func (l *lifeUsers) event(h uint64, q, d, s int64, signup, create, touch bool) (
 	case r.seen != noPeriod:
 		c, known = int64(r.seen), true
 	case create: // known so far only with signup times
-		r.seen = int32(q)
+		atomic.StoreInt32(&r.seen, int32(q)) // read by activeOn
 		c, known, member = q, true, true
 	}
 	if r != nil && touch && known && c <= q {
@@ -331,15 +369,32 @@ func (l *lifeUsers) event(h uint64, q, d, s int64, signup, create, touch bool) (
 // of user h for an event of kind in period q on day d, and, for activity
 // (not a purchase, which is recorded after its money by lifeActivity), the
 // change of the counters.
+//
+// An activity of a user already active on day d changes no counter: when
+// the user's record says so without the lock (activeOn), the record is
+// left alone.
 func (a *Activity) lifeCohort(h uint64, q, d int64, signup time.Time, kind shared.Kind) (c int64, known, member, capped bool, ch lifeChange) {
 	if signup.IsZero() {
+		if kind == kindActive {
+			if seen, ok := a.life.activeOn(h, d); ok && seen != noPeriod {
+				return int64(seen), true, false, false, lifeChange{}
+			}
+		}
 		return a.life.event(h, q, d, 0, false, kind != kindRefund, kind == kindActive)
 	}
 	s := a.periodOf(a.dayOf(signup, signup.Unix()))
 	if s > q || kind != kindActive { // dropped as before_cohort, or a purchase or a refund
 		return s, true, true, false, lifeChange{}
 	}
+	if _, ok := a.life.activeOn(h, d); ok {
+		return s, true, true, false, lifeChange{}
+	}
 	return a.life.event(h, q, d, s, true, true, true)
+}
+
+// activeOn is lifeTable.activeOn in h's shard.
+func (l *lifeUsers) activeOn(h uint64, d int64) (seen int32, ok bool) {
+	return l.shards[h>>58].t.activeOn(h, d)
 }
 
 // lifeActivity applies an accepted activity or purchase of user h, of
