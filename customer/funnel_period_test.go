@@ -39,6 +39,10 @@ type periodStream struct {
 	steps  []string
 	excl   [][2]int // from, to
 	events []periodEvent
+	// flush, with a shared state, writes the buffered events each time
+	// the stream enters a new hour, so that a user's entries are written
+	// and read back between their events, not only within one batch.
+	flush bool
 }
 
 var periodStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -272,7 +276,12 @@ func (s *periodStream) playWith(t *testing.T, extra ...customer.Option) (map[str
 	h := newHarness(t)
 	f := mustFunnel(t, "f", s.steps, s.options(h, extra...)...)
 	ctx := context.Background()
-	for _, e := range s.events {
+	for i, e := range s.events {
+		if s.flush && i > 0 && !e.at.Truncate(time.Hour).Equal(s.events[i-1].at.Truncate(time.Hour)) {
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 		f.StepAt(ctx, e.at, e.user, s.name(e), e.plan)
 	}
 	if err := f.Close(); err != nil {
@@ -321,6 +330,7 @@ func checkPeriodReference(t *testing.T, seeds uint64, state func(t *testing.T, s
 				var opts []customer.Option
 				if state != nil {
 					opts = state(t, seed)
+					s.flush = true
 				}
 				got, drops := s.playWith(t, opts...)
 				if len(drops) != 0 {

@@ -81,6 +81,7 @@ local function add(f) more[f] = (more[f] or 0) + 1 end
 local entries = conf ~= ''
 local ecut, eorder, ettl, ehorizon, width = 0, 0, '0', 0, 0
 local excl, EN, edirty, pinc, qmax = {}, {}, {}, {}, nil
+local emod = false -- an entry changed: its user's entries are written
 local bnot = bit.bnot
 if entries then
   local c, o, t, h, xs = string.match(conf, '^(%-?%d+)|(%d+)|(%d+)|(%d+)|(.*)$')
@@ -121,6 +122,7 @@ local function contrib(b)
   return b.lvl
 end
 local function setlvl(b, lvl, mt, ex)
+  emod = true
   b.lvl, b.mt = lvl, mt
   b.fl = b.fl - b.fl % 2
   if ex then b.fl = b.fl + 1 end
@@ -131,6 +133,7 @@ local function estep(b, at, k, own)
     if not own or at <= e[0] then return end
     e[0] = at
     b.ex = band(b.ex, bnot(1))
+    emod = true
     if b.lvl < 1 or (b.lvl == 1 and b.fl % 2 == 1) then setlvl(b, 1, at, false) end
     return
   end
@@ -140,6 +143,7 @@ local function estep(b, at, k, own)
   if not ex then
     e[k] = prev
     b.ex = band(b.ex, bnot(bitk[k]))
+    emod = true
   end
   if k + 1 > b.lvl or (k + 1 == b.lvl and b.fl % 2 == 1) then setlvl(b, k + 1, prev, ex) end
 end
@@ -149,14 +153,15 @@ local function eexclude(b, at, r)
     local prev = e[k - 1]
     if prev >= 0 and at >= prev and at - prev <= window and e[k] ~= prev and band(b.ex, bitk[k - 1]) == 0 then
       b.ex = bor(b.ex, bitk[k - 1])
+      emod = true
       if b.lvl == k and at >= b.mt and at - b.mt <= window and b.fl % 2 == 0 then b.fl = b.fl + 1 end
     end
   end
 end
 local function eany(b, at, k, own)
   local e = b.e
-  if at > e[k] then e[k] = at end
-  if own and at > e[n + k] then e[n + k] = at end
+  if at > e[k] then e[k], emod = at, true end
+  if own and at > e[n + k] then e[n + k], emod = at, true end
   local start = -1
   for j = 0, n - 1 do
     local t = e[n + j]
@@ -176,6 +181,7 @@ local function padd(f, d) pinc[f] = (pinc[f] or 0) + d end
 -- the entries of the user of KEYS[ki].
 local function eapply(ki, at, k, x, q, ri)
   local list = eload(ki)
+  emod = false
   local enter = q >= 0
   if not enter then q = -1 - q end
   if enter and k >= 0 and ri > 0 and (k == 0 or eorder == 1) then
@@ -187,6 +193,7 @@ local function eapply(ki, at, k, x, q, ri)
       local b = {q = q, lvl = 0, fl = 0, ex = 0, mt = -1, row = ARGV[8 + ri], e = {}}
       for j = 0, width - 1 do b.e[j] = -1 end
       list[#list + 1] = b
+      emod = true
       if qmax == nil or q > qmax then qmax = q end
     end
   end
@@ -203,19 +210,22 @@ local function eapply(ki, at, k, x, q, ri)
       if eorder == 2 then
         local e = b.e
         for j = 0, n - 1 do
-          if j ~= k then e[j] = -1 end
+          if j ~= k and e[j] ~= -1 then e[j], emod = -1, true end
         end
-        if k >= 0 then b.ex = band(b.ex, bitk[k]) else b.ex = 0 end
+        local ex = 0
+        if k >= 0 then ex = band(b.ex, bitk[k]) end
+        if ex ~= b.ex then b.ex, emod = ex, true end
       end
       local after = contrib(b)
       if after ~= before then
+        emod = true
         if after == n and b.fl % 2 == 0 then b.fl = b.fl + 2 end
         for j = after, before - 1 do padd('p' .. b.q .. ':' .. j .. ':' .. b.row, -1) end
         for j = before, after - 1 do padd('p' .. b.q .. ':' .. j .. ':' .. b.row, 1) end
       end
     end
   end
-  if #list > 0 then edirty[ki] = true end
+  if emod then edirty[ki] = true end
 end
 local pos, len = 1, #blob
 while pos < len do
