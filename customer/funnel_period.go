@@ -131,12 +131,13 @@ func newPeriodFunnel(c config, steps int, rows *rowTable, excl []exclRange, beyo
 // periodOf returns the index of the period of event time at (Unix ns).
 func (pf *periodFunnel) periodOf(at int64) int64 {
 	if pf.utc {
-		return pf.unit.IndexOfDay(period.DayOfUnix(floorDivNano(at)))
+		return pf.unit.IndexOfDay(period.DayOfUnix(unixSeconds(at)))
 	}
 	return pf.unit.Index(time.Unix(0, at), pf.loc)
 }
 
-func floorDivNano(at int64) int64 { return at / int64(time.Second) } // at is never negative
+// unixSeconds is the Unix second of at (Unix ns), which is never negative.
+func unixSeconds(at int64) int64 { return at / int64(time.Second) }
 
 // entersAt says whether an event of step k enters the funnel.
 func (pf *periodFunnel) entersAt(k int) bool { return k == 0 || pf.order == Any }
