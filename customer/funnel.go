@@ -205,6 +205,7 @@ func NewFunnel(name string, steps []string, opts ...Option) (*Funnel, error) {
 		s.imp = newImpairments(f.rows, f.steps, &f.links)
 		if excl != nil {
 			s.pf = newPeriodFunnel(c, len(steps), f.rows, excl, dropped.Reason("beyond_horizon"))
+			s.pf.users, s.pf.conv, s.pf.stepNames = f.periodUsers, f.periodConversion, f.steps
 		}
 		return s
 	}
@@ -266,7 +267,7 @@ func (f *Funnel) observe(ctx context.Context, o metric.Observer) error {
 	})
 	o.ObserveInt64(f.tracked, f.store.tracked.Load(), f.nameOpt...)
 	if pf := f.store.pf; pf != nil {
-		pf.observe(o, f.periodUsers, f.periodConversion, f.steps)
+		pf.observe(o)
 	}
 	if failures {
 		f.store.imp.observe(o, f.impairedUsers)
@@ -297,7 +298,7 @@ func (f *Funnel) observeShared(ctx context.Context, o metric.Observer) error {
 		f.observeAtRisk(o, lost)
 	}
 	if pf := f.store.pf; pf != nil {
-		pf.observeShared(o, f.periodUsers, f.periodConversion, f.steps, rows, counts)
+		pf.observeShared(o, rows, counts)
 	}
 	return err
 }

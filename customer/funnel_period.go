@@ -83,6 +83,11 @@ type periodFunnel struct {
 	counts  *ring.Ring[periodCounts]
 	last    atomic.Pointer[ring.Entry[periodCounts]] // the entry count used last
 	beyond  selfobs.Reason                           // an entry in a period older than the horizon
+
+	// What collections report: the funnel's instruments and step names.
+	users     metric.Int64ObservableGauge
+	conv      metric.Float64ObservableGauge
+	stepNames []string
 }
 
 // periodCounts are the counts of one entry period.
@@ -418,34 +423,41 @@ func (pf *periodFunnel) prune(a *attempt, qc int64) bool {
 
 // observe reports the users per step and the conversions of every entry
 // period of the horizon, oldest first.
-func (pf *periodFunnel) observe(o metric.Observer, users metric.Int64ObservableGauge, conv metric.Float64ObservableGauge, steps []string) {
+func (pf *periodFunnel) observe(o metric.Observer) {
 	var counts [MaxSteps]int64
-	n := pf.steps
 	pf.counts.Each(pf.counts.Top(), func(e *ring.Entry[periodCounts]) {
 		p := &e.V
 		p.mu.Lock()
 		list := p.list
 		p.mu.Unlock()
 		for _, pr := range list {
-			if pr.opts == nil {
-				pr.opts = pf.buildOpts(p.label, pr.row, steps)
-			}
-			for k := n - 1; k >= 0; k-- {
+			for k := pf.steps - 1; k >= 0; k-- {
 				counts[k] = pr.users[k].Load()
 			}
-			for k := range n {
-				o.ObserveInt64(users, counts[k], pr.opts[k])
-				if k > 0 && counts[0] > 0 {
-					o.ObserveFloat64(conv, float64(counts[k])/float64(counts[0]), pr.opts[n+k-1])
-				}
-			}
+			pf.observeRow(o, p.label, pr, &counts)
 		}
 	})
 }
 
+// observeRow reports the users per step of one row of the period
+// labelled label, and the conversions from the first step.
+func (pf *periodFunnel) observeRow(o metric.Observer, label string, pr *periodRow, counts *[MaxSteps]int64) {
+	if pr.opts == nil {
+		pr.opts = pf.buildOpts(label, pr.row)
+	}
+	n := pf.steps
+	for k := range n {
+		o.ObserveInt64(pf.users, counts[k], pr.opts[k])
+		if k > 0 && counts[0] > 0 {
+			o.ObserveFloat64(pf.conv, float64(counts[k])/float64(counts[0]), pr.opts[n+k-1])
+		}
+	}
+}
+
 // buildOpts builds the attribute sets of one row of one period: users
 // per step, then conversion from the first step to each later one.
-func (pf *periodFunnel) buildOpts(label string, r *row, steps []string) []metric.ObserveOption {
+func (pf *periodFunnel) buildOpts(label string, r *row) []metric.ObserveOption {
+	steps := pf.stepNames
 	n := len(steps)
 	opts := make([]metric.ObserveOption, 2*n-1)
 	base := pf.rows.attrs(r.key, 4)
@@ -615,14 +627,10 @@ func (s *progressStore) restorePeriods(d *decoder, rows []*row) error {
 			}
 		}
 	}
-	if d.err == nil && len(d.b) < 8 {
-		d.err = errShort
-	}
+	users := d.fixed64()
 	if d.err != nil {
 		return d.err
 	}
-	users := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
 	for ; users > 0 && d.err == nil; users-- {
 		user := d.string()
 		words := d.count(1) * uint64(block)
@@ -691,15 +699,13 @@ func (pf *periodFunnel) sharedPeriod(ctx context.Context, at int64, k int) int64
 // observeShared reports the figures by entry period that a shared state
 // read: those of the horizon's periods, the latest being the latest of
 // this replica's and of the state's.
-func (pf *periodFunnel) observeShared(o metric.Observer, users metric.Int64ObservableGauge, conv metric.Float64ObservableGauge,
-	steps []string, rows []*row, counts map[*row]*shared.ProgressCounts) {
+func (pf *periodFunnel) observeShared(o metric.Observer, rows []*row, counts map[*row]*shared.ProgressCounts) {
 	top := pf.counts.Top()
 	for _, r := range rows {
 		for q := range counts[r].Periods {
 			top = max(top, q)
 		}
 	}
-	n := pf.steps
 	for q := top - pf.horizon + 1; q <= top; q++ {
 		var e *ring.Entry[periodCounts]
 		for _, r := range rows {
@@ -712,16 +718,7 @@ func (pf *periodFunnel) observeShared(o metric.Observer, users metric.Int64Obser
 					break
 				}
 			}
-			pr := e.V.row(r.idx, pf)
-			if pr.opts == nil {
-				pr.opts = pf.buildOpts(e.V.label, r, steps)
-			}
-			for k := range n {
-				o.ObserveInt64(users, c[k], pr.opts[k])
-				if k > 0 && c[0] > 0 {
-					o.ObserveFloat64(conv, float64(c[k])/float64(c[0]), pr.opts[n+k-1])
-				}
-			}
+			pf.observeRow(o, e.V.label, e.V.row(r.idx, pf), c)
 		}
 	}
 }

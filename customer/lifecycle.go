@@ -631,7 +631,7 @@ func (a *Activity) restoreLife(d *decoder) error {
 		return int32(v)
 	}
 	for n := d.count(12); n > 0 && d.err == nil; n-- {
-		h := binary.LittleEndian.Uint64(d.bytes(8))
+		h := d.fixed64()
 		r := lifeRecord{cohort: int32Of(d.varint()), seen: int32Of(d.varint()), day: int32Of(d.varint())}
 		days := d.uvarint()
 		r.periods = d.uvarint()

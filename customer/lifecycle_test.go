@@ -348,18 +348,24 @@ func TestLifecycleReference(t *testing.T) {
 	}
 }
 
+// withSignup keeps the events of users recorded with a signup time.
+func withSignup(events []lifeEvent) []lifeEvent {
+	var out []lifeEvent
+	for _, e := range events {
+		if !e.signup.IsZero() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // TestLifecycleOrder feeds the same events in time order and shuffled:
 // the figures are the same, as long as no event is beyond the bitmap and
 // the first-seen cohorts do not change (every user has a signup time).
 func TestLifecycleOrder(t *testing.T) {
 	ctx := context.Background()
 	s := lifeSpecs[0]
-	var events []lifeEvent
-	for _, e := range lifeEvents(s, 11, 200) {
-		if !e.signup.IsZero() {
-			events = append(events, e)
-		}
-	}
+	events := withSignup(lifeEvents(s, 11, 200))
 	ordered := slices.Clone(events)
 	slices.SortStableFunc(ordered, func(a, b lifeEvent) int { return a.at.Compare(b.at) })
 	var got [2]map[string]float64
@@ -386,12 +392,7 @@ func TestLifecycleOrder(t *testing.T) {
 func TestLifecycleConcurrent(t *testing.T) {
 	ctx := context.Background()
 	s := lifeSpecs[0]
-	var events []lifeEvent
-	for _, e := range lifeEvents(s, 13, 400) {
-		if !e.signup.IsZero() {
-			events = append(events, e)
-		}
-	}
+	events := withSignup(lifeEvents(s, 13, 400))
 	want := lifeReference(s, events, customer.DefaultMaxUsers)
 	h := newHarness(t)
 	a := newLifeActivity(t, s, h)

@@ -308,7 +308,7 @@ func (s *progressStore) record(ctx context.Context, now, at int64, user string, 
 	if k < s.steps {
 		_, st = s.apply(ctx, now, at, user, k, segs, true)
 	} else {
-		st = s.exclude(now, at, user, k-s.steps)
+		st = s.exclude(ctx, now, at, user, k-s.steps)
 	}
 	switch st {
 	case stLate:
@@ -341,20 +341,29 @@ func (s *progressStore) admitTime(now, at int64) (wm int64, ok bool) {
 	return wm, true
 }
 
-func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k int, segs []string, mayReclaim bool) (outcome, status) {
-	wm, ok := s.admitTime(now, at)
-	if !ok {
-		return outcome{reached: -1}, stLate
-	}
-	h := maphash.String(s.seed, user)
-	sh := &s.shards[h%numShards]
+// lockUser locks the shard of user, sweeping it when the watermark wm
+// is due, and returns it; nil, and nothing locked, when an event at at
+// is late for a sweep with a later watermark that ran since admitTime.
+func (s *progressStore) lockUser(user string, wm, at int64) *shard {
+	sh := &s.shards[maphash.String(s.seed, user)%numShards]
 	sh.mu.Lock()
 	if wm >= sh.nextSweep {
 		s.sweep(sh, wm)
 	}
 	if at < sh.swept-s.window {
-		// A sweep with a later watermark ran since the check above.
 		sh.mu.Unlock()
+		return nil
+	}
+	return sh
+}
+
+func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k int, segs []string, mayReclaim bool) (outcome, status) {
+	wm, ok := s.admitTime(now, at)
+	if !ok {
+		return outcome{reached: -1}, stLate
+	}
+	sh := s.lockUser(user, wm, at)
+	if sh == nil {
 		return outcome{reached: -1}, stLate
 	}
 	a := sh.users[user]
@@ -407,22 +416,18 @@ func (s *progressStore) apply(ctx context.Context, now, at int64, user string, k
 
 // exclude applies exclusion x at event time at to user's entries by
 // period; a user not tracked has none.
-func (s *progressStore) exclude(now, at int64, user string, x int) status {
+func (s *progressStore) exclude(ctx context.Context, now, at int64, user string, x int) status {
 	wm, ok := s.admitTime(now, at)
 	if !ok {
 		return stLate
 	}
-	sh := &s.shards[maphash.String(s.seed, user)%numShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if wm >= sh.nextSweep {
-		s.sweep(sh, wm)
-	}
-	if at < sh.swept-s.window {
+	sh := s.lockUser(user, wm, at)
+	if sh == nil {
 		return stLate
 	}
+	defer sh.mu.Unlock()
 	if a := sh.users[user]; a != nil {
-		s.pf.apply(context.Background(), a, wm, at, -1, x, nil)
+		s.pf.apply(ctx, a, wm, at, -1, x, nil)
 	}
 	return stOK
 }

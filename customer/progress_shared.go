@@ -204,27 +204,13 @@ func (s *progressStore) readShared(ctx context.Context) ([]*row, map[*row]*share
 			sum.ImpairedSteps[k] += c.ImpairedSteps[k]
 		}
 		for q, byStep := range c.Periods {
-			if sum.Periods == nil {
-				sum.Periods = make(map[int64]*[shared.MaxProgressSteps]int64)
-			}
-			to := sum.Periods[q]
-			if to == nil {
-				to = new([shared.MaxProgressSteps]int64)
-				sum.Periods[q] = to
-			}
+			to := shared.StepCounts(&sum.Periods, q)
 			for k := range s.steps {
 				to[k] += byStep[k]
 			}
 		}
 		for t, byStep := range c.Impaired {
-			if sum.Impaired == nil {
-				sum.Impaired = make(map[string]*[shared.MaxProgressSteps]int64)
-			}
-			to := sum.Impaired[t]
-			if to == nil {
-				to = new([shared.MaxProgressSteps]int64)
-				sum.Impaired[t] = to
-			}
+			to := shared.StepCounts(&sum.Impaired, t)
 			for k := range s.steps {
 				to[k] += byStep[k]
 			}

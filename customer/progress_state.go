@@ -191,14 +191,10 @@ func (s *progressStore) restoreState(p, header []byte) error {
 		}
 		rows = append(rows, r)
 	}
-	if d.err == nil && len(d.b) < 8 {
-		d.err = errShort
-	}
+	n := d.fixed64() // attempts
 	if d.err != nil {
 		return d.err
 	}
-	n := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
 	for ; n > 0 && d.err == nil; n-- {
 		user := d.string()
 		a := s.newAttempt()

@@ -344,6 +344,16 @@ func (d *decoder) bytes(n uint64) []byte {
 
 func (d *decoder) string() string { return string(d.bytes(d.uvarint())) }
 
+// fixed64 reads 8 bytes, little-endian: a fixed-width count or a hash;
+// 0 once the payload ended early.
+func (d *decoder) fixed64() uint64 {
+	b := d.bytes(8)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
 // count reads a count of items of at least min bytes each, bounded by
 // what is left.
 func (d *decoder) count(min uint64) uint64 {
@@ -379,7 +389,7 @@ func (a *Activity) restoreState(p []byte) error {
 		return err
 	}
 	for n := d.count(9); n > 0 && d.err == nil; n-- {
-		h := binary.LittleEndian.Uint64(d.bytes(8))
+		h := d.fixed64()
 		c := d.varint()
 		switch {
 		case d.err != nil:

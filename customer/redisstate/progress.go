@@ -431,16 +431,7 @@ func (p *progress) Read(ctx context.Context) (map[string]*shared.ProgressCounts,
 				if err != nil {
 					continue
 				}
-				c := row(id)
-				if c.Periods == nil {
-					c.Periods = make(map[int64]*[shared.MaxProgressSteps]int64)
-				}
-				t := c.Periods[q]
-				if t == nil {
-					t = new([shared.MaxProgressSteps]int64)
-					c.Periods[q] = t
-				}
-				t[k] += n
+				shared.StepCounts(&row(id).Periods, q)[k] += n
 				continue
 			}
 			kind, rest := f[:min(1, len(f))], f[min(1, len(f)):]
@@ -464,16 +455,7 @@ func (p *progress) Read(ctx context.Context) (map[string]*shared.ProgressCounts,
 				if !ok || err != nil || l < 0 || l > len(tail) {
 					continue
 				}
-				c := row(tail[l:])
-				if c.Impaired == nil {
-					c.Impaired = make(map[string]*[shared.MaxProgressSteps]int64)
-				}
-				t := c.Impaired[tail[:l]]
-				if t == nil {
-					t = new([shared.MaxProgressSteps]int64)
-					c.Impaired[tail[:l]] = t
-				}
-				t[k] += n
+				shared.StepCounts(&row(tail[l:]).Impaired, tail[:l])[k] += n
 			}
 		}
 	}

@@ -206,3 +206,18 @@ type Progress interface {
 	// returned. Only the first call does anything.
 	Shutdown(ctx context.Context) error
 }
+
+// StepCounts returns the step counts of key in *m, creating the map and
+// the counts when missing: the per-error-type and per-period counts of
+// ProgressCounts are filled this way.
+func StepCounts[K comparable](m *map[K]*[MaxProgressSteps]int64, key K) *[MaxProgressSteps]int64 {
+	if *m == nil {
+		*m = make(map[K]*[MaxProgressSteps]int64)
+	}
+	c := (*m)[key]
+	if c == nil {
+		c = new([MaxProgressSteps]int64)
+		(*m)[key] = c
+	}
+	return c
+}
